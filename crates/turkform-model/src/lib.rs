@@ -1,0 +1,31 @@
+//! The shared vocabulary of turkform: money, time, targets, qualification requirements, the
+//! *desired* state that campaign files describe and the *recorded* state the state store keeps.
+//!
+//! Every other turkform crate speaks in these types, so that the spec parser, the state store, the
+//! planner and the executor can be built and tested apart. This crate owns only plain data and
+//! the pure functions that must agree everywhere (content hashes, request tokens, annotations).
+//! It must not know about TOML, SQLite, AWS, async or terminals.
+
+pub mod desired;
+pub mod identity;
+pub mod money;
+pub mod qualification;
+pub mod recorded;
+pub mod target;
+pub mod time;
+
+pub use desired::{
+    CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
+    QualificationTypeSpec, Question,
+};
+pub use identity::{AnnotatedKey, Annotation, request_token};
+pub use money::{Money, MoneyError};
+pub use qualification::{
+    ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
+};
+pub use recorded::{
+    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
+    RecordedQualificationType, RecordedState,
+};
+pub use target::Target;
+pub use time::UnixTime;

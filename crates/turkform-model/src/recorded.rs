@@ -1,0 +1,151 @@
+//! The recorded state: what turkform knows it has made on MTurk, as the state store keeps it
+//! (and as the last refresh saw it). Built by `turkform-state`, read by the planner.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Target, UnixTime};
+
+/// Everything the state store holds for one target.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordedState {
+    pub target: Option<Target>,
+    /// Random id given to the state database at creation; a saved plan is bound to it.
+    pub lineage: String,
+    /// Bumped on every change to the state; a saved plan made at another serial is stale.
+    pub serial: u64,
+    pub qualification_types: Vec<RecordedQualificationType>,
+    pub hit_types: Vec<RecordedHitType>,
+    /// Every HIT turkform created or adopted, all generations, including expired and replaced
+    /// ones (history is kept; the planner looks at the newest generation of each item).
+    pub hits: Vec<RecordedHit>,
+    /// HITs the last refresh found on MTurk carrying turkform's annotation that state does not
+    /// know (a crash after the call, before the outcome was recorded). Apply adopts them.
+    pub orphans: Vec<OrphanHit>,
+    /// When the recorded statuses were last refreshed from MTurk.
+    pub refreshed_at: Option<UnixTime>,
+}
+
+/// A custom qualification type turkform created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedQualificationType {
+    pub name: String,
+    pub qualification_type_id: String,
+    /// [`crate::QualificationTypeSpec::definition_hash`] of what was last applied.
+    pub definition_hash: String,
+}
+
+/// A HIT type turkform registered (CreateHITType), keyed by its definition hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedHitType {
+    /// [`crate::HitTypeSpec::definition_hash`].
+    pub definition_hash: String,
+    pub hit_type_id: String,
+}
+
+/// MTurk's `HITStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HitStatus {
+    Assignable,
+    Unassignable,
+    Reviewable,
+    Reviewing,
+    /// Deleted (DeleteHIT or 120 days); MTurk no longer returns it.
+    Disposed,
+}
+
+impl HitStatus {
+    pub fn api_name(self) -> &'static str {
+        match self {
+            HitStatus::Assignable => "Assignable",
+            HitStatus::Unassignable => "Unassignable",
+            HitStatus::Reviewable => "Reviewable",
+            HitStatus::Reviewing => "Reviewing",
+            HitStatus::Disposed => "Disposed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HitStatus> {
+        Some(match s {
+            "Assignable" => HitStatus::Assignable,
+            "Unassignable" => HitStatus::Unassignable,
+            "Reviewable" => HitStatus::Reviewable,
+            "Reviewing" => HitStatus::Reviewing,
+            "Disposed" => HitStatus::Disposed,
+            _ => return None,
+        })
+    }
+}
+
+/// Why turkform itself expired a HIT early. Lets `running` after `paused` extend exactly the
+/// HITs the pause closed, and nothing a requester closed on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiredBy {
+    /// The campaign was paused.
+    Pause,
+    /// The campaign was set to `finished`.
+    Finish,
+    /// The item or the whole campaign was removed.
+    Removal,
+    /// A newer generation replaced it.
+    Replace,
+}
+
+/// A change to a HIT made outside turkform, seen by refresh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Drift {
+    /// Expired early by someone else (expiration moved before what turkform set).
+    Expired { was: UnixTime, now: UnixTime },
+    /// Extended by someone else.
+    Extended { was: UnixTime, now: UnixTime },
+    /// Moved to another HIT type by someone else.
+    Retyped { was: String, now: String },
+    /// MaxAssignments changed by someone else.
+    AssignmentsChanged { was: u32, now: u32 },
+    /// Gone from MTurk (DeleteHIT, or disposed after 120 days).
+    Deleted,
+}
+
+/// One HIT in state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedHit {
+    pub campaign: String,
+    pub item_key: String,
+    /// 1 for the first HIT of an item; each replace adds one.
+    pub generation: u32,
+    pub hit_id: String,
+    pub hit_type_id: String,
+    /// Definition hash of the HIT type the HIT has now.
+    pub hit_type_hash: String,
+    /// [`crate::Question::content_hash`] the HIT was created with.
+    pub content_hash: String,
+    pub max_assignments: u32,
+    pub created_at: UnixTime,
+    /// Last known expiration (set by apply, corrected by refresh).
+    pub expiration: UnixTime,
+    /// Last known status.
+    pub status: HitStatus,
+    pub assignments_available: u32,
+    pub assignments_pending: u32,
+    pub assignments_completed: u32,
+    /// Set when turkform expired the HIT before its lifetime ended.
+    pub expired_by: Option<ExpiredBy>,
+    /// With `expired_by == Some(Pause)`: how much lifetime was left when it was paused, so that
+    /// resuming gives the HIT back exactly that.
+    pub paused_remaining_secs: Option<u64>,
+    /// Changes made outside turkform, seen by the last refresh (cleared once acted on).
+    pub drift: Vec<Drift>,
+}
+
+/// A HIT on MTurk with turkform's annotation that state does not know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanHit {
+    pub hit_id: String,
+    pub hit_type_id: String,
+    pub annotation: crate::Annotation,
+    pub max_assignments: u32,
+    pub created_at: UnixTime,
+    pub expiration: UnixTime,
+    pub status: HitStatus,
+}
