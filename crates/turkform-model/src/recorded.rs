@@ -121,6 +121,9 @@ pub struct RecordedHit {
     /// [`crate::Question::content_hash`] the HIT was created with.
     pub content_hash: String,
     pub max_assignments: u32,
+    /// Reward plus fees committed for this HIT so far (creation and added assignments), for
+    /// `budget.max_spend` checks and `turkform status`.
+    pub committed_cost: crate::Money,
     pub created_at: UnixTime,
     /// Last known expiration (set by apply, corrected by refresh).
     pub expiration: UnixTime,

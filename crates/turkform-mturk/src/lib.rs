@@ -1,1 +1,201 @@
-//! turkform-mturk
+//! The MTurk client turkform drives: the [`MturkApi`] trait (what the executor and refresh need
+//! from MTurk, in turkform's own types), its implementation over the official `aws-sdk-mturk`
+//! client ([`SdkMturk`]), endpoint and credential resolution per target, and the classification
+//! of every failure into [`ApiError`]: throttled, transient, already-exists, or fatal.
+//!
+//! It must not know about plans, the state store or campaign files: it translates calls, nothing
+//! more. Retrying, pacing and recovery are the executor's job, which is why the SDK's own retries
+//! are switched off here (a hidden retry of a create is exactly how duplicates happen).
+
+use async_trait::async_trait;
+use turkform_model::{
+    ActionsGuarded, Comparator, HitStatus, Locale, Money, QualificationTypeSpec, UnixTime,
+};
+
+/// A `QualificationRequirement` with its type id known (custom types already created).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedRequirement {
+    pub qualification_type_id: String,
+    pub comparator: Comparator,
+    pub integer_values: Vec<i32>,
+    pub locale_values: Vec<Locale>,
+    pub actions_guarded: Option<ActionsGuarded>,
+}
+
+/// The properties of a `CreateHITType` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HitTypeRequest {
+    pub title: String,
+    pub description: String,
+    /// Comma-separated, as MTurk takes them.
+    pub keywords: String,
+    pub reward: Money,
+    pub assignment_duration_secs: u64,
+    pub auto_approval_delay_secs: u64,
+    pub qualification_requirements: Vec<ResolvedRequirement>,
+}
+
+/// The question of a new HIT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuestionRequest {
+    Xml(String),
+    Layout {
+        layout_id: String,
+        parameters: Vec<(String, String)>,
+    },
+}
+
+/// A `CreateHITWithHITType` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateHitRequest {
+    pub hit_type_id: String,
+    pub max_assignments: u32,
+    pub lifetime_secs: u64,
+    pub question: QuestionRequest,
+    pub requester_annotation: String,
+    /// 64 hex chars; MTurk refuses a second create with the same token for 24 h.
+    pub unique_request_token: String,
+}
+
+/// A HIT as MTurk reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteHit {
+    pub hit_id: String,
+    pub hit_type_id: String,
+    pub status: HitStatus,
+    pub max_assignments: u32,
+    pub creation_time: UnixTime,
+    pub expiration: UnixTime,
+    pub requester_annotation: Option<String>,
+    pub assignments_available: u32,
+    pub assignments_pending: u32,
+    pub assignments_completed: u32,
+    pub title: String,
+    pub reward: Option<Money>,
+}
+
+/// A qualification type as MTurk reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteQualificationType {
+    pub qualification_type_id: String,
+    pub name: String,
+    pub description: String,
+    pub active: bool,
+    pub auto_granted: bool,
+}
+
+/// One page of a paginated list call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `None` when this was the last page.
+    pub next_token: Option<String>,
+}
+
+/// Every failure of an MTurk call, classified by what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// `ThrottlingException`: slow down and retry.
+    #[error("MTurk throttled the request: {message}")]
+    Throttled { message: String },
+    /// ServiceFault, HTTP 5xx, a timeout or a connection error: retry with backoff. The call may
+    /// or may not have taken effect.
+    #[error("transient MTurk failure: {message}")]
+    Transient { message: String },
+    /// `HitAlreadyExists` (the token was used: `hit_id` is the HIT it created) or the
+    /// UpdateExpirationForHIT "already processed" error. The call had taken effect before.
+    #[error("already done on MTurk: {message}")]
+    AlreadyExists {
+        hit_id: Option<String>,
+        message: String,
+    },
+    /// Anything else: the request is wrong and retrying will not help. MTurk's words are kept.
+    #[error("{}", fatal_text(code.as_deref(), turk_error_code.as_deref(), message))]
+    Fatal {
+        /// `__type` (`RequestError`, `UnrecognizedClientException`, ...).
+        code: Option<String>,
+        /// `TurkErrorCode` (`AWS.MechanicalTurk.InsufficientFunds`, ...).
+        turk_error_code: Option<String>,
+        message: String,
+    },
+}
+
+fn fatal_text(code: Option<&str>, turk: Option<&str>, message: &str) -> String {
+    match (turk, code) {
+        (Some(t), _) => format!("MTurk refused the request ({t}): {message}"),
+        (None, Some(c)) => format!("MTurk refused the request ({c}): {message}"),
+        (None, None) => format!("MTurk refused the request: {message}"),
+    }
+}
+
+impl ApiError {
+    /// Whether retrying the same call (with the same token) is the right response.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApiError::Throttled { .. } | ApiError::Transient { .. })
+    }
+}
+
+/// What turkform needs from MTurk. Implemented over aws-sdk-mturk by [`SdkMturk`]; the executor
+/// and refresh take a `&dyn MturkApi` so that unit tests can use an in-memory fake.
+#[async_trait]
+pub trait MturkApi: Send + Sync {
+    async fn get_account_balance(&self) -> Result<Money, ApiError>;
+
+    /// `CreateQualificationType`; returns the new id.
+    async fn create_qualification_type(
+        &self,
+        spec: &QualificationTypeSpec,
+    ) -> Result<String, ApiError>;
+
+    /// `UpdateQualificationType` (description, status, auto-grant; MTurk cannot rename).
+    async fn update_qualification_type(
+        &self,
+        qualification_type_id: &str,
+        spec: &QualificationTypeSpec,
+    ) -> Result<(), ApiError>;
+
+    /// `ListQualificationTypes` owned by the caller (`MustBeOwnedByCaller`), one page.
+    async fn list_qualification_types(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteQualificationType>, ApiError>;
+
+    /// `CreateHITType`; MTurk returns the existing id for identical properties.
+    async fn create_hit_type(&self, request: &HitTypeRequest) -> Result<String, ApiError>;
+
+    /// `CreateHITWithHITType` with `UniqueRequestToken` and `RequesterAnnotation`.
+    async fn create_hit(&self, request: &CreateHitRequest) -> Result<RemoteHit, ApiError>;
+
+    /// `CreateAdditionalAssignmentsForHIT` with a `UniqueRequestToken`.
+    async fn create_additional_assignments(
+        &self,
+        hit_id: &str,
+        additional: u32,
+        unique_request_token: &str,
+    ) -> Result<(), ApiError>;
+
+    /// `UpdateExpirationForHIT`: a past instant expires now, a future one extends.
+    async fn update_expiration(&self, hit_id: &str, expire_at: UnixTime) -> Result<(), ApiError>;
+
+    /// `UpdateHITTypeOfHIT`.
+    async fn update_hit_type_of_hit(&self, hit_id: &str, hit_type_id: &str)
+    -> Result<(), ApiError>;
+
+    /// `GetHIT`. A HIT that does not exist is `Fatal` with turk code
+    /// `AWS.MechanicalTurk.HITDoesNotExist` (see [`ApiError::is_hit_does_not_exist`]).
+    async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError>;
+
+    /// `ListHITs`, one page of at most `max_results` (1..=100).
+    async fn list_hits(
+        &self,
+        next_token: Option<String>,
+        max_results: i32,
+    ) -> Result<Page<RemoteHit>, ApiError>;
+}
+
+impl ApiError {
+    /// Whether this is MTurk saying the HIT does not exist (deleted or disposed).
+    pub fn is_hit_does_not_exist(&self) -> bool {
+        matches!(self, ApiError::Fatal { turk_error_code: Some(c), .. } if c == "AWS.MechanicalTurk.HITDoesNotExist")
+    }
+}
