@@ -1,0 +1,1 @@
+//! The broken corpus: one deliberately wrong campaign per rule.

@@ -1,0 +1,7 @@
+//! Integration tests of turkform-spec: the demo campaigns, the examples, the broken corpus.
+//! One test binary for the whole crate (link time).
+
+mod support;
+
+mod broken;
+mod examples;
