@@ -96,7 +96,7 @@ fn resolve_kind(
                     };
                     r.error(
                     at,
-                    format!("`{id}` is the Masters id of the {meant_for}, but the target is `{target}`"),
+                    format!("`{id}` is the {meant_for} Masters id, but the target is `{target}`"),
                     Some("write `type = \"masters\"`: turkform picks the right id for each target".into()),
                 );
                     return None;
@@ -281,7 +281,8 @@ pub(crate) fn parse_requirement(
                 ok = false;
             }
             match &locales {
-                None if !t.has("locales") => {
+                // `value(s)` given instead is reported above; one mistake, one message.
+                None if !t.has("locales") && !t.has("value") && !t.has("values") => {
                     t.missing(r, "locales", Some("write `locales = [\"US\"]`".into()));
                     ok = false;
                 }
@@ -356,7 +357,7 @@ pub(crate) fn parse_requirement(
                 .map(|(_, s)| s.start)
                 .or(value.as_ref().map(|(_, s)| s.start));
             if value.is_none() && values.is_none() {
-                if !(t.has("value") || t.has("values")) {
+                if !(t.has("value") || t.has("values") || t.has("locales")) {
                     if kind == Kind::Adult {
                         given.push((1, t.at));
                     } else {

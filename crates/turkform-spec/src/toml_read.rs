@@ -131,6 +131,15 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     pub fn missing(&self, r: &mut Reporter<'_>, key: &str, hint: Option<String>) {
+        // A misspelt key is already reported as unknown with "did you mean `key`?"; saying
+        // that `key` is missing as well would report one mistake twice.
+        let misspelt = self.map.keys().any(|k| {
+            let k: &str = k.get_ref();
+            k != key && did_you_mean(k, [key]).is_some()
+        });
+        if misspelt {
+            return;
+        }
         r.error(
             self.at,
             format!("missing required key `{key}` in {}", self.label),
