@@ -1,0 +1,294 @@
+//! The apply lock: `flock(2)` on `<state>.lock`, held through an open file for the lock's whole
+//! lifetime. The kernel drops the lock the moment its holder dies (SIGKILL, OOM, power loss),
+//! so a dead holder never blocks the next run. The holder's pid, host, start time and command
+//! are written into the file only so that a waiting run can say who it is waiting for.
+//!
+//! The record also guards the one case flock cannot: a state directory shared between hosts
+//! where the filesystem does not carry locks across them. A record left by *another* host is
+//! respected until `force_unlock`, because from here we cannot tell whether that host is alive;
+//! a record left by a dead process on *this* host is stale and simply taken over.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use turkform_model::UnixTime;
+
+use crate::StateError;
+
+/// Who holds the lock, as recorded in the lock file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub pid: u32,
+    pub host: String,
+    pub since: UnixTime,
+    /// The command line, so that "locked by `turkform apply`" tells the user what to wait for.
+    pub command: String,
+}
+
+impl LockInfo {
+    /// A record for this process.
+    pub fn current(command: &str) -> LockInfo {
+        LockInfo {
+            pid: std::process::id(),
+            host: hostname(),
+            since: UnixTime::now(),
+            command: command.to_owned(),
+        }
+    }
+}
+
+/// The held apply lock; released (and its record cleared) on drop, or by the kernel if the
+/// process dies first.
+#[derive(Debug)]
+pub struct StateLock {
+    file: File,
+    path: PathBuf,
+    info: LockInfo,
+}
+
+impl StateLock {
+    /// The record written for this holder.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The lock file (`<state>.lock`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Clear the record before letting go, so that nobody reads us as a stale holder. The
+        // file stays: deleting a flock'ed file lets two processes lock two different inodes.
+        if let Err(e) = self.file.set_len(0) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
+        }
+        let _ = fs4::FileExt::unlock(&self.file);
+    }
+}
+
+/// `<state>.lock` next to the state file.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+/// How long to sleep between attempts while waiting for a holder.
+const POLL: Duration = Duration::from_millis(50);
+
+pub(crate) fn acquire(
+    state: &Path,
+    command: &str,
+    timeout: Duration,
+) -> Result<StateLock, StateError> {
+    let path = lock_path(state);
+    let deadline = Instant::now() + timeout;
+    let file = open_lock_file(&path)?;
+    loop {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {
+                let previous = read_record(&file);
+                match previous {
+                    Some(holder) if holder.host != hostname() => {
+                        // Another host's record and no way to know whether it is alive.
+                        let _ = fs4::FileExt::unlock(&file);
+                        if Instant::now() >= deadline {
+                            return Err(StateError::LockHeld { holder });
+                        }
+                    }
+                    previous => {
+                        if let Some(stale) = previous {
+                            tracing::info!(
+                                pid = stale.pid,
+                                since = %stale.since,
+                                "taking over the lock of a holder that died"
+                            );
+                        }
+                        return write_record(file, path, command);
+                    }
+                }
+            }
+            Err(fs4::TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    let holder = read_record(&file).unwrap_or_else(|| unknown_holder(&path));
+                    return Err(StateError::LockHeld { holder });
+                }
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(StateError::io(&path, e)),
+        }
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// Removes a holder record. A lock held by a live process on this host is not broken (that
+/// process is running; killing it is the user's decision); anything else is removed, including
+/// the lock file itself when another host still holds it, so that the next run locks afresh.
+pub(crate) fn force_unlock(state: &Path) -> Result<Option<LockInfo>, StateError> {
+    let path = lock_path(state);
+    let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(classify_open(&path, e)),
+    };
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => {
+            let previous = read_record(&file);
+            file.set_len(0).map_err(|e| StateError::io(&path, e))?;
+            file.sync_all().map_err(|e| StateError::io(&path, e))?;
+            let _ = fs4::FileExt::unlock(&file);
+            Ok(previous)
+        }
+        Err(fs4::TryLockError::WouldBlock) => {
+            let holder = read_record(&file).unwrap_or_else(|| unknown_holder(&path));
+            if holder.host == hostname() && process_alive(holder.pid) {
+                return Err(StateError::LockHeld { holder });
+            }
+            std::fs::remove_file(&path).map_err(|e| StateError::io(&path, e))?;
+            Ok(Some(holder))
+        }
+        Err(fs4::TryLockError::Error(e)) => Err(StateError::io(&path, e)),
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| classify_open(path, e))
+}
+
+fn classify_open(path: &Path, e: std::io::Error) -> StateError {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            StateError::ReadOnly {
+                path: path.to_path_buf(),
+                detail: format!("cannot create the lock file: {e}"),
+            }
+        }
+        _ => StateError::io(path, e),
+    }
+}
+
+fn write_record(mut file: File, path: PathBuf, command: &str) -> Result<StateLock, StateError> {
+    let info = LockInfo::current(command);
+    let text = serde_json::to_string(&info).unwrap_or_default();
+    let result = file
+        .set_len(0)
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(text.as_bytes()))
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_data());
+    if let Err(e) = result {
+        let _ = fs4::FileExt::unlock(&file);
+        return Err(StateError::io(&path, e));
+    }
+    Ok(StateLock { file, path, info })
+}
+
+/// The holder record, if the file has a readable one. A holder may be between truncating and
+/// writing it; that brief window reads as "unknown holder", which is only used in a message.
+fn read_record(file: &File) -> Option<LockInfo> {
+    let mut text = String::new();
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0)).ok()?;
+    reader.take(64 * 1024).read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+fn unknown_holder(path: &Path) -> LockInfo {
+    LockInfo {
+        pid: 0,
+        host: "unknown".to_owned(),
+        since: UnixTime(0),
+        command: format!("an unknown process (no record in `{}`)", path.display()),
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.is_dir() {
+        // Without /proc we cannot tell; assume alive rather than break a live lock.
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}
+
+/// This machine's name, for lock records and the run log. Read from the kernel where it is
+/// exposed as a file, so that no `unsafe` FFI is needed.
+pub fn hostname() -> String {
+    for file in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            let name = text.trim();
+            if !name.is_empty() {
+                return name.to_owned();
+            }
+        }
+    }
+    for var in ["HOSTNAME", "COMPUTERNAME"] {
+        if let Ok(name) = std::env::var(var) {
+            if !name.is_empty() {
+                return name;
+            }
+        }
+    }
+    "localhost".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_file_sits_next_to_the_state_file() {
+        assert_eq!(
+            lock_path(Path::new("state/turkform.db")),
+            PathBuf::from("state/turkform.db.lock")
+        );
+    }
+
+    #[test]
+    fn a_record_left_by_another_host_blocks_until_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.db");
+        let other = LockInfo {
+            pid: 42,
+            host: "gone-host".to_owned(),
+            since: UnixTime(1_700_000_000),
+            command: "turkform apply".to_owned(),
+        };
+        std::fs::write(lock_path(&state), serde_json::to_string(&other).unwrap()).unwrap();
+        match acquire(&state, "turkform apply", Duration::ZERO) {
+            Err(StateError::LockHeld { holder }) => assert_eq!(holder, other),
+            other => panic!("expected LockHeld, got {other:?}"),
+        }
+        assert_eq!(force_unlock(&state).unwrap(), Some(other));
+        let lock = acquire(&state, "turkform apply", Duration::ZERO).unwrap();
+        assert_eq!(lock.info().pid, std::process::id());
+    }
+
+    #[test]
+    fn a_record_left_by_a_dead_process_on_this_host_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.db");
+        let dead = LockInfo {
+            pid: u32::MAX,
+            host: hostname(),
+            since: UnixTime(1),
+            command: "turkform apply".to_owned(),
+        };
+        std::fs::write(lock_path(&state), serde_json::to_string(&dead).unwrap()).unwrap();
+        let lock = acquire(&state, "turkform refresh", Duration::ZERO).unwrap();
+        assert_eq!(lock.info().command, "turkform refresh");
+        drop(lock);
+        assert_eq!(std::fs::read(lock_path(&state)).unwrap(), b"");
+    }
+}

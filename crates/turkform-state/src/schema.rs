@@ -1,0 +1,318 @@
+//! The schema, its versioned migrations, and the checks that run before anything is written:
+//! the SQLite header read by hand (so garbage or a truncated copy is never handed to SQLite in
+//! write mode), then `quick_check`, then the `meta` table that says the file is turkform's and
+//! which schema version it has.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::StateError;
+
+/// The schema version this build writes. Files with a lower version are migrated on a
+/// read-write open; files with a higher one are refused.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
+pub const APPLICATION_ID: i32 = 0x544B_464D;
+
+/// The value of `meta.app` in every turkform state file.
+pub const APP_NAME: &str = "turkform";
+
+/// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
+/// in the wild were made by it. Add a new one instead.
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+
+/// The first schema: the record (types, HITs, orphans), per-target serials and the intent
+/// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
+pub const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per target that has ever been written; serial starts at 0 (no row).
+CREATE TABLE partitions (
+    target       TEXT PRIMARY KEY NOT NULL,
+    serial       INTEGER NOT NULL,
+    refreshed_at INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE qualification_types (
+    target                TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    qualification_type_id TEXT NOT NULL,
+    definition_hash       TEXT NOT NULL,
+    PRIMARY KEY (target, name)
+) WITHOUT ROWID;
+
+CREATE TABLE hit_types (
+    target          TEXT NOT NULL,
+    definition_hash TEXT NOT NULL,
+    hit_type_id     TEXT NOT NULL,
+    PRIMARY KEY (target, definition_hash)
+) WITHOUT ROWID;
+
+-- Clustered by item so that load() is one sequential scan that comes out already ordered;
+-- hit_id is in the key because a crash can leave two HITs for one item generation, and state
+-- must be able to record both.
+CREATE TABLE hits (
+    target                TEXT NOT NULL,
+    campaign              TEXT NOT NULL,
+    item_key              TEXT NOT NULL,
+    generation            INTEGER NOT NULL,
+    hit_id                TEXT NOT NULL,
+    hit_type_id           TEXT NOT NULL,
+    hit_type_hash         TEXT NOT NULL,
+    content_hash          TEXT NOT NULL,
+    max_assignments       INTEGER NOT NULL,
+    committed_cost_cents  INTEGER NOT NULL,
+    created_at            INTEGER NOT NULL,
+    expiration            INTEGER NOT NULL,
+    status                TEXT NOT NULL,
+    assignments_available INTEGER NOT NULL,
+    assignments_pending   INTEGER NOT NULL,
+    assignments_completed INTEGER NOT NULL,
+    expired_by            TEXT,
+    paused_remaining_secs INTEGER,
+    -- JSON array of Drift; NULL when empty (the common case costs no parsing).
+    drift                 TEXT,
+    PRIMARY KEY (target, campaign, item_key, generation, hit_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX hits_by_id ON hits (target, hit_id);
+
+CREATE TABLE orphans (
+    target          TEXT NOT NULL,
+    hit_id          TEXT NOT NULL,
+    hit_type_id     TEXT NOT NULL,
+    -- JSON of the parsed Annotation (not the rendered string: campaigns may contain ':').
+    annotation      TEXT NOT NULL,
+    max_assignments INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expiration      INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    PRIMARY KEY (target, hit_id)
+) WITHOUT ROWID;
+
+CREATE TABLE intents (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    target      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    campaign    TEXT,
+    item_key    TEXT,
+    generation  INTEGER,
+    hit_id      TEXT,
+    token       TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    -- NULL while pending; 'done', 'failed' or 'abandoned' after.
+    outcome     TEXT,
+    message     TEXT,
+    finished_at INTEGER
+);
+CREATE INDEX intents_by_token ON intents (target, token);
+"#;
+
+/// Schema 2 adds the run log (who ran what, when, with which result), and a partial index so
+/// that finding pending intents stays instant once the journal holds a long history.
+pub const V2: &str = r#"
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    target      TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    result      TEXT
+);
+CREATE INDEX runs_by_target ON runs (target, id);
+CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
+"#;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+const HEADER_LEN: usize = 100;
+
+/// Reads the 100-byte SQLite header by hand and refuses anything that is not a complete SQLite
+/// database: garbage, an empty file, a copy cut short. Runs before SQLite sees the file, so
+/// nothing can be written to a file that is not ours to write.
+pub fn check_header(path: &Path) -> Result<(), StateError> {
+    let corrupt = |detail: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| StateError::io(path, e))?;
+    let len = file.metadata().map_err(|e| StateError::io(path, e))?.len();
+    if len == 0 {
+        return Err(corrupt("the file is empty".to_owned()));
+    }
+    let mut header = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match file.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StateError::io(path, e)),
+        }
+    }
+    if got < SQLITE_MAGIC.len() || &header[..SQLITE_MAGIC.len()] != SQLITE_MAGIC {
+        return Err(corrupt("it is not a SQLite database".to_owned()));
+    }
+    if got < HEADER_LEN {
+        return Err(corrupt(format!(
+            "truncated: {len} bytes, shorter than a SQLite header"
+        )));
+    }
+    let be16 = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size: u64 = match be16(16) {
+        1 => 65_536,
+        n if n >= 512 && n.is_power_of_two() => u64::from(n),
+        n => return Err(corrupt(format!("invalid page size {n} in the header"))),
+    };
+    if len % page_size != 0 {
+        return Err(corrupt(format!(
+            "truncated: {len} bytes is not a whole number of {page_size}-byte pages"
+        )));
+    }
+    // The in-header page count is only trustworthy when the "version valid for" field matches
+    // the change counter (writers older than SQLite 3.7.0 do not maintain it).
+    let pages = u64::from(be32(28));
+    if pages != 0 && be32(92) == be32(24) && len < pages * page_size {
+        return Err(corrupt(format!(
+            "truncated: the header promises {pages} pages of {page_size} bytes, the file has {len} \
+             bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// What a structurally sound SQLite file turned out to be.
+pub enum Identity {
+    /// A turkform state at this schema version.
+    Turkform { version: u32 },
+}
+
+/// Decides, reading only, whether `conn` is a healthy turkform state and at which version.
+pub fn identify(conn: &Connection, path: &Path) -> Result<Identity, StateError> {
+    let corrupt_from = |e: rusqlite::Error| crate::store::classify(path, e);
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(corrupt_from)?;
+    if check != "ok" {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("SQLite's quick_check failed: {check}"),
+        });
+    }
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(corrupt_from)?;
+    let foreign = || StateError::Foreign {
+        path: path.to_path_buf(),
+    };
+    if !has_meta {
+        return Err(foreign());
+    }
+    // Another application's `meta` table may have other columns: any failure here means the
+    // file is not ours, not that it is broken.
+    let app: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'app'", [], |r| r.get(0))
+        .optional()
+        .map_err(|_| foreign())?;
+    if app.as_deref() != Some(APP_NAME) {
+        return Err(foreign());
+    }
+    let user_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(corrupt_from)?;
+    let version = u32::try_from(user_version).map_err(|_| StateError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("impossible schema version {user_version}"),
+    })?;
+    if version == 0 {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "it names turkform but has no schema version".to_owned(),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(Identity::Turkform { version })
+}
+
+/// Runs the migrations from `from` up to [`SCHEMA_VERSION`] in one immediate transaction. The
+/// version is re-read inside it: another process may have migrated while we waited.
+pub fn migrate(conn: &mut Connection, from: u32) -> Result<u32, rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current != from {
+        tracing::debug!(
+            from,
+            current,
+            "state schema was migrated by another process"
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tracing::debug!(to = index + 1, "applied state schema migration");
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(current)
+}
+
+/// Creates the whole current schema on an empty database, with the identity rows.
+pub fn create(conn: &mut Connection, lineage: &str, now: i64) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for sql in MIGRATIONS {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    {
+        let mut insert = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
+        insert.execute(["app", APP_NAME])?;
+        insert.execute(["lineage", lineage])?;
+        insert.execute(["schema_version", &SCHEMA_VERSION.to_string()])?;
+        insert.execute(["created_at", &now.to_string()])?;
+    }
+    tx.commit()
+}
+
+/// The lineage of an identified turkform file.
+pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError> {
+    let lineage: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| crate::store::classify(path, e))?;
+    match lineage {
+        Some(l) if !l.is_empty() => Ok(l),
+        _ => Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "it has no lineage".to_owned(),
+        }),
+    }
+}
