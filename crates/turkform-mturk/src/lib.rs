@@ -7,6 +7,12 @@
 //! more. Retrying, pacing and recovery are the executor's job, which is why the SDK's own retries
 //! are switched off here (a hidden retry of a create is exactly how duplicates happen).
 
+mod classify;
+mod sdk;
+
+pub use classify::find_hit_id;
+pub use sdk::{ConnectError, ConnectOptions, CredentialsSource, SdkMturk};
+
 use async_trait::async_trait;
 use turkform_model::{
     ActionsGuarded, Comparator, HitStatus, Locale, Money, QualificationTypeSpec, UnixTime,
@@ -131,7 +137,10 @@ fn fatal_text(code: Option<&str>, turk: Option<&str>, message: &str) -> String {
 impl ApiError {
     /// Whether retrying the same call (with the same token) is the right response.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ApiError::Throttled { .. } | ApiError::Transient { .. })
+        matches!(
+            self,
+            ApiError::Throttled { .. } | ApiError::Transient { .. }
+        )
     }
 }
 

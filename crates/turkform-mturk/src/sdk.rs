@@ -1,0 +1,478 @@
+//! [`SdkMturk`]: [`MturkApi`] over the official aws-sdk-mturk client.
+//!
+//! Configuration choices that matter for correctness:
+//! - retries are disabled: the executor retries itself, always with the same token, and sees
+//!   every throttle (a hidden SDK retry would hide throttling from its rate limiter and, for a
+//!   call without a token, could act twice);
+//! - every operation has a timeout, so a connection that went silent surfaces as
+//!   [`ApiError::Transient`] instead of hanging the run;
+//! - region `us-east-1` (MTurk is not regionalized) and the target's endpoint unless overridden.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_sdk_mturk::config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_mturk::types as sdk;
+use aws_smithy_types::DateTime;
+use turkform_model::{HitStatus, Money, QualificationTypeSpec, Target, UnixTime};
+
+use crate::classify::{Call, classify};
+use crate::{
+    ApiError, CreateHitRequest, HitTypeRequest, Page, QuestionRequest, RemoteHit,
+    RemoteQualificationType, ResolvedRequirement,
+};
+
+/// MTurk lives in one region whatever the endpoint.
+const REGION: &str = "us-east-1";
+
+/// Where credentials come from.
+#[derive(Clone)]
+pub enum CredentialsSource {
+    /// The standard AWS chain (environment, shared profiles, SSO, ...), as aws-config resolves it.
+    Chain,
+    /// A fixed key pair: the embedded simulator's `AKIASIMULATOR` / `simulator-secret`.
+    Static {
+        access_key_id: String,
+        secret_access_key: String,
+    },
+}
+
+impl fmt::Debug for CredentialsSource {
+    /// Never prints the secret (nor the key id, which identifies the account).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialsSource::Chain => f.write_str("Chain"),
+            CredentialsSource::Static { .. } => f.write_str("Static { .. }"),
+        }
+    }
+}
+
+/// How to reach MTurk.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Which environment: picks the default endpoint.
+    pub target: Target,
+    /// Overrides the target's endpoint (`--endpoint-url`, or the embedded simulator's address).
+    pub endpoint_url: Option<String>,
+    pub credentials: CredentialsSource,
+    /// Per-operation timeout (a dropped connection then surfaces as transient).
+    pub timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options for a simulator at `endpoint_url` with its default key pair.
+    pub fn simulator(endpoint_url: impl Into<String>) -> ConnectOptions {
+        ConnectOptions {
+            target: Target::Sim,
+            endpoint_url: Some(endpoint_url.into()),
+            credentials: CredentialsSource::Static {
+                access_key_id: "AKIASIMULATOR".to_owned(),
+                secret_access_key: "simulator-secret".to_owned(),
+            },
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("target `sim` has no fixed endpoint: start the simulator or pass `--endpoint-url URL`")]
+    NoEndpoint,
+    #[error(
+        "`{url}` is not an endpoint URL: give one like `https://host` or `http://127.0.0.1:4566`"
+    )]
+    BadEndpoint { url: String },
+}
+
+/// The real MTurk client (or one pointed at the simulator).
+#[derive(Clone)]
+pub struct SdkMturk {
+    client: aws_sdk_mturk::Client,
+    target: Target,
+    endpoint: String,
+}
+
+impl fmt::Debug for SdkMturk {
+    // The SDK client's configuration holds the credentials provider: keep it out of Debug.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdkMturk")
+            .field("target", &self.target)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdkMturk {
+    /// Builds the client. With [`CredentialsSource::Chain`] this loads the shared AWS
+    /// configuration (profiles, SSO); credentials themselves are resolved lazily, on the first
+    /// call, so a missing one is reported by that call as [`ApiError::Fatal`].
+    pub async fn connect(options: &ConnectOptions) -> Result<SdkMturk, ConnectError> {
+        let endpoint = match (&options.endpoint_url, options.target.default_endpoint()) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url.to_owned(),
+            (None, None) => return Err(ConnectError::NoEndpoint),
+        };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(ConnectError::BadEndpoint { url: endpoint });
+        }
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(options.timeout)
+            .operation_attempt_timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .build();
+        let builder = match &options.credentials {
+            CredentialsSource::Static {
+                access_key_id,
+                secret_access_key,
+            } => aws_sdk_mturk::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .credentials_provider(Credentials::new(
+                    access_key_id.clone(),
+                    secret_access_key.clone(),
+                    None,
+                    None,
+                    "turkform-static",
+                )),
+            CredentialsSource::Chain => {
+                let shared = aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(REGION))
+                    .load()
+                    .await;
+                aws_sdk_mturk::config::Builder::from(&shared)
+            }
+        };
+        let config = builder
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .build();
+        Ok(SdkMturk {
+            client: aws_sdk_mturk::Client::from_conf(config),
+            target: options.target,
+            endpoint,
+        })
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+}
+
+fn unix(t: Option<&DateTime>) -> UnixTime {
+    UnixTime(t.map(DateTime::secs).unwrap_or(0))
+}
+
+fn count(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+fn malformed(what: &str) -> ApiError {
+    // A 200 whose body lacks what the API promises: treat like an unreadable response, which
+    // the executor resends with the same token.
+    ApiError::Transient {
+        message: format!("MTurk's response lacks {what}"),
+    }
+}
+
+fn remote_hit(h: &sdk::Hit) -> Result<RemoteHit, ApiError> {
+    let hit_id = h.hit_id().ok_or_else(|| malformed("HITId"))?.to_owned();
+    let status = match h.hit_status() {
+        Some(s) => HitStatus::parse(s.as_str()).ok_or_else(|| ApiError::Fatal {
+            code: None,
+            turk_error_code: None,
+            message: format!("HIT `{hit_id}` has an unknown status `{}`", s.as_str()),
+        })?,
+        None => return Err(malformed("HITStatus")),
+    };
+    Ok(RemoteHit {
+        hit_type_id: h.hit_type_id().unwrap_or_default().to_owned(),
+        status,
+        max_assignments: count(h.max_assignments()),
+        creation_time: unix(h.creation_time()),
+        expiration: unix(h.expiration()),
+        requester_annotation: h.requester_annotation().map(str::to_owned),
+        assignments_available: count(h.number_of_assignments_available()),
+        assignments_pending: count(h.number_of_assignments_pending()),
+        assignments_completed: count(h.number_of_assignments_completed()),
+        title: h.title().unwrap_or_default().to_owned(),
+        reward: h.reward().and_then(|r| r.parse::<Money>().ok()),
+        hit_id,
+    })
+}
+
+fn requirement(r: &ResolvedRequirement) -> Result<sdk::QualificationRequirement, ApiError> {
+    let mut b = sdk::QualificationRequirement::builder()
+        .qualification_type_id(&r.qualification_type_id)
+        .comparator(sdk::Comparator::from(r.comparator.api_name()));
+    for v in &r.integer_values {
+        b = b.integer_values(*v);
+    }
+    for l in &r.locale_values {
+        let mut lb = sdk::Locale::builder().country(&l.country);
+        if let Some(s) = &l.subdivision {
+            lb = lb.subdivision(s);
+        }
+        b = b.locale_values(lb.build().map_err(build_error)?);
+    }
+    if let Some(a) = r.actions_guarded {
+        b = b.actions_guarded(sdk::HitAccessActions::from(a.api_name()));
+    }
+    b.build().map_err(build_error)
+}
+
+fn build_error(e: aws_smithy_types::error::operation::BuildError) -> ApiError {
+    ApiError::Fatal {
+        code: None,
+        turk_error_code: None,
+        message: format!("cannot build the request: {e}"),
+    }
+}
+
+fn status_of(active: bool) -> sdk::QualificationTypeStatus {
+    if active {
+        sdk::QualificationTypeStatus::Active
+    } else {
+        sdk::QualificationTypeStatus::Inactive
+    }
+}
+
+#[async_trait]
+impl crate::MturkApi for SdkMturk {
+    async fn get_account_balance(&self) -> Result<Money, ApiError> {
+        let out = self
+            .client
+            .get_account_balance()
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let raw = out
+            .available_balance()
+            .ok_or_else(|| malformed("AvailableBalance"))?;
+        raw.parse::<Money>().map_err(|_| ApiError::Fatal {
+            code: None,
+            turk_error_code: None,
+            message: format!("MTurk reported an unreadable balance `{raw}`"),
+        })
+    }
+
+    async fn create_qualification_type(
+        &self,
+        spec: &QualificationTypeSpec,
+    ) -> Result<String, ApiError> {
+        let mut req = self
+            .client
+            .create_qualification_type()
+            .name(&spec.name)
+            .description(&spec.description)
+            .qualification_type_status(status_of(spec.active))
+            .auto_granted(spec.auto_granted);
+        if !spec.keywords.is_empty() {
+            req = req.keywords(spec.keywords.join(", "));
+        }
+        if let Some(v) = spec.auto_granted_value {
+            req = req.auto_granted_value(v);
+        }
+        let out = req.send().await.map_err(|e| classify(Call::Other, e))?;
+        out.qualification_type()
+            .and_then(|q| q.qualification_type_id())
+            .map(str::to_owned)
+            .ok_or_else(|| malformed("QualificationTypeId"))
+    }
+
+    async fn update_qualification_type(
+        &self,
+        qualification_type_id: &str,
+        spec: &QualificationTypeSpec,
+    ) -> Result<(), ApiError> {
+        let mut req = self
+            .client
+            .update_qualification_type()
+            .qualification_type_id(qualification_type_id)
+            .description(&spec.description)
+            .qualification_type_status(status_of(spec.active))
+            .auto_granted(spec.auto_granted);
+        if let Some(v) = spec.auto_granted_value {
+            req = req.auto_granted_value(v);
+        }
+        req.send().await.map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn list_qualification_types(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteQualificationType>, ApiError> {
+        let out = self
+            .client
+            .list_qualification_types()
+            .must_be_requestable(false)
+            .must_be_owned_by_caller(true)
+            .max_results(100)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let items = out
+            .qualification_types()
+            .iter()
+            .filter_map(|q| {
+                Some(RemoteQualificationType {
+                    qualification_type_id: q.qualification_type_id()?.to_owned(),
+                    name: q.name().unwrap_or_default().to_owned(),
+                    description: q.description().unwrap_or_default().to_owned(),
+                    active: q.qualification_type_status()
+                        == Some(&sdk::QualificationTypeStatus::Active),
+                    auto_granted: q.auto_granted().unwrap_or(false),
+                })
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn create_hit_type(&self, request: &HitTypeRequest) -> Result<String, ApiError> {
+        let mut req = self
+            .client
+            .create_hit_type()
+            .title(&request.title)
+            .description(&request.description)
+            .reward(request.reward.to_api_string())
+            .assignment_duration_in_seconds(secs(request.assignment_duration_secs))
+            .auto_approval_delay_in_seconds(secs(request.auto_approval_delay_secs));
+        if !request.keywords.is_empty() {
+            req = req.keywords(&request.keywords);
+        }
+        for r in &request.qualification_requirements {
+            req = req.qualification_requirements(requirement(r)?);
+        }
+        let out = req.send().await.map_err(|e| classify(Call::Other, e))?;
+        out.hit_type_id()
+            .map(str::to_owned)
+            .ok_or_else(|| malformed("HITTypeId"))
+    }
+
+    async fn create_hit(&self, request: &CreateHitRequest) -> Result<RemoteHit, ApiError> {
+        let mut req = self
+            .client
+            .create_hit_with_hit_type()
+            .hit_type_id(&request.hit_type_id)
+            .max_assignments(i32::try_from(request.max_assignments).unwrap_or(i32::MAX))
+            .lifetime_in_seconds(secs(request.lifetime_secs))
+            .requester_annotation(&request.requester_annotation)
+            .unique_request_token(&request.unique_request_token);
+        match &request.question {
+            QuestionRequest::Xml(xml) => req = req.question(xml),
+            QuestionRequest::Layout {
+                layout_id,
+                parameters,
+            } => {
+                req = req.hit_layout_id(layout_id);
+                for (name, value) in parameters {
+                    req = req.hit_layout_parameters(
+                        sdk::HitLayoutParameter::builder()
+                            .name(name)
+                            .value(value)
+                            .build()
+                            .map_err(build_error)?,
+                    );
+                }
+            }
+        }
+        let out = req.send().await.map_err(|e| classify(Call::CreateHit, e))?;
+        remote_hit(out.hit().ok_or_else(|| malformed("HIT"))?)
+    }
+
+    async fn create_additional_assignments(
+        &self,
+        hit_id: &str,
+        additional: u32,
+        unique_request_token: &str,
+    ) -> Result<(), ApiError> {
+        self.client
+            .create_additional_assignments_for_hit()
+            .hit_id(hit_id)
+            .number_of_additional_assignments(i32::try_from(additional).unwrap_or(i32::MAX))
+            .unique_request_token(unique_request_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Deduplicated, e))?;
+        Ok(())
+    }
+
+    async fn update_expiration(&self, hit_id: &str, expire_at: UnixTime) -> Result<(), ApiError> {
+        self.client
+            .update_expiration_for_hit()
+            .hit_id(hit_id)
+            .expire_at(DateTime::from_secs(expire_at.0))
+            .send()
+            .await
+            .map_err(|e| classify(Call::Deduplicated, e))?;
+        Ok(())
+    }
+
+    async fn update_hit_type_of_hit(
+        &self,
+        hit_id: &str,
+        hit_type_id: &str,
+    ) -> Result<(), ApiError> {
+        self.client
+            .update_hit_type_of_hit()
+            .hit_id(hit_id)
+            .hit_type_id(hit_type_id)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError> {
+        let out = self
+            .client
+            .get_hit()
+            .hit_id(hit_id)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        remote_hit(out.hit().ok_or_else(|| malformed("HIT"))?)
+    }
+
+    async fn list_hits(
+        &self,
+        next_token: Option<String>,
+        max_results: i32,
+    ) -> Result<Page<RemoteHit>, ApiError> {
+        let out = self
+            .client
+            .list_hits()
+            .max_results(max_results.clamp(1, 100))
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let items = out
+            .hits()
+            .iter()
+            .map(remote_hit)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
+}
