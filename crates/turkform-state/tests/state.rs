@@ -796,6 +796,7 @@ fn run_read_only_check(path: &Path) {
         let status = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "readonly_child_helper", "--test-threads=1"])
             .env(READONLY_CHILD_ENV, path)
+            .stdout(Stdio::null())
             .uid(65_534)
             .gid(65_534)
             .status()
@@ -1049,4 +1050,31 @@ fn a_cleanly_closed_state_is_one_self_contained_file() {
     std::fs::copy(&path, &copy).unwrap();
     let copied = StateStore::open(&copy, Target::Sim, OpenMode::ReadOnly).unwrap();
     assert_eq!(copied.pending_intents().unwrap().len(), 1);
+}
+
+#[test]
+fn a_read_only_store_sees_changes_a_writer_makes_while_it_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_state_with_one_hit(&path);
+    // No writer: the reader reads the file directly, leaving nothing behind.
+    let reader = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(reader.load().unwrap().hits.len(), 1);
+    assert_eq!(dir_listing(dir.path()), vec!["s.db"]);
+
+    let mut writer = open_rw(&path, Target::Sim);
+    writer
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k2", 1, "H2")],
+            ..Batch::default()
+        })
+        .unwrap();
+    let state = reader.load().unwrap();
+    assert_eq!(state.hits.len(), 2);
+    assert_eq!(state.serial, 2);
+    writer.begin_intent(&intent("t")).unwrap();
+    assert_eq!(reader.pending_intents().unwrap().len(), 1);
+    assert_eq!(reader.serial().unwrap(), 3);
+    drop(writer);
+    assert_eq!(reader.load().unwrap().hits.len(), 2);
 }
