@@ -97,7 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sum();
     println!("validated {items} items in {:.3} s", elapsed.as_secs_f64());
     println!("{:.0} items/s", items as f64 / elapsed.as_secs_f64());
-    println!("rendered question XML: {:.1} MiB total", bytes as f64 / 1_048_576.0);
+    println!(
+        "rendered question XML: {:.1} MiB total",
+        bytes as f64 / 1_048_576.0
+    );
     match peak_rss_kib() {
         Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS: unavailable (no /proc/self/status)"),

@@ -901,3 +901,91 @@ pub(crate) fn parse_qualification_types(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use turkform_model::{QualificationTypeRef, system};
+
+    use super::*;
+    use crate::diagnostic::SourceFile;
+
+    /// Runs `f` on the root table of `text`, returning its result and the diagnostics.
+    fn with_table<T>(
+        text: &str,
+        f: impl FnOnce(&mut Reporter<'_>, &Table<'_, '_>) -> T,
+    ) -> (T, Vec<String>) {
+        let path = Path::new("t.toml");
+        let src = SourceFile::new(path, text);
+        let doc = DeTable::parse(text).unwrap().into_inner();
+        let mut r = Reporter::new(&src);
+        let out = f(&mut r, &Table::new(&doc, 0, "t"));
+        (out, r.diags.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn money_in_toml_is_a_decimal_string_never_a_float() {
+        let (m, d) = with_table("reward = \"0.12\"", |r, t| money(r, t, "reward", true));
+        assert_eq!(m.map(|(m, _)| m.cents()), Some(12));
+        assert!(d.is_empty());
+        let (m, d) = with_table("reward = 0.12", |r, t| money(r, t, "reward", true));
+        assert!(m.is_none());
+        assert!(
+            d[0].contains("t.toml:1:10: error: `reward` must be a string"),
+            "{d:?}"
+        );
+        let (_, d) = with_table("reward = 1", |r, t| money(r, t, "reward", true));
+        assert!(d[0].contains("not an integer"), "{d:?}");
+        let (_, d) = with_table("reward = \"0.125\"", |r, t| money(r, t, "reward", true));
+        assert!(d[0].contains("at most two decimals"), "{d:?}");
+        let (_, d) = with_table("x = 1", |r, t| money(r, t, "reward", true));
+        assert!(d[0].contains("missing required key `reward`"), "{d:?}");
+    }
+
+    #[test]
+    fn durations_in_toml_are_checked_against_their_range() {
+        let (s, d) = with_table("a = \"7d\"", |r, t| {
+            duration(r, t, "a", true, 30, MAX_DURATION_SECS)
+        });
+        assert_eq!((s, d.len()), (Some(604_800), 0));
+        let (s, d) = with_table("a = \"29s\"", |r, t| {
+            duration(r, t, "a", true, 30, MAX_DURATION_SECS)
+        });
+        assert!(s.is_none() && d[0].contains("out of range"), "{d:?}");
+        let (_, d) = with_table("a = 600", |r, t| {
+            duration(r, t, "a", true, 30, MAX_DURATION_SECS)
+        });
+        assert!(d[0].contains("must be a string with a unit"), "{d:?}");
+    }
+
+    #[test]
+    fn masters_alias_resolves_to_the_targets_id_in_a_campaign() {
+        let text = "type = \"masters\"";
+        for (target, id) in [
+            (Target::Sandbox, system::MASTERS_SANDBOX),
+            (Target::Sim, system::MASTERS_SANDBOX),
+            (Target::Production, system::MASTERS_PRODUCTION),
+        ] {
+            let (q, d) = with_table(text, |r, t| {
+                parse_requirement(r, t, target, &CustomTypes::new())
+            });
+            assert!(d.is_empty(), "{d:?}");
+            let q = q.unwrap();
+            assert_eq!(
+                q.qualification_type,
+                QualificationTypeRef::Id(id.to_owned())
+            );
+            assert_eq!(q.comparator, turkform_model::Comparator::Exists);
+        }
+    }
+
+    #[test]
+    fn campaign_names_follow_the_pattern() {
+        assert!(valid_campaign_name("street-objects"));
+        assert!(valid_campaign_name("0"));
+        assert!(!valid_campaign_name("-x"));
+        assert!(!valid_campaign_name("Street"));
+        assert!(!valid_campaign_name(&"x".repeat(41)));
+    }
+}

@@ -5,11 +5,13 @@ use turkform_model::{Question, Target};
 
 use crate::support::{in_dir, options, repo_root};
 
+/// Loads `dir` with the real clock (the binary validates the folders that way, and
+/// `ends_at` in the examples is a real date) and checks every question.
 fn check_folder(dir: &str) -> usize {
-    let state = in_dir(&repo_root(), || {
-        turkform_spec::load_project(&options(dir, Target::Sim))
-    })
-    .unwrap_or_else(|d| panic!("{dir} does not validate:\n{d}"));
+    let mut o = options(dir, Target::Sim);
+    o.now = turkform_model::UnixTime::now();
+    let state = in_dir(&repo_root(), || turkform_spec::load_project(&o))
+        .unwrap_or_else(|d| panic!("{dir} does not validate:\n{d}"));
     assert!(!state.campaigns.is_empty(), "{dir} has no campaigns");
     for c in &state.campaigns {
         assert!(!c.items.is_empty(), "{} has no items", c.name);
@@ -41,4 +43,43 @@ fn check_folder(dir: &str) -> usize {
 #[test]
 fn demo_campaigns_load_and_render() {
     assert!(check_folder("campaigns") >= 2);
+}
+
+#[test]
+fn examples_load_and_render() {
+    assert!(check_folder("examples") >= 4);
+    let mut o = options("examples", Target::Sim);
+    o.now = turkform_model::UnixTime::now();
+    let state = in_dir(&repo_root(), || turkform_spec::load_project(&o)).unwrap();
+    let kinds: Vec<&str> = state
+        .campaigns
+        .iter()
+        .map(|c| match &c.items[0].question {
+            Question::Layout { .. } => "layout",
+            Question::Xml { xml } if xml.starts_with("<HTMLQuestion") => "html",
+            Question::Xml { xml } if xml.starts_with("<ExternalQuestion") => "external",
+            Question::Xml { .. } => "form",
+        })
+        .collect();
+    for kind in ["layout", "html", "external", "form"] {
+        assert!(kinds.contains(&kind), "no example uses {kind}: {kinds:?}");
+    }
+    assert!(state.campaigns.iter().any(|c| c.assignments >= 10));
+    assert!(state.campaigns.iter().any(|c| c.hit_type.uses_masters()));
+    assert!(
+        state
+            .campaigns
+            .iter()
+            .any(|c| matches!(c.lifetime, turkform_model::Lifetime::EndsAt(_)))
+    );
+    assert!(state.qualification_types.len() >= 2);
+    assert!(
+        state
+            .campaigns
+            .iter()
+            .any(|c| c.hit_type.qualifications.iter().any(|q| matches!(
+                q.qualification_type,
+                turkform_model::QualificationTypeRef::Custom(_)
+            )))
+    );
 }
