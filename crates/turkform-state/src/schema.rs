@@ -316,3 +316,47 @@ pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_check(bytes: &[u8]) -> Result<(), StateError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, bytes).unwrap();
+        check_header(&path)
+    }
+
+    fn header(page_size: u16, pages: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 100];
+        h[..16].copy_from_slice(SQLITE_MAGIC);
+        h[16..18].copy_from_slice(&page_size.to_be_bytes());
+        h[24..28].copy_from_slice(&7u32.to_be_bytes());
+        h[28..32].copy_from_slice(&pages.to_be_bytes());
+        h[92..96].copy_from_slice(&7u32.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn the_header_check_refuses_what_is_not_a_whole_sqlite_file() {
+        let detail = |r: Result<(), StateError>| match r {
+            Err(StateError::Corrupt { detail, .. }) => detail,
+            other => panic!("expected Corrupt, got {other:?}"),
+        };
+        assert_eq!(detail(header_check(b"")), "the file is empty");
+        assert_eq!(
+            detail(header_check(b"hello world")),
+            "it is not a SQLite database"
+        );
+        assert!(detail(header_check(&header(4096, 1)[..60])).starts_with("truncated"));
+        assert!(detail(header_check(&header(1000, 1))).contains("invalid page size"));
+        let mut two_pages = header(4096, 2);
+        two_pages.resize(4096, 0);
+        assert!(detail(header_check(&two_pages)).contains("promises 2 pages"));
+        two_pages.resize(8192, 0);
+        assert!(header_check(&two_pages).is_ok());
+        two_pages.resize(8000, 0);
+        assert!(detail(header_check(&two_pages)).contains("whole number"));
+    }
+}

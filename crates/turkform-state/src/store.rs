@@ -483,7 +483,15 @@ fn create_new(path: &Path) -> Result<(), StateError> {
     }
     let linked = std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .and_then(|()| std::fs::hard_link(&tmp, path));
+        .and_then(|()| std::fs::hard_link(&tmp, path))
+        .or_else(|e| match e.kind() {
+            // Some filesystems (FAT, some network mounts) have no hard links: fall back to a
+            // rename, which could only replace a file created in the same instant.
+            std::io::ErrorKind::Unsupported | std::io::ErrorKind::Other if !path.exists() => {
+                std::fs::rename(&tmp, path)
+            }
+            _ => Err(e),
+        });
     cleanup(&tmp);
     match linked {
         Ok(()) => {
@@ -1109,4 +1117,26 @@ fn runs(
         },
     )?
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<StateStore>();
+        assert_send::<StateLock>();
+    }
+
+    #[test]
+    fn direct_reads_use_a_percent_encoded_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd name?#%.db");
+        drop(StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap());
+        let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+        assert!(matches!(store.read_path.get(), ReadPath::Direct(_)));
+        assert_eq!(store.load().unwrap().serial, 0);
+    }
 }
