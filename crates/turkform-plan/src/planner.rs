@@ -214,7 +214,22 @@ struct CampaignRecords<'a> {
 
 impl<'a> Index<'a> {
     fn build(desired: &'a DesiredState, recorded: &'a RecordedState, now: UnixTime) -> Self {
-        let mut campaigns: HashMap<&str, CampaignRecords> = HashMap::new();
+        // Sized up front: growing a 100k-entry map rehashes it several times.
+        let mut sizes: HashMap<&str, usize> = HashMap::new();
+        for hit in &recorded.hits {
+            *sizes.entry(hit.campaign.as_str()).or_default() += 1;
+        }
+        let mut campaigns: HashMap<&str, CampaignRecords> = sizes
+            .into_iter()
+            .map(|(name, n)| {
+                let records = CampaignRecords {
+                    current: HashMap::with_capacity(n),
+                    ..CampaignRecords::default()
+                };
+                (name, records)
+            })
+            .collect();
+        let mut several_generations = false;
         for hit in &recorded.hits {
             let records = campaigns.entry(hit.campaign.as_str()).or_default();
             records.committed += hit.committed_cost;
@@ -225,14 +240,16 @@ impl<'a> Index<'a> {
                 .current
                 .entry(hit.item_key.as_str())
                 .and_modify(|cur| {
+                    several_generations = true;
                     if (hit.generation, &hit.hit_id) > (cur.generation, &cur.hit_id) {
                         *cur = hit;
                     }
                 })
                 .or_insert(hit);
         }
-        // Older generations still open: a second pass, once the newest of each item is known.
-        for hit in &recorded.hits {
+        // Older generations still open: a second pass, once the newest of each item is known
+        // (skipped when every item has one HIT, the common case).
+        for hit in recorded.hits.iter().filter(|_| several_generations) {
             if is_live(hit.expiration, hit.status, &hit.drift, now) {
                 let Some(records) = campaigns.get_mut(hit.campaign.as_str()) else {
                     continue;
