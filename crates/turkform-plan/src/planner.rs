@@ -721,7 +721,10 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
     fn plan_done(&mut self, key: &str, campaign: &DesiredCampaign, hit: &Hit<'a>) {
         match hit.expired_by {
             Some(ExpiredBy::Removal) => self.notices.add(
-                "item came back after its HIT was expired by its removal; it is not re-posted: run `turkform state rm CAMPAIGN/KEY` to post it afresh".to_owned(),
+                format!(
+                    "item came back after its HIT was expired by its removal; it is not re-posted: run `turkform state rm {}/<key>` to post it afresh",
+                    self.name
+                ),
                 key,
             ),
             Some(ExpiredBy::Finish) => self.notices.add(

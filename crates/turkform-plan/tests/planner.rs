@@ -948,3 +948,18 @@ fn determinism_same_inputs_same_plan() {
     let back: Plan = serde_json::from_str(&json).unwrap();
     assert_eq!(back, first);
 }
+
+#[test]
+fn item_re_added_after_removal_is_not_reposted() {
+    let c = campaign("street", &["a"]);
+    let mut h = hit_for(&c, "a");
+    h.expiration = UnixTime(NOW.0 - 100);
+    h.expired_by = Some(ExpiredBy::Removal);
+    let p = run(&desired(vec![c]), &recorded(vec![h]));
+    assert!(actions(&p, "street").is_empty());
+    assert!(
+        warned(&p, "turkform state rm street/<key>"),
+        "{:?}",
+        p.warnings
+    );
+}
