@@ -9,7 +9,7 @@
 //! and turkform is only one of its clients.
 //!
 //! Modules:
-//! - [`server`](crate::server) (private): hyper connections, auth, faults, `/_sim/*`, commit hand-off
+//! - `server`: hyper connections, auth, faults, `/_sim/*`, commit hand-off
 //! - [`sigv4`]: signature verification (and signing, for raw clients and benchmarks)
 //! - `wire`: request member access with the service's validation errors; error rendering
 //! - `ops`: the 39 operations
