@@ -93,12 +93,20 @@ pub enum Action {
     },
     /// `CreateHITWithHITType`.
     CreateHit(CreateHit),
-    /// A HIT found on MTurk by annotation that state does not know: record it, no call.
+    /// A HIT found on MTurk by annotation that state does not know: record it, no call. The
+    /// executor records `cost_delta` as its committed cost.
     AdoptHit {
         campaign: String,
         item_key: String,
         generation: u32,
         hit_id: String,
+        /// The desired item's content hash, assumed to be the orphan's (MTurk does not return
+        /// enough to tell, and replacing on a guess would pay for the item twice); `None` when
+        /// the item is no longer desired.
+        content_hash: Option<String>,
+        /// The definition hash of the orphan's HIT type when state knows that type id; `None`
+        /// otherwise (the next plan then retypes it to the campaign's type).
+        hit_type_hash: Option<String>,
     },
     /// `CreateAdditionalAssignmentsForHIT`.
     AddAssignments {

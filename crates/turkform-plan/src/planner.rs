@@ -581,7 +581,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         // Orphans are sorted by generation: the last one is the newest.
         for (i, &orphan) in orphans.iter().enumerate() {
             let hit = Hit::orphan(orphan, self.index);
-            self.adopt(key, orphan);
+            self.adopt(key, orphan, item.map(|i| i.content_hash.as_str()));
             let newest = i + 1 == orphans.len();
             if newest && current.is_none_or(|c| hit.generation >= c.generation) {
                 superseded.extend(current.replace(hit));
@@ -979,7 +979,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         );
     }
 
-    fn adopt(&mut self, key: &str, orphan: &OrphanHit) {
+    fn adopt(&mut self, key: &str, orphan: &OrphanHit, content_hash: Option<&str>) {
         // The money was spent on MTurk when the HIT was created; it is counted here so that the
         // budget sees it. Priced at the HIT's type when known, else at the campaign's.
         let spec = self
@@ -1004,6 +1004,12 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                 item_key: key.to_owned(),
                 generation: orphan.annotation.generation,
                 hit_id: orphan.hit_id.clone(),
+                content_hash: content_hash.map(str::to_owned),
+                hit_type_hash: self
+                    .index
+                    .hash_by_hit_type_id
+                    .get(orphan.hit_type_id.as_str())
+                    .map(|h| (*h).to_owned()),
             },
             reason.to_owned(),
             cost,

@@ -689,7 +689,7 @@ fn orphan_is_adopted_instead_of_created() {
         hit_type_id: "TYPE1".to_owned(),
     });
     r.orphans.push(orphan("street", "a", 1, "ORPHAN1"));
-    let p = run(&desired(vec![c]), &r);
+    let p = run(&desired(vec![c.clone()]), &r);
     assert_eq!(
         actions(&p, "street"),
         vec![Action::AdoptHit {
@@ -697,6 +697,8 @@ fn orphan_is_adopted_instead_of_created() {
             item_key: "a".to_owned(),
             generation: 1,
             hit_id: "ORPHAN1".to_owned(),
+            content_hash: Some(c.items[0].content_hash.clone()),
+            hit_type_hash: Some(c.hit_type_hash.clone()),
         }]
     );
     let a = &campaign_plan(&p, "street").actions[0];
@@ -745,7 +747,7 @@ fn orphan_of_removed_item_is_adopted_and_expired() {
     let c = campaign("street", &["a"]);
     let mut r = recorded(vec![hit_for(&c, "a")]);
     r.orphans.push(orphan("street", "gone", 1, "ORPHANG"));
-    let p = run(&desired(vec![c]), &r);
+    let p = run(&desired(vec![c.clone()]), &r);
     assert_eq!(
         actions(&p, "street"),
         vec![
@@ -754,6 +756,8 @@ fn orphan_of_removed_item_is_adopted_and_expired() {
                 item_key: "gone".to_owned(),
                 generation: 1,
                 hit_id: "ORPHANG".to_owned(),
+                content_hash: None,
+                hit_type_hash: Some(c.hit_type_hash.clone()),
             },
             expire("street", "gone", "ORPHANG", ExpiredBy::Removal),
         ]
