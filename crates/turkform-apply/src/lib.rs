@@ -1,1 +1,940 @@
-//! turkform-apply
+//! The executor: carries out a [`Plan`] on MTurk through a [`MturkApi`], recording everything in
+//! the [`StateStore`], so that a crash, a lost response, a retry or a second run never creates a
+//! duplicate HIT and never loses track of one (DESIGN.md §6). Also owns [`refresh`] (reconcile
+//! state with MTurk, find orphans by annotation) and [`recover`] (resume a crashed run).
+//!
+//! - [`calls`](crate::calls) (private): the journaled form of each MTurk call, how it is sent,
+//!   and what its outcome changes in the record.
+//! - [`engine`](crate::engine) (private): batched intents, concurrent calls, adaptive pacing,
+//!   retries, group commit, interruption.
+//! - [`limiter`]: the AIMD rate limiter.
+//! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
+//!
+//! It reports progress through [`Reporter`] and never prints; it must not know TOML, terminals or
+//! how a plan is rendered. The caller holds the state lock ([`StateStore::lock`]) around
+//! recover + refresh + plan + apply: nothing here takes it.
+//!
+//! Crash safety rests on one rule: an intent (with everything needed to resend the call
+//! identically) is committed before its call is sent, and the call's outcome is committed with
+//! the record change it implies in one transaction. A SIGKILL between the two leaves the intent
+//! pending; [`recover`] resends it with the same `UniqueRequestToken` (or the same `ExpireAt`,
+//! which MTurk also deduplicates), treats `HitAlreadyExists` as success, and looks HITs up by
+//! their annotation once the 24-hour token window has passed.
+
+mod calls;
+mod engine;
+pub mod limiter;
+mod refresh;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use turkform_model::{
+    Annotation, Money, QualificationTypeRef, QualificationTypeSpec, Target, UnixTime,
+};
+use turkform_mturk::{
+    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteHit, RemoteQualificationType,
+};
+use turkform_plan::{Action, CreateHit, Plan};
+use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
+
+pub use refresh::{DriftSeen, RefreshReport};
+pub use tokio_util::sync::CancellationToken as Cancel;
+
+use crate::calls::{Call, CreateHitData, HitTypeData, Purpose, RequirementData};
+use crate::engine::{Engine, Job, Memory, Tally, blocking};
+use crate::limiter::Limiter;
+
+/// Where "now" comes from: the wall clock, or the simulator's virtual clock for target `sim`.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixTime;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        UnixTime::now()
+    }
+}
+
+/// Receives progress; the binary renders it (progress bar, log lines, JSON).
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: &ApplyEvent);
+}
+
+/// A reporter that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {
+    fn event(&self, _: &ApplyEvent) {}
+}
+
+/// Progress of an apply, a recovery or a refresh.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ApplyEvent {
+    /// Apply begins: this many actions in the plan.
+    Started {
+        total_actions: usize,
+    },
+    /// One action (or one resumed call) took effect and was recorded.
+    ActionDone {
+        campaign: String,
+        item_key: String,
+        kind: &'static str,
+        hit_id: Option<String>,
+    },
+    /// One action failed for good; the run goes on with the others.
+    ActionFailed {
+        campaign: String,
+        item_key: String,
+        kind: &'static str,
+        message: String,
+    },
+    /// MTurk throttled: the allowed request rate is now `new_limit` per second.
+    Throttled {
+        new_limit: f64,
+    },
+    /// A transient failure; the call is resent with the same token after a backoff.
+    Retrying {
+        campaign: String,
+        item_key: String,
+        kind: &'static str,
+        attempt: u32,
+        message: String,
+    },
+    /// Recovery found calls a previous run began but never recorded.
+    Resumed {
+        pending: usize,
+    },
+    /// A HIT state did not know was recorded (orphan, or found by annotation on recovery).
+    Adopted {
+        campaign: String,
+        item_key: String,
+        hit_id: String,
+    },
+    /// A refresh finished.
+    Refreshed {
+        listed: usize,
+        updated: usize,
+        drift: usize,
+        orphans: usize,
+    },
+    /// Apply stopped taking new work because it was interrupted; in-flight calls are finishing.
+    Interrupting,
+    Finished,
+}
+
+/// How to apply.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub target: Target,
+    /// Most requests in flight (`apply.concurrency`, default 16).
+    pub concurrency: usize,
+    /// Resends of one call after transient failures (throttles are paced, not counted here).
+    pub max_retries: u32,
+    /// Cancel (Ctrl-C) to stop sending new calls: in-flight ones finish and are recorded, and
+    /// the report says `interrupted`.
+    pub cancel: CancellationToken,
+}
+
+impl ApplyOptions {
+    pub fn new(target: Target) -> ApplyOptions {
+        ApplyOptions {
+            target,
+            concurrency: 16,
+            max_retries: 8,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// One action that did not take effect, with MTurk's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionFailure {
+    /// Empty for project-level actions (qualification types).
+    pub campaign: String,
+    /// The item key; the type name or definition hash for type actions.
+    pub item_key: String,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// Actions that took effect and were recorded.
+    pub done: usize,
+    pub failed: Vec<ActionFailure>,
+    /// Requests sent, by operation name (every attempt counts).
+    pub api_calls: BTreeMap<&'static str, u64>,
+    /// Requests MTurk throttled.
+    pub throttled: u64,
+    /// Resends after throttling or transient failures.
+    pub retries: u64,
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+    /// Stopped early by [`ApplyOptions::cancel`]; a re-run finishes the work.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    pub fn total_api_calls(&self) -> u64 {
+        self.api_calls.values().sum()
+    }
+}
+
+/// What a recovery did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RecoveryReport {
+    /// Intents found pending.
+    pub pending: usize,
+    /// Resumed and recorded.
+    pub done: usize,
+    /// Found by annotation after their token expired, and recorded without a resend.
+    pub adopted: usize,
+    pub failed: Vec<ActionFailure>,
+    pub api_calls: BTreeMap<&'static str, u64>,
+    pub interrupted: bool,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Why apply, recover or refresh stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "campaign `{campaign}` would commit {total} (already {committed}, plan adds {delta}), over its budget.max_spend of {max_spend}: raise max_spend or reduce items/assignments"
+    )]
+    OverBudget {
+        campaign: String,
+        committed: Money,
+        delta: Money,
+        total: Money,
+        max_spend: Money,
+    },
+    #[error(
+        "the plan costs {needed} but the account's available balance is {balance}: add funds or apply fewer changes"
+    )]
+    InsufficientBalance { needed: Money, balance: Money },
+    #[error(
+        "the plan was made for target `{plan}` but this state is for `{state}`: plan again for `{state}`"
+    )]
+    WrongTarget { plan: Target, state: Target },
+    #[error(
+        "the plan is stale: it was made against state {plan_lineage}@{plan_serial}, the state is now {state_lineage}@{state_serial}; run `turkform plan` again"
+    )]
+    StalePlan {
+        plan_lineage: String,
+        plan_serial: u64,
+        state_lineage: String,
+        state_serial: u64,
+    },
+    #[error("cannot read MTurk")]
+    Api(#[source] ApiError),
+    #[error("the state store failed")]
+    State(#[source] StateError),
+}
+
+/// Refuses a plan before anything is sent: a campaign over its budget, or a cost above the
+/// account's available balance (one `GetAccountBalance`, skipped when the plan costs nothing).
+/// Makes no mutating call.
+pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError> {
+    for c in &plan.campaigns {
+        if let (true, Some(max_spend)) = (c.over_budget, c.max_spend) {
+            return Err(ApplyError::OverBudget {
+                campaign: c.name.clone(),
+                committed: c.committed,
+                delta: c.cost_delta,
+                total: c.committed + c.cost_delta,
+                max_spend,
+            });
+        }
+    }
+    let needed = plan.summary.cost_delta;
+    if needed > Money::ZERO {
+        let balance = api.get_account_balance().await.map_err(ApplyError::Api)?;
+        if balance < needed {
+            return Err(ApplyError::InsufficientBalance { needed, balance });
+        }
+    }
+    Ok(())
+}
+
+/// Carries out `plan`: qualification types, then HIT types, then every HIT action, with
+/// intents journaled before each mutating call. Per-item failures are collected in the report;
+/// an `Err` means the run itself could not go on (state store failure, wrong or stale plan).
+///
+/// Call [`recover`] first (and [`refresh`], then plan) under the state lock.
+pub async fn apply(
+    plan: &Plan,
+    api: &dyn MturkApi,
+    store: &mut StateStore,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
+    if plan.target != store.target() {
+        return Err(ApplyError::WrongTarget {
+            plan: plan.target,
+            state: store.target(),
+        });
+    }
+    let serial = store.serial().map_err(ApplyError::State)?;
+    if plan.state_lineage != store.lineage() || plan.state_serial != serial {
+        return Err(ApplyError::StalePlan {
+            plan_lineage: plan.state_lineage.clone(),
+            plan_serial: plan.state_serial,
+            state_lineage: store.lineage().to_owned(),
+            state_serial: serial,
+        });
+    }
+    let total_actions = plan.qualification_types.len()
+        + plan
+            .campaigns
+            .iter()
+            .map(|c| c.hit_types.len() + c.actions.len())
+            .sum::<usize>();
+    reporter.event(&ApplyEvent::Started { total_actions });
+    let counting = Counting::new(api);
+    let memory = load_memory(store)?;
+    let mut engine = Engine {
+        api: &counting,
+        store,
+        clock,
+        reporter,
+        target: options.target,
+        cancel: options.cancel.clone(),
+        max_retries: options.max_retries,
+        limiter: Limiter::new(options.concurrency),
+        memory,
+        tally: Tally::default(),
+    };
+
+    // Phase 1: custom qualification types (HIT types refer to their ids).
+    let jobs = plan
+        .qualification_types
+        .iter()
+        .filter_map(|a| match &a.action {
+            Action::CreateQualificationType { spec } => {
+                Some(Job::new(Call::CreateQualificationType {
+                    definition_hash: spec.definition_hash(),
+                    spec: spec.clone(),
+                }))
+            }
+            Action::UpdateQualificationType {
+                qualification_type_id,
+                spec,
+            } => Some(Job::new(Call::UpdateQualificationType {
+                qualification_type_id: qualification_type_id.clone(),
+                definition_hash: spec.definition_hash(),
+                spec: spec.clone(),
+            })),
+            _ => None,
+        })
+        .collect();
+    engine.run(jobs).await?;
+
+    // Phase 2: HIT types (HITs and retypes refer to their ids).
+    if !engine.tally.interrupted {
+        let mut jobs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in &plan.campaigns {
+            for a in &c.hit_types {
+                let Action::CreateHitType {
+                    campaign,
+                    definition_hash,
+                    spec,
+                } = &a.action
+                else {
+                    continue;
+                };
+                if engine.memory.hit_types.contains_key(definition_hash)
+                    || !seen.insert(definition_hash.clone())
+                {
+                    engine.tally.done += 1;
+                    continue;
+                }
+                match hit_type_data(spec, &engine.memory) {
+                    Ok(request) => jobs.push(Job::new(Call::CreateHitType {
+                        definition_hash: definition_hash.clone(),
+                        request,
+                    })),
+                    Err(message) => engine.tally.failed.push(ActionFailure {
+                        campaign: campaign.clone(),
+                        item_key: definition_hash.clone(),
+                        kind: "create-hit-type",
+                        message,
+                    }),
+                }
+            }
+        }
+        engine.run(jobs).await?;
+    }
+
+    // Phase 3: every HIT-level action.
+    if !engine.tally.interrupted {
+        let now = clock.now();
+        let mut jobs = Vec::new();
+        for c in &plan.campaigns {
+            for a in &c.actions {
+                match hit_job(&a.action, a.cost_delta, options.target, now, &engine.memory) {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) => {}
+                    Err((item_key, kind, message)) => {
+                        reporter.event(&ApplyEvent::ActionFailed {
+                            campaign: c.name.clone(),
+                            item_key: item_key.clone(),
+                            kind,
+                            message: message.clone(),
+                        });
+                        engine.tally.failed.push(ActionFailure {
+                            campaign: c.name.clone(),
+                            item_key,
+                            kind,
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+        engine.run(jobs).await?;
+    }
+    if engine.tally.interrupted {
+        reporter.event(&ApplyEvent::Interrupting);
+    }
+    reporter.event(&ApplyEvent::Finished);
+    let tally = engine.tally;
+    Ok(ApplyReport {
+        done: tally.done,
+        failed: tally.failed,
+        api_calls: counting.counts(),
+        throttled: tally.throttled,
+        retries: tally.retries,
+        elapsed: started.elapsed(),
+        interrupted: tally.interrupted,
+    })
+}
+
+/// Reconciles state with MTurk: statuses, counters, expirations, drift, orphans. See
+/// [`RefreshReport`]. Call it under the state lock.
+pub async fn refresh(
+    api: &dyn MturkApi,
+    store: &mut StateStore,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+) -> Result<RefreshReport, ApplyError> {
+    refresh::refresh(api, store, clock, reporter).await
+}
+
+/// Tokens are honoured by MTurk for 24 h; past this age (with a margin for clock skew) a
+/// pending create is looked up by its annotation before anything is resent.
+const TOKEN_TRUST_SECS: i64 = 23 * 3600;
+
+/// Resumes the calls a previous run began but never recorded (run before planning, under the
+/// state lock). Creates are resent with their token (`HitAlreadyExists` = success, the HIT is
+/// read back); creates older than the token window are first looked up by annotation with
+/// `ListHITs`; expire/extend/add-assignments/retype are resent identically.
+pub async fn recover(
+    api: &dyn MturkApi,
+    store: &mut StateStore,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+) -> Result<RecoveryReport, ApplyError> {
+    let pending = blocking(|| store.pending_intents()).map_err(ApplyError::State)?;
+    let mut report = RecoveryReport {
+        pending: pending.len(),
+        ..RecoveryReport::default()
+    };
+    if pending.is_empty() {
+        return Ok(report);
+    }
+    reporter.event(&ApplyEvent::Resumed {
+        pending: pending.len(),
+    });
+    let counting = Counting::new(api);
+    let now = clock.now();
+    let mut batch = Batch::default();
+    let mut jobs = Vec::new();
+    let mut stale_creates = Vec::new();
+    for intent in pending {
+        let call: Call = match serde_json::from_value(intent.payload.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                batch.completed.push((
+                    intent.id,
+                    IntentOutcome::Abandoned {
+                        message: format!(
+                            "unreadable intent payload ({e}); refresh reconciles what happened"
+                        ),
+                    },
+                ));
+                continue;
+            }
+        };
+        let stale = now.secs_since(intent.created_at) >= TOKEN_TRUST_SECS;
+        match call {
+            Call::CreateHit(c) if stale && intent.kind == IntentKind::CreateHit => {
+                stale_creates.push((intent.id, c));
+            }
+            call => jobs.push(Job::resumed(call, intent.id)),
+        }
+    }
+
+    let mut memory = load_memory(store)?;
+    if !stale_creates.is_empty() {
+        let found = find_by_annotation(&counting, &stale_creates).await?;
+        for (id, c) in stale_creates {
+            match found.get(&c.annotation) {
+                Some(hit) => {
+                    let record = c.record(hit);
+                    memory.hits.insert(record.hit_id.clone(), record.clone());
+                    batch.completed.push((id, IntentOutcome::Done));
+                    batch.remove_orphans.push(record.hit_id.clone());
+                    batch.upsert_hits.push(record);
+                    report.adopted += 1;
+                    reporter.event(&ApplyEvent::Adopted {
+                        campaign: c.campaign.clone(),
+                        item_key: c.item_key.clone(),
+                        hit_id: hit.hit_id.clone(),
+                    });
+                }
+                // Not on MTurk: it never got there. Resending with the old token is safe.
+                None => jobs.push(Job::resumed(Call::CreateHit(c), id)),
+            }
+        }
+    }
+    blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
+
+    let mut engine = Engine {
+        api: &counting,
+        store,
+        clock,
+        reporter,
+        target: options.target,
+        cancel: options.cancel.clone(),
+        max_retries: options.max_retries,
+        limiter: Limiter::new(options.concurrency),
+        memory,
+        tally: Tally::default(),
+    };
+    engine.run(jobs).await?;
+    report.done = engine.tally.done;
+    report.failed = engine.tally.failed;
+    report.interrupted = engine.tally.interrupted;
+    report.api_calls = counting.counts();
+    Ok(report)
+}
+
+/// Scans `ListHITs` for the annotations of `creates`.
+async fn find_by_annotation(
+    api: &dyn MturkApi,
+    creates: &[(turkform_state::IntentId, CreateHitData)],
+) -> Result<HashMap<String, RemoteHit>, ApplyError> {
+    let wanted: std::collections::HashSet<&str> =
+        creates.iter().map(|(_, c)| c.annotation.as_str()).collect();
+    let mut found = HashMap::new();
+    let mut next = None;
+    loop {
+        let page = list_hits_retrying(api, next).await?;
+        let empty = page.items.is_empty();
+        for hit in page.items {
+            if let Some(a) = hit.requester_annotation.as_deref()
+                && wanted.contains(a)
+            {
+                found.insert(a.to_owned(), hit);
+            }
+        }
+        match page.next_token {
+            Some(t) if !empty && found.len() < wanted.len() => next = Some(t),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// One `ListHITs` page, retried through throttling and transient failures (a lookup that must
+/// finish before anything can be resent).
+async fn list_hits_retrying(
+    api: &dyn MturkApi,
+    next: Option<String>,
+) -> Result<Page<RemoteHit>, ApplyError> {
+    let mut attempt = 0u32;
+    loop {
+        match api.list_hits(next.clone(), 100).await {
+            Ok(p) => return Ok(p),
+            Err(e) if e.is_retryable() && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+            }
+            Err(e) => return Err(ApplyError::Api(e)),
+        }
+    }
+}
+
+fn load_memory(store: &StateStore) -> Result<Memory, ApplyError> {
+    let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
+    Ok(Memory {
+        hits: recorded
+            .hits
+            .into_iter()
+            .map(|h| (h.hit_id.clone(), h))
+            .collect(),
+        hit_types: recorded
+            .hit_types
+            .into_iter()
+            .map(|t| (t.definition_hash, t.hit_type_id))
+            .collect(),
+        qualification_types: recorded
+            .qualification_types
+            .into_iter()
+            .map(|q| (q.name, q.qualification_type_id))
+            .collect(),
+    })
+}
+
+/// A HIT type's properties with custom qualification names replaced by their ids.
+fn hit_type_data(
+    spec: &turkform_model::HitTypeSpec,
+    memory: &Memory,
+) -> Result<HitTypeData, String> {
+    let mut requirements = Vec::new();
+    for q in &spec.qualifications {
+        let qualification_type_id = match &q.qualification_type {
+            QualificationTypeRef::Id(id) => id.clone(),
+            QualificationTypeRef::Custom(name) => memory
+                .qualification_types
+                .get(name)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "qualification type `{name}` has not been created (see the errors above); fix it and apply again"
+                    )
+                })?,
+        };
+        requirements.push(RequirementData {
+            qualification_type_id,
+            comparator: q.comparator,
+            integer_values: q.integer_values.clone(),
+            locale_values: q.locale_values.clone(),
+            actions_guarded: q.actions_guarded,
+        });
+    }
+    Ok(HitTypeData {
+        title: spec.title.clone(),
+        description: spec.description.clone(),
+        keywords: spec.keywords_string(),
+        reward: spec.reward,
+        assignment_duration_secs: spec.assignment_duration_secs,
+        auto_approval_delay_secs: spec.auto_approval_delay_secs,
+        requirements,
+    })
+}
+
+type JobError = (String, &'static str, String);
+
+fn create_data(
+    c: &CreateHit,
+    cost: Money,
+    target: Target,
+    now: UnixTime,
+    memory: &Memory,
+) -> Result<CreateHitData, JobError> {
+    let fail = |m: String| (c.item_key.clone(), "create", m);
+    let hit_type_id = memory
+        .hit_types
+        .get(&c.hit_type_hash)
+        .cloned()
+        .ok_or_else(|| {
+            fail("its HIT type could not be registered (see the errors above)".to_owned())
+        })?;
+    let lifetime_secs = c.lifetime.lifetime_secs_at(now).ok_or_else(|| {
+        fail("ends_at is less than 30 seconds away: MTurk would refuse the HIT".to_owned())
+    })?;
+    Ok(CreateHitData {
+        campaign: c.campaign.clone(),
+        item_key: c.item_key.clone(),
+        generation: c.generation,
+        hit_type_id,
+        hit_type_hash: c.hit_type_hash.clone(),
+        content_hash: c.content_hash.clone(),
+        max_assignments: c.max_assignments,
+        lifetime_secs,
+        question: c.question.clone(),
+        annotation: Annotation::new(&c.campaign, &c.item_key, c.generation).render(),
+        token: turkform_model::request_token(
+            target,
+            &c.campaign,
+            &c.item_key,
+            "create",
+            c.generation,
+        ),
+        cost,
+    })
+}
+
+/// The `ExpireAt` that expires a HIT now. MTurk deduplicates UpdateExpirationForHIT on
+/// (HIT, ExpireAt) for a day, so a constant such as 0 would make the second expire of a HIT
+/// (pause, resume, then replace) a silent no-op reported as "already processed". An instant
+/// fixed when the call is begun is unique per expire yet identical on a resend; an hour back
+/// stays in MTurk's past whatever the skew between the clocks, and the reason shifts it by a
+/// second so that two different expires within one second stay distinct.
+fn expire_now_instant(now: UnixTime, why: turkform_model::ExpiredBy) -> UnixTime {
+    use turkform_model::ExpiredBy;
+    let shift = match why {
+        ExpiredBy::Pause => 0,
+        ExpiredBy::Finish => 1,
+        ExpiredBy::Removal => 2,
+        ExpiredBy::Replace => 3,
+    };
+    UnixTime(now.0 - 3600 - shift)
+}
+
+/// The job (chain) for one HIT-level action.
+fn hit_job(
+    action: &Action,
+    cost: Money,
+    target: Target,
+    now: UnixTime,
+    memory: &Memory,
+) -> Result<Option<Job>, JobError> {
+    let call = match action {
+        Action::CreateHit(c) => Call::CreateHit(create_data(c, cost, target, now, memory)?),
+        Action::AdoptHit {
+            campaign,
+            item_key,
+            generation,
+            hit_id,
+            content_hash,
+            hit_type_hash,
+        } => Call::Adopt {
+            campaign: campaign.clone(),
+            item_key: item_key.clone(),
+            generation: *generation,
+            hit_id: hit_id.clone(),
+            content_hash: content_hash.clone(),
+            hit_type_hash: hit_type_hash.clone(),
+        },
+        Action::AddAssignments {
+            campaign,
+            item_key,
+            generation,
+            hit_id,
+            from,
+            to,
+        } => Call::AddAssignments {
+            campaign: campaign.clone(),
+            item_key: item_key.clone(),
+            generation: *generation,
+            hit_id: hit_id.clone(),
+            from: *from,
+            to: *to,
+            token: turkform_model::request_token(
+                target,
+                campaign,
+                item_key,
+                &format!("add-assignments:{to}"),
+                *generation,
+            ),
+            cost,
+        },
+        Action::ExtendLifetime {
+            campaign,
+            item_key,
+            hit_id,
+            to,
+            ..
+        } => Call::UpdateExpiration {
+            campaign: campaign.clone(),
+            item_key: item_key.clone(),
+            hit_id: hit_id.clone(),
+            // MTurk wants an extension to end at least a minute from now.
+            expire_at: (*to).max(now.plus_secs(60)),
+            at: now,
+            purpose: Purpose::Extend,
+        },
+        Action::Retype {
+            campaign,
+            item_key,
+            hit_id,
+            to_hit_type_hash,
+            ..
+        } => {
+            let hit_type_id = memory
+                .hit_types
+                .get(to_hit_type_hash)
+                .cloned()
+                .ok_or_else(|| {
+                    (
+                        item_key.clone(),
+                        "retype",
+                        "its new HIT type could not be registered (see the errors above)"
+                            .to_owned(),
+                    )
+                })?;
+            Call::Retype {
+                campaign: campaign.clone(),
+                item_key: item_key.clone(),
+                hit_id: hit_id.clone(),
+                hit_type_id,
+                hit_type_hash: to_hit_type_hash.clone(),
+                cost,
+            }
+        }
+        Action::Expire {
+            campaign,
+            item_key,
+            hit_id,
+            why,
+        } => Call::UpdateExpiration {
+            campaign: campaign.clone(),
+            item_key: item_key.clone(),
+            hit_id: hit_id.clone(),
+            expire_at: expire_now_instant(now, *why),
+            at: now,
+            purpose: Purpose::Expire { why: *why },
+        },
+        Action::Replace {
+            old_hit_id,
+            expire_old,
+            create,
+        } => {
+            let create_call = Call::CreateHit(create_data(create, cost, target, now, memory)?);
+            if !*expire_old {
+                return Ok(Some(Job::new(create_call)));
+            }
+            let mut job = Job::new(Call::UpdateExpiration {
+                campaign: create.campaign.clone(),
+                item_key: create.item_key.clone(),
+                hit_id: old_hit_id.clone(),
+                expire_at: expire_now_instant(now, turkform_model::ExpiredBy::Replace),
+                at: now,
+                purpose: Purpose::Expire {
+                    why: turkform_model::ExpiredBy::Replace,
+                },
+            });
+            job.then = VecDeque::from([create_call]);
+            return Ok(Some(job));
+        }
+        Action::CreateQualificationType { .. }
+        | Action::UpdateQualificationType { .. }
+        | Action::CreateHitType { .. } => return Ok(None),
+    };
+    Ok(Some(Job::new(call)))
+}
+
+/// Counts requests per operation for the report.
+struct Counting<'a> {
+    inner: &'a dyn MturkApi,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a dyn MturkApi) -> Counting<'a> {
+        Counting {
+            inner,
+            counts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn count(&self, op: &'static str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(op).or_default() += 1;
+        }
+    }
+
+    fn counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl MturkApi for Counting<'_> {
+    async fn get_account_balance(&self) -> Result<Money, ApiError> {
+        self.count("GetAccountBalance");
+        self.inner.get_account_balance().await
+    }
+    async fn create_qualification_type(
+        &self,
+        spec: &QualificationTypeSpec,
+    ) -> Result<String, ApiError> {
+        self.count("CreateQualificationType");
+        self.inner.create_qualification_type(spec).await
+    }
+    async fn update_qualification_type(
+        &self,
+        id: &str,
+        spec: &QualificationTypeSpec,
+    ) -> Result<(), ApiError> {
+        self.count("UpdateQualificationType");
+        self.inner.update_qualification_type(id, spec).await
+    }
+    async fn list_qualification_types(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteQualificationType>, ApiError> {
+        self.count("ListQualificationTypes");
+        self.inner.list_qualification_types(next_token).await
+    }
+    async fn create_hit_type(&self, request: &HitTypeRequest) -> Result<String, ApiError> {
+        self.count("CreateHITType");
+        self.inner.create_hit_type(request).await
+    }
+    async fn create_hit(&self, request: &CreateHitRequest) -> Result<RemoteHit, ApiError> {
+        self.count("CreateHITWithHITType");
+        self.inner.create_hit(request).await
+    }
+    async fn create_additional_assignments(
+        &self,
+        hit_id: &str,
+        additional: u32,
+        token: &str,
+    ) -> Result<(), ApiError> {
+        self.count("CreateAdditionalAssignmentsForHIT");
+        self.inner
+            .create_additional_assignments(hit_id, additional, token)
+            .await
+    }
+    async fn update_expiration(&self, hit_id: &str, expire_at: UnixTime) -> Result<(), ApiError> {
+        self.count("UpdateExpirationForHIT");
+        self.inner.update_expiration(hit_id, expire_at).await
+    }
+    async fn update_hit_type_of_hit(
+        &self,
+        hit_id: &str,
+        hit_type_id: &str,
+    ) -> Result<(), ApiError> {
+        self.count("UpdateHITTypeOfHIT");
+        self.inner.update_hit_type_of_hit(hit_id, hit_type_id).await
+    }
+    async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError> {
+        self.count("GetHIT");
+        self.inner.get_hit(hit_id).await
+    }
+    async fn get_hit_with_question(
+        &self,
+        hit_id: &str,
+    ) -> Result<(RemoteHit, Option<String>), ApiError> {
+        self.count("GetHIT");
+        self.inner.get_hit_with_question(hit_id).await
+    }
+    async fn list_hits(
+        &self,
+        next_token: Option<String>,
+        max_results: i32,
+    ) -> Result<Page<RemoteHit>, ApiError> {
+        self.count("ListHITs");
+        self.inner.list_hits(next_token, max_results).await
+    }
+}

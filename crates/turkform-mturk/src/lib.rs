@@ -194,6 +194,16 @@ pub trait MturkApi: Send + Sync {
     /// `AWS.MechanicalTurk.HITDoesNotExist` (see [`ApiError::is_hit_does_not_exist`]).
     async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError>;
 
+    /// `GetHIT`, with the HIT's `Question` XML (absent for HIT-layout HITs). Used to adopt a HIT
+    /// state does not know: its question tells which content it was created with. Fakes may
+    /// keep the default, which knows no question.
+    async fn get_hit_with_question(
+        &self,
+        hit_id: &str,
+    ) -> Result<(RemoteHit, Option<String>), ApiError> {
+        Ok((self.get_hit(hit_id).await?, None))
+    }
+
     /// `ListHITs`, one page of at most `max_results` (1..=100).
     async fn list_hits(
         &self,

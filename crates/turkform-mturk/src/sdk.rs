@@ -448,6 +448,21 @@ impl crate::MturkApi for SdkMturk {
         remote_hit(out.hit().ok_or_else(|| malformed("HIT"))?)
     }
 
+    async fn get_hit_with_question(
+        &self,
+        hit_id: &str,
+    ) -> Result<(RemoteHit, Option<String>), ApiError> {
+        let out = self
+            .client
+            .get_hit()
+            .hit_id(hit_id)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let hit = out.hit().ok_or_else(|| malformed("HIT"))?;
+        Ok((remote_hit(hit)?, hit.question().map(str::to_owned)))
+    }
+
     async fn list_hits(
         &self,
         next_token: Option<String>,

@@ -1,0 +1,230 @@
+//! Refresh: reconcile the recorded HITs with what MTurk reports, in pages.
+//!
+//! MTurk is read with `ListHITs` (100 per page) and `ListQualificationTypes`, never one
+//! `GetHIT` per HIT: refreshing 10,000 HITs costs about 100 calls. Only a recorded HIT missing
+//! from the listing is looked up on its own, to tell "disposed" (HITDoesNotExist) from a
+//! listing that merely lags.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use turkform_model::{Annotation, Drift, HitStatus, OrphanHit, RecordedHit};
+use turkform_mturk::{MturkApi, RemoteHit};
+use turkform_state::{Batch, StateStore};
+
+use crate::engine::blocking;
+use crate::{ApplyError, ApplyEvent, Clock, Reporter};
+
+/// Expiration differences below this are clock skew between turkform and MTurk (an expire is
+/// recorded at turkform's "now"), not someone else's change.
+const EXPIRATION_TOLERANCE_SECS: i64 = 60;
+
+/// What a refresh saw and changed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RefreshReport {
+    /// HITs MTurk listed (any requester annotation).
+    pub listed: usize,
+    /// Recorded HITs whose status, counters or properties changed.
+    pub updated: usize,
+    /// Changes made outside turkform, newly seen.
+    pub drift: Vec<DriftSeen>,
+    /// HITs with turkform's annotation that state does not know.
+    pub orphans: usize,
+    /// Recorded custom qualification types MTurk no longer lists.
+    pub missing_qualification_types: Vec<String>,
+    pub api_calls: u64,
+}
+
+/// One newly seen drift.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DriftSeen {
+    pub campaign: String,
+    pub item_key: String,
+    pub hit_id: String,
+    pub drift: Drift,
+}
+
+pub(crate) async fn refresh(
+    api: &dyn MturkApi,
+    store: &mut StateStore,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+) -> Result<RefreshReport, ApplyError> {
+    let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
+    let mut report = RefreshReport::default();
+
+    let mut remote: HashMap<String, RemoteHit> = HashMap::new();
+    let mut next = None;
+    loop {
+        let page = api.list_hits(next, 100).await.map_err(ApplyError::Api)?;
+        report.api_calls += 1;
+        let empty = page.items.is_empty();
+        for hit in page.items {
+            remote.insert(hit.hit_id.clone(), hit);
+        }
+        match page.next_token {
+            Some(t) if !empty => next = Some(t),
+            _ => break,
+        }
+    }
+    report.listed = remote.len();
+
+    let mut owned_types = HashSet::new();
+    let mut next = None;
+    loop {
+        let page = api
+            .list_qualification_types(next)
+            .await
+            .map_err(ApplyError::Api)?;
+        report.api_calls += 1;
+        let empty = page.items.is_empty();
+        owned_types.extend(page.items.into_iter().map(|q| q.qualification_type_id));
+        match page.next_token {
+            Some(t) if !empty => next = Some(t),
+            _ => break,
+        }
+    }
+    report.missing_qualification_types = recorded
+        .qualification_types
+        .iter()
+        .filter(|q| !owned_types.contains(&q.qualification_type_id))
+        .map(|q| q.name.clone())
+        .collect();
+
+    let hash_of: HashMap<&str, &str> = recorded
+        .hit_types
+        .iter()
+        .map(|t| (t.hit_type_id.as_str(), t.definition_hash.as_str()))
+        .collect();
+    let mut batch = Batch::default();
+    for hit in &recorded.hits {
+        if hit.status == HitStatus::Disposed {
+            continue;
+        }
+        let seen = match remote.get(&hit.hit_id) {
+            Some(r) => Some(r.clone()),
+            None => {
+                report.api_calls += 1;
+                match api.get_hit(&hit.hit_id).await {
+                    Ok(r) => Some(r),
+                    Err(e) if e.is_hit_does_not_exist() => None,
+                    Err(e) => return Err(ApplyError::Api(e)),
+                }
+            }
+        };
+        let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of);
+        for drift in new_drift {
+            report.drift.push(DriftSeen {
+                campaign: hit.campaign.clone(),
+                item_key: hit.item_key.clone(),
+                hit_id: hit.hit_id.clone(),
+                drift,
+            });
+        }
+        if updated != *hit {
+            report.updated += 1;
+            batch.upsert_hits.push(updated);
+        }
+    }
+
+    let known: HashSet<&str> = recorded.hits.iter().map(|h| h.hit_id.as_str()).collect();
+    let mut orphans: Vec<OrphanHit> = remote
+        .values()
+        .filter(|r| !known.contains(r.hit_id.as_str()))
+        .filter_map(|r| {
+            let annotation = Annotation::parse(r.requester_annotation.as_deref()?)?;
+            Some(OrphanHit {
+                hit_id: r.hit_id.clone(),
+                hit_type_id: r.hit_type_id.clone(),
+                annotation,
+                max_assignments: r.max_assignments,
+                created_at: r.creation_time,
+                expiration: r.expiration,
+                status: r.status,
+            })
+        })
+        .collect();
+    orphans.sort_by(|a, b| a.hit_id.cmp(&b.hit_id));
+    report.orphans = orphans.len();
+    batch.replace_orphans = Some(orphans);
+    batch.refreshed_at = Some(clock.now());
+    blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
+    reporter.event(&ApplyEvent::Refreshed {
+        listed: report.listed,
+        updated: report.updated,
+        drift: report.drift.len(),
+        orphans: report.orphans,
+    });
+    Ok(report)
+}
+
+/// The record updated from what MTurk reports (`None`: it no longer exists), and the drift
+/// newly seen.
+fn reconcile(
+    hit: &RecordedHit,
+    remote: Option<&RemoteHit>,
+    hash_of: &HashMap<&str, &str>,
+) -> (RecordedHit, Vec<Drift>) {
+    let mut updated = hit.clone();
+    let mut found = Vec::new();
+    let Some(r) = remote else {
+        updated.status = HitStatus::Disposed;
+        updated.assignments_available = 0;
+        updated.assignments_pending = 0;
+        found.push(Drift::Deleted);
+        push_drift(&mut updated, &found);
+        return (updated, found);
+    };
+    let diff = r.expiration.secs_since(hit.expiration);
+    if diff < -EXPIRATION_TOLERANCE_SECS {
+        found.push(Drift::Expired {
+            was: hit.expiration,
+            now: r.expiration,
+        });
+    } else if diff > EXPIRATION_TOLERANCE_SECS {
+        found.push(Drift::Extended {
+            was: hit.expiration,
+            now: r.expiration,
+        });
+    }
+    // Within the tolerance the recorded instant is kept: it is the one turkform set, and the
+    // planner's decisions (pause/resume) are made against it.
+    if diff.abs() > EXPIRATION_TOLERANCE_SECS {
+        updated.expiration = r.expiration;
+    }
+    if r.hit_type_id != hit.hit_type_id {
+        found.push(Drift::Retyped {
+            was: hit.hit_type_id.clone(),
+            now: r.hit_type_id.clone(),
+        });
+        updated.hit_type_id = r.hit_type_id.clone();
+        // An unknown type gets no hash, so the planner retypes the HIT back.
+        updated.hit_type_hash = hash_of
+            .get(r.hit_type_id.as_str())
+            .map(|h| (*h).to_owned())
+            .unwrap_or_default();
+    }
+    if r.max_assignments != hit.max_assignments {
+        found.push(Drift::AssignmentsChanged {
+            was: hit.max_assignments,
+            now: r.max_assignments,
+        });
+        updated.max_assignments = r.max_assignments;
+    }
+    updated.status = r.status;
+    updated.assignments_available = r.assignments_available;
+    updated.assignments_pending = r.assignments_pending;
+    updated.assignments_completed = r.assignments_completed;
+    push_drift(&mut updated, &found);
+    (updated, found)
+}
+
+/// Drift accumulates until apply acts on the HIT (which clears it): a second refresh, which
+/// sees no difference any more, must not forget it.
+fn push_drift(hit: &mut RecordedHit, found: &[Drift]) {
+    for d in found {
+        if !hit.drift.contains(d) {
+            hit.drift.push(d.clone());
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! The executor against the simulator through the real aws-sdk-mturk client. Every assertion
+//! that matters is made on the simulator's own view (`/_sim/stats`, ListHITs), not only on
+//! what turkform recorded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turkform_apply::{ApplyError, ApplyOptions, ApplyReport, Clock, NoReporter};
+use turkform_model::{
+    Annotation, CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, Drift, ExpiredBy,
+    HitStatus, HitTypeSpec, Lifetime, Money, Question, Target, UnixTime,
+};
+use turkform_mturk::{ConnectOptions, MturkApi, SdkMturk};
+use turkform_plan::{Plan, PlanOptions};
+use turkform_sim::{SimConfig, SimHandle};
+use turkform_state::{OpenMode, StateStore};
+
+const MUTATING: [&str; 6] = [
+    "CreateHITType",
+    "CreateHITWithHITType",
+    "CreateAdditionalAssignmentsForHIT",
+    "UpdateExpirationForHIT",
+    "UpdateHITTypeOfHIT",
+    "CreateQualificationType",
+];
+
+/// The simulator's virtual clock, as the binary gives it for target `sim`.
+#[derive(Clone, Default)]
+struct SimClock(Arc<AtomicI64>);
+
+impl Clock for SimClock {
+    fn now(&self) -> UnixTime {
+        UnixTime(UnixTime::now().0 + self.0.load(Ordering::SeqCst))
+    }
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    sim: Option<SimHandle>,
+    api: SdkMturk,
+    store: StateStore,
+    clock: SimClock,
+}
+
+impl Harness {
+    async fn new(config: SimConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SimConfig {
+            db_path: Some(dir.path().join("sim.db")),
+            ..config
+        };
+        let (sim, api) = start(config).await;
+        let store = StateStore::open(
+            &dir.path().join("state.db"),
+            Target::Sim,
+            OpenMode::ReadWrite,
+        )
+        .unwrap();
+        Harness {
+            dir,
+            sim: Some(sim),
+            api,
+            store,
+            clock: SimClock::default(),
+        }
+    }
+
+    /// Restarts the simulator on the same world with other faults.
+    async fn restart(&mut self, config: SimConfig) {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+        let (sim, api) = start(SimConfig {
+            db_path: Some(self.dir.path().join("sim.db")),
+            ..config
+        })
+        .await;
+        self.sim = Some(sim);
+        self.api = api;
+    }
+
+    fn sim(&self) -> &SimHandle {
+        self.sim.as_ref().unwrap()
+    }
+
+    fn plan(&self, desired: &DesiredState) -> Plan {
+        let recorded = self.store.load().unwrap();
+        turkform_plan::plan(
+            desired,
+            &recorded,
+            self.clock.now(),
+            &PlanOptions::default(),
+        )
+    }
+
+    fn options(&self) -> ApplyOptions {
+        ApplyOptions::new(Target::Sim)
+    }
+
+    /// recover + refresh + plan + apply, as the binary runs it.
+    async fn converge(&mut self, desired: &DesiredState) -> (Plan, ApplyReport) {
+        let options = self.options();
+        turkform_apply::recover(
+            &self.api,
+            &mut self.store,
+            &self.clock,
+            &NoReporter,
+            &options,
+        )
+        .await
+        .unwrap();
+        turkform_apply::refresh(&self.api, &mut self.store, &self.clock, &NoReporter)
+            .await
+            .unwrap();
+        let plan = self.plan(desired);
+        turkform_apply::preflight(&plan, &self.api).await.unwrap();
+        let report = turkform_apply::apply(
+            &plan,
+            &self.api,
+            &mut self.store,
+            &self.clock,
+            &NoReporter,
+            &options,
+        )
+        .await
+        .unwrap();
+        (plan, report)
+    }
+
+    async fn stats(&self) -> Value {
+        sim_http(self.sim(), "GET", "stats", "").await
+    }
+
+    async fn mutating_requests(&self) -> u64 {
+        let stats = self.stats().await;
+        MUTATING
+            .iter()
+            .map(|op| stats["requests"][op].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    async fn advance(&self, secs: i64) {
+        sim_http(
+            self.sim(),
+            "POST",
+            "clock",
+            &format!("{{\"advance_seconds\": {secs}}}"),
+        )
+        .await;
+        self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Every HIT on the simulator (ListHITs pages), as (annotation, hit id).
+    async fn remote_hits(&self) -> Vec<turkform_mturk::RemoteHit> {
+        let mut all = Vec::new();
+        let mut next = None;
+        loop {
+            let page = self.api.list_hits(next, 100).await.unwrap();
+            let empty = page.items.is_empty();
+            all.extend(page.items);
+            match page.next_token {
+                Some(t) if !empty => next = Some(t),
+                _ => return all,
+            }
+        }
+    }
+}
+
+async fn start(config: SimConfig) -> (SimHandle, SdkMturk) {
+    let sim = turkform_sim::start("127.0.0.1:0", config).await.unwrap();
+    let mut options = ConnectOptions::simulator(sim.endpoint_url());
+    options.timeout = Duration::from_secs(5);
+    let api = SdkMturk::connect(&options).await.unwrap();
+    (sim, api)
+}
+
+async fn sim_http(sim: &SimHandle, method: &str, path: &str, body: &str) -> Value {
+    let mut s = tokio::net::TcpStream::connect(sim.addr).await.unwrap();
+    let req = format!(
+        "{method} /_sim/{path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn question(key: &str, version: &str) -> Question {
+    Question::Xml {
+        xml: format!(
+            r#"<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA[<!DOCTYPE html><html><body><crowd-form><p>{key} {version}</p></crowd-form><script src="https://assets.crowd.aws/crowd-html-elements.js"></script></body></html>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"#
+        ),
+    }
+}
+
+fn campaign(name: &str, items: usize, reward_cents: i64, assignments: u32) -> DesiredCampaign {
+    let hit_type = HitTypeSpec {
+        title: format!("Label photos ({name})"),
+        description: "Tick every object you see".into(),
+        keywords: vec!["image".into()],
+        reward: Money::from_cents(reward_cents),
+        assignment_duration_secs: 600,
+        auto_approval_delay_secs: 3600,
+        qualifications: vec![],
+    };
+    DesiredCampaign {
+        name: name.into(),
+        file: format!("campaigns/{name}.toml").into(),
+        status: CampaignStatus::Running,
+        hit_type_hash: hit_type.definition_hash(),
+        hit_type,
+        assignments,
+        lifetime: Lifetime::Duration(86_400 * 3),
+        max_spend: None,
+        items: (0..items)
+            .map(|i| {
+                let key = format!("img-{i:04}");
+                let question = question(&key, "v1");
+                DesiredItem {
+                    content_hash: question.content_hash(),
+                    key,
+                    question,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn desired(campaigns: Vec<DesiredCampaign>) -> DesiredState {
+    DesiredState {
+        target: Target::Sim,
+        campaigns,
+        qualification_types: vec![],
+        inputs_digest: "test".into(),
+    }
+}
+
+fn set_hit_type(c: &mut DesiredCampaign, f: impl FnOnce(&mut HitTypeSpec)) {
+    f(&mut c.hit_type);
+    c.hit_type_hash = c.hit_type.definition_hash();
+}
+
+async fn assert_exactly_one_hit_per_item(h: &Harness, desired: &DesiredState) {
+    let remote = h.remote_hits().await;
+    let stats = h.stats().await;
+    assert_eq!(stats["duplicate_annotations"], 0, "{stats}");
+    for c in &desired.campaigns {
+        for item in &c.items {
+            let n = remote
+                .iter()
+                .filter(|r| {
+                    r.requester_annotation
+                        .as_deref()
+                        .and_then(Annotation::parse)
+                        .is_some_and(|a| a.campaign == c.name && a.matches_key(&item.key))
+                })
+                .count();
+            assert_eq!(n, 1, "item {} has {n} HITs", item.key);
+        }
+    }
+    let recorded = h.store.load().unwrap();
+    assert!(recorded.orphans.is_empty(), "{:?}", recorded.orphans);
+    assert!(h.store.pending_intents().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_creates_exactly_the_desired_hits_and_a_rerun_changes_nothing() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let d = desired(vec![campaign("street", 20, 12, 3)]);
+    let (plan, report) = h.converge(&d).await;
+    assert_eq!(plan.summary.create, 20);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.done, 21); // 1 HIT type + 20 HITs
+    assert_eq!(report.api_calls["CreateHITWithHITType"], 20);
+    let stats = h.stats().await;
+    assert_eq!(stats["hits"], 20);
+    assert_eq!(stats["requests"]["CreateHITWithHITType"], 20);
+    assert_exactly_one_hit_per_item(&h, &d).await;
+
+    let recorded = h.store.load().unwrap();
+    assert_eq!(recorded.hits.len(), 20);
+    let hit = &recorded.hits[0];
+    assert_eq!(hit.max_assignments, 3);
+    assert_eq!(hit.committed_cost, Money::from_cents(42));
+    assert_eq!(hit.status, HitStatus::Assignable);
+    assert_eq!(hit.hit_type_hash, d.campaigns[0].hit_type_hash);
+
+    // A second run: reads in pages, plans nothing, sends nothing that changes anything.
+    let before = h.mutating_requests().await;
+    let (plan, report) = h.converge(&d).await;
+    assert!(!plan.has_changes(), "{plan:#?}");
+    assert_eq!(report.total_api_calls(), 0);
+    assert_eq!(h.mutating_requests().await, before);
+    let stats = h.stats().await;
+    assert_eq!(
+        stats["requests"]["GetHIT"].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_converges_through_faults_drops_and_throttling_without_duplicates() {
+    let mut h = Harness::new(SimConfig {
+        fault_rate: 0.05,
+        drop_rate: 0.05,
+        throttle_rps: Some(50.0),
+        seed: Some(7),
+        ..SimConfig::default()
+    })
+    .await;
+    let d = desired(vec![campaign("noisy", 60, 10, 2)]);
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let (plan, report) = h.converge(&d).await;
+        if !plan.has_changes() {
+            break;
+        }
+        assert!(rounds <= 3, "not converged after 3 runs: {report:?}");
+    }
+    let stats = h.stats().await;
+    assert!(stats["dropped"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["faults"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["hits"], 60);
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}
+
+/// The state a SIGKILL between the call and its outcome leaves: intents pending, HITs on MTurk.
+async fn crash_after_calls(h: &mut Harness, d: &DesiredState) -> usize {
+    // First a clean run with only one item, so that the HIT type is registered.
+    let mut first = d.clone();
+    first.campaigns[0].items.truncate(1);
+    h.converge(&first).await;
+    // Every answer lost and no retry: the calls reach MTurk, their outcomes are never known.
+    h.restart(SimConfig {
+        drop_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let plan = h.plan(d);
+    let mut options = h.options();
+    options.max_retries = 0;
+    let report =
+        turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+            .await
+            .unwrap();
+    let lost = d.campaigns[0].items.len() - 1;
+    assert_eq!(report.failed.len(), lost, "{report:?}");
+    assert_eq!(h.store.pending_intents().unwrap().len(), lost);
+    h.restart(SimConfig::default()).await;
+    assert_eq!(h.stats().await["hits"], d.campaigns[0].items.len());
+    lost
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_adopts_hits_whose_outcome_was_never_recorded() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let d = desired(vec![campaign("crashy", 6, 10, 1)]);
+    let lost = crash_after_calls(&mut h, &d).await;
+
+    let options = h.options();
+    let report = turkform_apply::recover(&h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert_eq!(report.pending, lost);
+    assert_eq!(report.done, lost, "{report:?}");
+    // Resent with the same token (HitAlreadyExists), then read back with GetHIT.
+    assert_eq!(report.api_calls["CreateHITWithHITType"], lost as u64);
+    assert_eq!(report.api_calls["GetHIT"], lost as u64);
+    assert_eq!(h.stats().await["hits"], 6);
+    assert_eq!(h.store.load().unwrap().hits.len(), 6);
+
+    let (plan, _) = h.converge(&d).await;
+    assert!(!plan.has_changes(), "{plan:#?}");
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_after_the_token_window_finds_hits_by_annotation() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let d = desired(vec![campaign("late", 5, 10, 1)]);
+    let lost = crash_after_calls(&mut h, &d).await;
+    h.advance(25 * 3600).await;
+    let creates_before = h.stats().await["requests"]["CreateHITWithHITType"].clone();
+
+    let options = h.options();
+    let report = turkform_apply::recover(&h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert_eq!(report.adopted, lost, "{report:?}");
+    // Nothing was resent: a resend after 24 h would have created duplicates.
+    assert_eq!(
+        h.stats().await["requests"]["CreateHITWithHITType"],
+        creates_before
+    );
+    assert!(report.api_calls.contains_key("ListHITs"));
+    assert_eq!(h.stats().await["duplicate_annotations"], 0);
+    assert_eq!(h.store.load().unwrap().hits.len(), 5);
+    assert!(h.store.pending_intents().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_dropped_mid_flight_is_finished_by_the_next_run() {
+    // Dropping the apply future is what a SIGKILL does to it: whatever was committed stays,
+    // nothing else happens.
+    let mut h = Harness::new(SimConfig {
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let d = desired(vec![campaign("killed", 80, 10, 1)]);
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let plan = h.plan(&d);
+    let options = h.options();
+    let run = turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(90), run)
+            .await
+            .is_err()
+    );
+    let made = h.stats().await["hits"].as_u64().unwrap();
+    assert!(made > 0 && made < 80, "{made}");
+    let (_, _) = h.converge(&d).await;
+    let (plan, _) = h.converge(&d).await;
+    assert!(!plan.has_changes());
+    assert_eq!(h.stats().await["hits"], 80);
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupting_finishes_in_flight_calls_and_records_them() {
+    let mut h = Harness::new(SimConfig {
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let d = desired(vec![campaign("ctrlc", 80, 10, 1)]);
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let plan = h.plan(&d);
+    let mut options = h.options();
+    options.concurrency = 4;
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cancel.cancel();
+    });
+    let report =
+        turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+            .await
+            .unwrap();
+    assert!(report.interrupted);
+    let made = h.stats().await["hits"].as_u64().unwrap();
+    assert!(made < 80, "{made}");
+    // Everything sent was recorded; nothing is left pending.
+    assert_eq!(h.store.load().unwrap().hits.len() as u64, made);
+    assert!(h.store.pending_intents().unwrap().is_empty());
+    let (plan, _) = h.converge(&d).await;
+    assert_eq!(plan.summary.create as u64, 80 - made);
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_sees_drift_and_orphans() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let d = desired(vec![campaign("drift", 3, 10, 2)]);
+    h.converge(&d).await;
+    let recorded = h.store.load().unwrap();
+    let victim = recorded.hits[0].clone();
+    // Someone expires a HIT by hand, and a HIT with turkform's annotation appears that state
+    // does not know (a crash with a lost journal).
+    h.api
+        .update_expiration(&victim.hit_id, UnixTime(0))
+        .await
+        .unwrap();
+    let orphan = h
+        .api
+        .create_hit(&turkform_mturk::CreateHitRequest {
+            hit_type_id: victim.hit_type_id.clone(),
+            max_assignments: 2,
+            lifetime_secs: 3600,
+            question: turkform_mturk::QuestionRequest::Xml(match question("img-0009", "v1") {
+                Question::Xml { xml } => xml,
+                Question::Layout { .. } => unreachable!(),
+            }),
+            requester_annotation: Annotation::new("drift", "img-0009", 1).render(),
+            unique_request_token: "orphan-token".into(),
+        })
+        .await
+        .unwrap();
+
+    let report = turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    assert_eq!(report.drift.len(), 1, "{report:?}");
+    assert!(matches!(report.drift[0].drift, Drift::Expired { .. }));
+    assert_eq!(report.orphans, 1);
+    assert!(report.api_calls <= 3, "{report:?}");
+    let recorded = h.store.load().unwrap();
+    let hit = recorded
+        .hits
+        .iter()
+        .find(|x| x.hit_id == victim.hit_id)
+        .unwrap();
+    assert!(matches!(hit.drift[..], [Drift::Expired { .. }]));
+    assert_eq!(hit.status, HitStatus::Reviewable);
+    assert_eq!(recorded.orphans.len(), 1);
+    assert_eq!(recorded.orphans[0].hit_id, orphan.hit_id);
+    // A second refresh does not forget the drift.
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let again = h.store.load().unwrap();
+    let hit = again
+        .hits
+        .iter()
+        .find(|x| x.hit_id == victim.hit_id)
+        .unwrap();
+    assert_eq!(hit.drift.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_over_budget_and_over_balance_without_mutating() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let mut c = campaign("pricey", 5, 10, 1);
+    c.max_spend = Some(Money::from_cents(20));
+    let plan = h.plan(&desired(vec![c]));
+    let err = turkform_apply::preflight(&plan, &h.api).await.unwrap_err();
+    assert!(matches!(err, ApplyError::OverBudget { .. }), "{err}");
+    assert!(err.to_string().contains("max_spend"), "{err}");
+
+    // $100 x 9 assignments x 20 HITs is well over the simulator's $10,000.
+    let plan = h.plan(&desired(vec![campaign("rich", 20, 10_000, 9)]));
+    let err = turkform_apply::preflight(&plan, &h.api).await.unwrap_err();
+    assert!(
+        matches!(err, ApplyError::InsufficientBalance { .. }),
+        "{err}"
+    );
+    assert_eq!(h.mutating_requests().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_replace_add_assignments_and_retype() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("life", 3, 10, 2)]);
+    h.converge(&d).await;
+
+    // Pause: every HIT expired, remembered as paused.
+    d.campaigns[0].status = CampaignStatus::Paused;
+    let (plan, report) = h.converge(&d).await;
+    assert_eq!(plan.summary.expire, 3, "{plan:#?}");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for hit in h.store.load().unwrap().hits {
+        assert_eq!(hit.expired_by, Some(ExpiredBy::Pause));
+        assert!(hit.paused_remaining_secs.unwrap() > 86_400);
+    }
+    for r in h.remote_hits().await {
+        assert_eq!(r.status, HitStatus::Reviewable);
+    }
+
+    // Resume: extended back.
+    d.campaigns[0].status = CampaignStatus::Running;
+    let (plan, report) = h.converge(&d).await;
+    assert_eq!(plan.summary.extend, 3, "{plan:#?}");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for r in h.remote_hits().await {
+        assert_eq!(r.status, HitStatus::Assignable);
+    }
+
+    // More assignments, a new reward (retype), new content for one item (replace).
+    d.campaigns[0].assignments = 4;
+    set_hit_type(&mut d.campaigns[0], |t| t.reward = Money::from_cents(11));
+    let q = question("img-0000", "v2");
+    d.campaigns[0].items[0].content_hash = q.content_hash();
+    d.campaigns[0].items[0].question = q;
+    let (plan, report) = h.converge(&d).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(plan.summary.replace == 1, "{plan:#?}");
+    let (plan, _) = h.converge(&d).await;
+    assert!(!plan.has_changes(), "{plan:#?}");
+    let remote = h.remote_hits().await;
+    let live: Vec<_> = remote
+        .iter()
+        .filter(|r| r.status == HitStatus::Assignable)
+        .collect();
+    assert_eq!(live.len(), 3);
+    for r in &live {
+        assert_eq!(r.max_assignments, 4);
+        assert_eq!(r.reward, Some(Money::from_cents(11)));
+    }
+    assert_eq!(remote.len(), 4); // the replaced generation is kept, expired
+    let recorded = h.store.load().unwrap();
+    let old = recorded
+        .hits
+        .iter()
+        .find(|x| x.item_key == "img-0000" && x.generation == 1)
+        .unwrap();
+    assert_eq!(old.expired_by, Some(ExpiredBy::Replace));
+}
