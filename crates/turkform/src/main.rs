@@ -1,1 +1,59 @@
-fn main() {}
+//! `turkform`: the binary. Thin wiring: clap parses, [`settings`] resolves flags, environment and
+//! `turkform.toml`, each command in [`commands`] calls the library crates, [`render`] draws plans
+//! for humans. Exit codes: 0 success, 1 user error, 2 internal error (and `plan
+//! --detailed-exitcode`: 2 when changes are present).
+
+mod cli;
+mod commands;
+mod failure;
+mod progress;
+mod render;
+mod settings;
+mod world;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(commands::run(cli));
+    // Do not wait for lingering background tasks (an embedded simulator's connections).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            failure.print();
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(settings::stderr_color())
+        .try_init();
+}

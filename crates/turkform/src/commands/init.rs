@@ -1,0 +1,17 @@
+//! `turkform init [DIR]`.
+
+use crate::cli::InitArgs;
+use crate::failure::Failure;
+
+pub fn run(args: &InitArgs) -> Result<u8, Failure> {
+    let dir = args.dir.clone().unwrap_or_else(|| ".".into());
+    let created = turkform_spec::init_project(&dir).map_err(Failure::user)?;
+    for path in &created {
+        eprintln!("created {}", path.display());
+    }
+    eprintln!(
+        "\nNext: `turkform validate`, then `turkform plan`. The project targets the MTurk sandbox; \
+         set `target = \"sim\"` in turkform.toml to try it offline."
+    );
+    Ok(0)
+}

@@ -1,0 +1,117 @@
+//! One function per command. Each builds what it needs (settings, desired state, the state
+//! store, a connection) and calls the library crates; none of them holds domain logic.
+
+mod apply;
+mod init;
+mod plan;
+mod sim;
+mod state;
+mod status;
+mod validate;
+
+use std::path::Path;
+
+use turkform_model::{DesiredState, Target, UnixTime};
+use turkform_state::{OpenMode, StateError, StateStore};
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+use crate::settings::Resolved;
+
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    crate::settings::enter_directory(&cli.global)?;
+    let global = cli.global;
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Sim(cmd) => sim::run(cmd).await,
+        Command::Validate => validate::validate(&crate::settings::resolve(&global)?),
+        Command::Render(args) => validate::render(&crate::settings::resolve(&global)?, &args),
+        Command::Plan(args) => plan::run(&crate::settings::resolve(&global)?, &global, &args).await,
+        Command::Apply(args) => {
+            apply::run(&crate::settings::resolve(&global)?, &global, &args).await
+        }
+        Command::Refresh(args) => apply::refresh(&crate::settings::resolve(&global)?, &args).await,
+        Command::Status(args) => status::run(&crate::settings::resolve(&global)?, &args),
+        Command::State(cmd) => state::run(&crate::settings::resolve(&global)?, cmd),
+    }
+}
+
+/// Loads and validates every campaign (all problems reported together, exit 1).
+pub fn load_desired(
+    resolved: &Resolved,
+    only: &[String],
+    now: UnixTime,
+) -> Result<DesiredState, Failure> {
+    let opts = turkform_spec::LoadOptions {
+        target: resolved.target,
+        campaigns_dir: resolved.campaigns_dir.clone(),
+        only: only.to_vec(),
+        now,
+    };
+    turkform_spec::load_project(&opts).map_err(diagnostics_failure)
+}
+
+/// Prints every diagnostic (each already reads `file:line:col: error: ...`) and fails with
+/// the count: exit 1, nothing touched.
+pub fn diagnostics_failure(d: turkform_spec::Diagnostics) -> Failure {
+    for diagnostic in &d.0 {
+        eprintln!("{diagnostic}");
+    }
+    let (n, m) = (d.0.len(), d.file_count());
+    Failure::user_msg(format!(
+        "{n} problem{} in {m} file{}; nothing was changed",
+        if n == 1 { "" } else { "s" },
+        if m == 1 { "" } else { "s" }
+    ))
+}
+
+/// Opens the state store, turning each way it can be unusable into a clear user error.
+pub fn open_state(path: &Path, target: Target, mode: OpenMode) -> Result<StateStore, Failure> {
+    StateStore::open(path, target, mode).map_err(state_failure)
+}
+
+/// Classifies state errors: everything about the file or the lock is the user's to fix (exit 1);
+/// only SQLite misbehaving on a healthy file is internal (exit 2).
+pub fn state_failure(e: StateError) -> Failure {
+    let internal = matches!(e, StateError::Sqlite(_));
+    let hint = match &e {
+        StateError::LockHeld { .. } => Some(
+            "wait for it to finish, pass --lock-timeout 5m, or if its host is gone run `turkform state force-unlock`",
+        ),
+        StateError::Corrupt { .. } => {
+            Some("restore the state file from a backup; turkform will not overwrite it")
+        }
+        _ => None,
+    };
+    let f = if internal {
+        Failure::internal(e)
+    } else {
+        Failure::user(e)
+    };
+    match hint {
+        Some(h) => f.hint(h),
+        None => f,
+    }
+}
+
+/// Classifies executor errors: refusals (budget, balance, MTurk saying no) are the user's;
+/// state trouble is classified as in [`state_failure`]; the rest is internal.
+pub fn apply_failure(e: turkform_apply::ApplyError) -> Failure {
+    use turkform_apply::ApplyError;
+    match e {
+        ApplyError::State(inner) => state_failure(inner),
+        ApplyError::Api(api) => {
+            let hint = match &api {
+                turkform_mturk::ApiError::Transient { .. } => {
+                    "MTurk could not be reached; check the network and the endpoint, then run again"
+                }
+                turkform_mturk::ApiError::Throttled { .. } => {
+                    "MTurk is throttling; run again later"
+                }
+                _ => "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the target",
+            };
+            Failure::user(ApplyError::Api(api)).hint(hint)
+        }
+        other => Failure::user(other),
+    }
+}

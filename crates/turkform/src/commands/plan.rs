@@ -1,0 +1,129 @@
+//! `turkform plan`.
+
+use std::io::Write;
+
+use turkform_apply::Clock;
+use turkform_plan::{Plan, PlanOptions};
+use turkform_state::OpenMode;
+
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::failure::Failure;
+use crate::render::{Style, plan_human};
+use crate::settings::{Resolved, parse_duration_flag, stdout_color};
+
+pub async fn run(resolved: &Resolved, global: &GlobalArgs, args: &PlanArgs) -> Result<u8, Failure> {
+    let lock_timeout = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
+    let made = make_plan(resolved, &args.campaigns, args.refresh, lock_timeout).await?;
+    let plan = made.plan;
+
+    if let Some(path) = &args.out {
+        write_plan_file(path, &plan)?;
+        eprintln!(
+            "saved the plan to `{}`; apply it with `turkform apply {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = serde_json::to_string_pretty(&plan).map_err(Failure::internal)?;
+        writeln!(out, "{json}").map_err(Failure::internal)?;
+    } else {
+        if made.pending_intents > 0 {
+            eprintln!(
+                "note: {} call(s) of an interrupted apply are pending; the next apply finishes them first",
+                made.pending_intents
+            );
+        }
+        let style = Style {
+            color: stdout_color(),
+            every_item: global.verbose > 0,
+        };
+        write!(out, "{}", plan_human(&plan, &style)).map_err(Failure::internal)?;
+    }
+    let changes = plan.has_changes();
+    Ok(if args.detailed_exitcode && changes {
+        2
+    } else {
+        0
+    })
+}
+
+/// A plan and what was noticed while making it.
+pub struct MadePlan {
+    pub plan: Plan,
+    pub pending_intents: usize,
+}
+
+/// Loads the campaigns, refreshes state from MTurk (unless told not to) and plans.
+pub async fn make_plan(
+    resolved: &Resolved,
+    only: &[String],
+    refresh: bool,
+    lock_timeout: std::time::Duration,
+) -> Result<MadePlan, Failure> {
+    let mode = if refresh {
+        OpenMode::ReadWrite
+    } else {
+        OpenMode::ReadOnly
+    };
+    let mut store = super::open_state(&resolved.state_path, resolved.target, mode)?;
+    let (now, _lock) = if refresh {
+        let lock = store
+            .lock("turkform plan", lock_timeout)
+            .map_err(super::state_failure)?;
+        let world = crate::world::connect(resolved).await?;
+        let reporter = crate::progress::Progress::new("refresh");
+        turkform_apply::refresh(world.api.as_ref(), &mut store, &world.clock, &reporter)
+            .await
+            .map_err(super::apply_failure)?;
+        (world.clock.now(), Some(lock))
+    } else {
+        (turkform_model::UnixTime::now(), None)
+    };
+    let desired = super::load_desired(resolved, &[], now)?;
+    check_campaign_names(&desired, only)?;
+    let recorded = store.load().map_err(super::state_failure)?;
+    let pending_intents = store.pending_intents().map_err(super::state_failure)?.len();
+    let plan = turkform_plan::plan(
+        &desired,
+        &recorded,
+        now,
+        &PlanOptions {
+            only_campaigns: only.to_vec(),
+        },
+    );
+    Ok(MadePlan {
+        plan,
+        pending_intents,
+    })
+}
+
+/// A campaign filter naming no campaign is a typo, not an empty plan.
+pub fn check_campaign_names(
+    desired: &turkform_model::DesiredState,
+    only: &[String],
+) -> Result<(), Failure> {
+    for name in only {
+        if !desired.campaigns.iter().any(|c| &c.name == name) {
+            let known: Vec<&str> = desired.campaigns.iter().map(|c| c.name.as_str()).collect();
+            return Err(Failure::user_msg(format!("no campaign named `{name}`"))
+                .hint(format!("the campaigns are: {}", known.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// Writes atomically (temp file + rename) so a crash never leaves half a plan behind.
+fn write_plan_file(path: &std::path::Path, plan: &Plan) -> Result<(), Failure> {
+    let json = serde_json::to_vec_pretty(plan).map_err(Failure::internal)?;
+    let tmp = path.with_extension("tmp-turkform");
+    std::fs::write(&tmp, &json)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Failure::user(anyhow::anyhow!(
+                "cannot write the plan to `{}`: {e}",
+                path.display()
+            ))
+        })
+}

@@ -1,0 +1,110 @@
+//! `turkform state list | show | rm | force-unlock`.
+
+use std::io::Write;
+
+use turkform_model::RecordedHit;
+use turkform_state::OpenMode;
+
+use crate::cli::StateCommand;
+use crate::failure::Failure;
+use crate::settings::Resolved;
+
+pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
+    match cmd {
+        StateCommand::List { campaign } => list(resolved, campaign.as_deref()),
+        StateCommand::Show { item } => show(resolved, &item),
+        StateCommand::Rm { item } => rm(resolved, &item),
+        StateCommand::ForceUnlock => force_unlock(resolved),
+    }
+}
+
+fn list(resolved: &Resolved, campaign: Option<&str>) -> Result<u8, Failure> {
+    let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
+    let recorded = store.load().map_err(super::state_failure)?;
+    let mut out = std::io::stdout().lock();
+    let mut hits: Vec<&RecordedHit> = recorded
+        .hits
+        .iter()
+        .filter(|h| campaign.is_none_or(|c| h.campaign == c))
+        .collect();
+    hits.sort_by(|a, b| {
+        (&a.campaign, &a.item_key, a.generation).cmp(&(&b.campaign, &b.item_key, b.generation))
+    });
+    for h in hits {
+        writeln!(
+            out,
+            "{}/{}\tgeneration {}\t{}\t{}\texpires {}{}",
+            h.campaign,
+            h.item_key,
+            h.generation,
+            h.hit_id,
+            h.status.api_name(),
+            h.expiration,
+            h.expired_by
+                .map(|e| format!(
+                    "\texpired by turkform ({})",
+                    crate::render::expired_by_text(e)
+                ))
+                .unwrap_or_default()
+        )
+        .map_err(Failure::internal)?;
+    }
+    Ok(0)
+}
+
+/// `CAMPAIGN/KEY` or a bare HIT id.
+fn matches(hit: &RecordedHit, item: &str) -> bool {
+    match item.split_once('/') {
+        Some((c, k)) => hit.campaign == c && hit.item_key == k,
+        None => hit.hit_id == item,
+    }
+}
+
+fn show(resolved: &Resolved, item: &str) -> Result<u8, Failure> {
+    let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
+    let recorded = store.load().map_err(super::state_failure)?;
+    let hits: Vec<&RecordedHit> = recorded.hits.iter().filter(|h| matches(h, item)).collect();
+    if hits.is_empty() {
+        return Err(Failure::user_msg(format!(
+            "state has no item or HIT `{item}` for target {}",
+            resolved.target
+        ))
+        .hint("name an item as CAMPAIGN/KEY, or give a HIT id; `turkform state list` lists them"));
+    }
+    let json = serde_json::to_string_pretty(&hits).map_err(Failure::internal)?;
+    writeln!(std::io::stdout().lock(), "{json}").map_err(Failure::internal)?;
+    Ok(0)
+}
+
+fn rm(resolved: &Resolved, item: &str) -> Result<u8, Failure> {
+    let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
+    let _lock = store
+        .lock("turkform state rm", std::time::Duration::ZERO)
+        .map_err(super::state_failure)?;
+    let removed = match item.split_once('/') {
+        Some((campaign, key)) => store
+            .remove_item(campaign, key)
+            .map_err(super::state_failure)?,
+        None => {
+            store.remove_hit(item).map_err(super::state_failure)?;
+            1
+        }
+    };
+    eprintln!(
+        "removed {removed} HIT record(s) for `{item}` from state; nothing was changed on MTurk \
+         (a HIT still carrying turkform's annotation will be found again by refresh)"
+    );
+    Ok(0)
+}
+
+fn force_unlock(resolved: &Resolved) -> Result<u8, Failure> {
+    let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
+    match store.force_unlock().map_err(super::state_failure)? {
+        Some(holder) => eprintln!(
+            "removed the lock held by pid {} on {} since {} ({})",
+            holder.pid, holder.host, holder.since, holder.command
+        ),
+        None => eprintln!("the state was not locked"),
+    }
+    Ok(0)
+}

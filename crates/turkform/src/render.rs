@@ -1,0 +1,381 @@
+//! Human renderings of plans and reports. The plan is data (`turkform_plan::Plan`); this module
+//! only turns it into text, the same structure `--json` prints as is.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use turkform_model::time::format_duration;
+use turkform_model::{ExpiredBy, Money};
+use turkform_plan::{Action, CampaignPlan, Plan, PlannedAction};
+
+/// How to draw: colour only on a terminal and never with `NO_COLOR`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+    /// List every item even when a campaign has many actions.
+    pub every_item: bool,
+}
+
+/// Campaigns with more actions of one kind than this are summarised as counts.
+const LIST_LIMIT: usize = 25;
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+}
+
+/// The symbol and the verb of an action, as in DESIGN.md §5.
+fn symbol_and_verb(action: &Action) -> (&'static str, &'static str) {
+    match action {
+        Action::CreateQualificationType { .. } => ("+", "create qualification type"),
+        Action::UpdateQualificationType { .. } => ("~", "update qualification type"),
+        Action::CreateHitType { .. } => ("+", "create HIT type"),
+        Action::CreateHit(_) => ("+", "create"),
+        Action::AdoptHit { .. } => ("+", "adopt"),
+        Action::AddAssignments { .. } => ("~", "add assignments"),
+        Action::ExtendLifetime { .. } => ("~", "extend"),
+        Action::Retype { .. } => ("~", "retype"),
+        Action::Expire { .. } => ("-", "expire"),
+        Action::Replace { .. } => ("-/+", "replace"),
+    }
+}
+
+fn paint_symbol(style: &Style, symbol: &str) -> String {
+    let padded = format!("{symbol:>3}");
+    match symbol {
+        "+" => style.green(&padded),
+        "~" => style.yellow(&padded),
+        _ => style.red(&padded),
+    }
+}
+
+fn short_id(id: &str) -> String {
+    id.to_owned()
+}
+
+/// The object and details of an action, for one line.
+fn describe(action: &Action) -> String {
+    match action {
+        Action::CreateQualificationType { spec } => format!("{:?}", spec.name),
+        Action::UpdateQualificationType {
+            qualification_type_id,
+            spec,
+        } => format!("{:?} ({qualification_type_id})", spec.name),
+        Action::CreateHitType { spec, .. } => format!(
+            "{:?}: {} reward, {} per assignment, {} requirement(s)",
+            spec.title,
+            spec.reward,
+            format_duration(spec.assignment_duration_secs),
+            spec.qualifications.len()
+        ),
+        Action::CreateHit(c) => format!(
+            "{} ({} assignment{}{})",
+            c.item_key,
+            c.max_assignments,
+            if c.max_assignments == 1 { "" } else { "s" },
+            if c.generation > 1 {
+                format!(", generation {}", c.generation)
+            } else {
+                String::new()
+            }
+        ),
+        Action::AdoptHit {
+            item_key, hit_id, ..
+        } => format!("{item_key} ({})", short_id(hit_id)),
+        Action::AddAssignments {
+            item_key, from, to, ..
+        } => format!("{item_key} ({from} -> {to})"),
+        Action::ExtendLifetime {
+            item_key, from, to, ..
+        } => format!("{item_key} ({from} -> {to})"),
+        Action::Retype {
+            item_key, hit_id, ..
+        } => format!("{item_key} ({})", short_id(hit_id)),
+        Action::Expire {
+            item_key, hit_id, ..
+        } => format!("{item_key} ({})", short_id(hit_id)),
+        Action::Replace {
+            old_hit_id, create, ..
+        } => format!(
+            "{} ({} -> generation {})",
+            create.item_key,
+            short_id(old_hit_id),
+            create.generation
+        ),
+    }
+}
+
+fn cost_text(style: &Style, cost: Money) -> String {
+    if cost == Money::ZERO {
+        String::new()
+    } else if cost.cents() > 0 {
+        style.bold(&format!("+{cost}"))
+    } else {
+        format!("{cost}")
+    }
+}
+
+fn write_action(out: &mut String, style: &Style, planned: &PlannedAction) {
+    let (symbol, verb) = symbol_and_verb(&planned.action);
+    let destructive = matches!(
+        planned.action,
+        Action::Expire { .. } | Action::Replace { .. }
+    );
+    let verb = if destructive {
+        style.red(verb)
+    } else {
+        verb.to_owned()
+    };
+    let cost = cost_text(style, planned.cost_delta);
+    let _ = write!(
+        out,
+        "  {} {verb} {}  {}",
+        paint_symbol(style, symbol),
+        describe(&planned.action),
+        style.dim(&format!("# {}", planned.reason))
+    );
+    if !cost.is_empty() {
+        let _ = write!(out, "  {cost}");
+    }
+    out.push('\n');
+}
+
+/// Groups actions by (symbol, verb, reason) for summarised campaigns.
+fn write_summarised(out: &mut String, style: &Style, actions: &[PlannedAction]) {
+    let mut groups: BTreeMap<(usize, &'static str, &'static str, &str), (usize, Money)> =
+        BTreeMap::new();
+    for (order, a) in actions.iter().enumerate() {
+        let (symbol, verb) = symbol_and_verb(&a.action);
+        let entry = groups
+            .entry((order_of(&a.action), symbol, verb, a.reason.as_str()))
+            .or_insert((0, Money::ZERO));
+        let _ = order;
+        entry.0 += 1;
+        entry.1 += a.cost_delta;
+    }
+    for ((_, symbol, verb, reason), (count, cost)) in groups {
+        let destructive = symbol == "-" || symbol == "-/+";
+        let noun = if count == 1 { "HIT" } else { "HITs" };
+        let verb_text = format!("{verb} {count} {noun}");
+        let verb_text = if destructive {
+            style.red(&verb_text)
+        } else {
+            verb_text
+        };
+        let cost = cost_text(style, cost);
+        let _ = write!(
+            out,
+            "  {} {verb_text}  {}",
+            paint_symbol(style, symbol),
+            style.dim(&format!("# {reason}"))
+        );
+        if !cost.is_empty() {
+            let _ = write!(out, "  {cost}");
+        }
+        out.push('\n');
+    }
+}
+
+fn order_of(action: &Action) -> usize {
+    match action {
+        Action::CreateQualificationType { .. } => 0,
+        Action::UpdateQualificationType { .. } => 1,
+        Action::CreateHitType { .. } => 2,
+        Action::AdoptHit { .. } => 3,
+        Action::CreateHit(_) => 4,
+        Action::AddAssignments { .. } => 5,
+        Action::ExtendLifetime { .. } => 6,
+        Action::Retype { .. } => 7,
+        Action::Replace { .. } => 8,
+        Action::Expire { .. } => 9,
+    }
+}
+
+fn campaign_header(style: &Style, c: &CampaignPlan) -> String {
+    let status = match c.status {
+        Some(s) => s.as_str().to_owned(),
+        None => style.red("campaign file removed"),
+    };
+    format!("{} ({status})", style.bold(&format!("Campaign {}", c.name)))
+}
+
+/// The whole human plan.
+pub fn plan_human(plan: &Plan, style: &Style) -> String {
+    let mut out = String::new();
+    if !plan.qualification_types.is_empty() {
+        let _ = writeln!(out, "{}", style.bold("Qualification types"));
+        for a in &plan.qualification_types {
+            write_action(&mut out, style, a);
+        }
+        out.push('\n');
+    }
+    for c in &plan.campaigns {
+        if c.actions.is_empty() && c.hit_types.is_empty() && c.drift.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}", campaign_header(style, c));
+        for a in &c.hit_types {
+            write_action(&mut out, style, a);
+        }
+        let many = !style.every_item && c.actions.len() > LIST_LIMIT;
+        if many {
+            write_summarised(&mut out, style, &c.actions);
+            let _ = writeln!(
+                out,
+                "  {}",
+                style.dim(&format!(
+                    "({} actions summarised; -v lists every item)",
+                    c.actions.len()
+                ))
+            );
+        } else {
+            for a in &c.actions {
+                write_action(&mut out, style, a);
+            }
+        }
+        for d in &c.drift {
+            let _ = writeln!(
+                out,
+                "  {} {} ({}): changed outside turkform: {}",
+                style.yellow("  !"),
+                d.item_key,
+                d.hit_id,
+                drift_text(&d.drift)
+            );
+        }
+        if c.unchanged > 0 {
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.dim(&format!("{} unchanged", c.unchanged))
+            );
+        }
+        let mut money = format!("cost {}", signed(c.cost_delta));
+        let _ = write!(money, ", committed so far {}", c.committed);
+        if let Some(max) = c.max_spend {
+            let _ = write!(money, ", budget {max}");
+        }
+        if c.over_budget {
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.red(&format!("{money}: OVER BUDGET, apply will refuse"))
+            );
+        } else {
+            let _ = writeln!(out, "    {money}");
+        }
+        out.push('\n');
+    }
+    for w in &plan.warnings {
+        let place = match (&w.campaign, &w.item_key) {
+            (Some(c), Some(k)) => format!("{c}/{k}: "),
+            (Some(c), None) => format!("{c}: "),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "{} {place}{}", style.yellow("warning:"), w.message);
+    }
+    if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan, style));
+    out.push('\n');
+    out
+}
+
+fn signed(m: Money) -> String {
+    if m.cents() >= 0 {
+        format!("+{m}")
+    } else {
+        m.to_string()
+    }
+}
+
+pub fn drift_text(d: &turkform_model::Drift) -> String {
+    use turkform_model::Drift;
+    match d {
+        Drift::Expired { was, now } => format!("expired early (expiration {was} -> {now})"),
+        Drift::Extended { was, now } => format!("extended ({was} -> {now})"),
+        Drift::Retyped { was, now } => format!("moved to another HIT type ({was} -> {now})"),
+        Drift::AssignmentsChanged { was, now } => format!("assignments changed ({was} -> {now})"),
+        Drift::Deleted => "deleted from MTurk".to_owned(),
+    }
+}
+
+/// `Plan: 12 to create, 1 to extend, ... Cost: $5.47`, plus a loud line for destructive plans.
+pub fn summary_line(plan: &Plan, style: &Style) -> String {
+    let s = &plan.summary;
+    if !plan.has_changes() {
+        let mut line = style.green("No changes.");
+        line.push_str(" MTurk matches the campaigns.");
+        return line;
+    }
+    let mut parts = Vec::new();
+    let mut push = |n: usize, what: &str| {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    };
+    push(
+        s.create_qualification_types,
+        "qualification type(s) to create",
+    );
+    push(
+        s.update_qualification_types,
+        "qualification type(s) to update",
+    );
+    push(s.create_hit_types, "HIT type(s) to create");
+    push(s.create, "to create");
+    push(s.adopt, "to adopt");
+    push(s.add_assignments, "to add assignments");
+    push(s.extend, "to extend");
+    push(s.retype, "to retype");
+    push(s.replace, "to replace");
+    push(s.expire, "to expire");
+    let mut line = format!(
+        "{} {}. Cost: {}",
+        style.bold("Plan:"),
+        parts.join(", "),
+        style.bold(&s.cost_delta.to_string())
+    );
+    if s.destructive > 0 {
+        let _ = write!(
+            line,
+            "\n{}",
+            style.red(&format!(
+                "!! {} HIT(s) will be closed to workers (expire/replace). Read the plan above.",
+                s.destructive
+            ))
+        );
+    }
+    line
+}
+
+/// Why a HIT was expired, for `state show`.
+pub fn expired_by_text(e: ExpiredBy) -> &'static str {
+    match e {
+        ExpiredBy::Pause => "paused",
+        ExpiredBy::Finish => "campaign finished",
+        ExpiredBy::Removal => "removed",
+        ExpiredBy::Replace => "replaced",
+    }
+}

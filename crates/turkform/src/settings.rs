@@ -1,0 +1,126 @@
+//! Resolves where things are and which target to use: command-line flag > environment
+//! (`TURKFORM_*`) > `turkform.toml` > default.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use turkform_model::Target;
+
+use crate::cli::GlobalArgs;
+use crate::failure::Failure;
+
+/// Everything a command needs to know about the project.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The folder of campaign files, relative to the project root (the current directory).
+    pub campaigns_dir: PathBuf,
+    pub state_path: PathBuf,
+    pub target: Target,
+    /// Where the target was decided, for messages (`--target`, `TURKFORM_TARGET`, ...).
+    pub target_source: &'static str,
+    pub endpoint_url: Option<String>,
+    pub concurrency: usize,
+}
+
+/// Changes into `-C DIR` first, so that every relative path (and every diagnostic) reads as
+/// the user sees the project.
+pub fn enter_directory(global: &GlobalArgs) -> Result<(), Failure> {
+    if let Some(dir) = &global.directory {
+        std::env::set_current_dir(dir).map_err(|e| {
+            Failure::user(anyhow::anyhow!(
+                "cannot change into `{}`: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub fn resolve(global: &GlobalArgs) -> Result<Resolved, Failure> {
+    let file = turkform_spec::load_settings(std::path::Path::new("."))
+        .map_err(crate::commands::diagnostics_failure)?;
+
+    let (target, target_source) = if let Some(t) = &global.target {
+        (parse_target(t, "--target")?, "--target")
+    } else if let Some(t) = env("TURKFORM_TARGET") {
+        (parse_target(&t, "TURKFORM_TARGET")?, "TURKFORM_TARGET")
+    } else if let Some(t) = file.target {
+        (t, "turkform.toml")
+    } else {
+        (Target::Sandbox, "the default")
+    };
+    let state_path = global
+        .state
+        .clone()
+        .or_else(|| env("TURKFORM_STATE").map(PathBuf::from))
+        .unwrap_or_else(|| file.state.clone());
+    let campaigns_dir = env("TURKFORM_CAMPAIGNS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| file.campaigns.clone());
+    let endpoint_url = global
+        .endpoint_url
+        .clone()
+        .or_else(|| env("TURKFORM_ENDPOINT_URL"));
+    let concurrency = match env("TURKFORM_CONCURRENCY") {
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| {
+                Failure::user_msg(format!(
+                    "TURKFORM_CONCURRENCY=`{v}` is not a number of requests from 1 to 256"
+                ))
+            })?,
+        None => file.apply.concurrency,
+    };
+    Ok(Resolved {
+        campaigns_dir,
+        state_path,
+        target,
+        target_source,
+        endpoint_url,
+        concurrency,
+    })
+}
+
+fn parse_target(value: &str, source: &str) -> Result<Target, Failure> {
+    value
+        .parse::<Target>()
+        .map_err(|e| Failure::user_msg(format!("{source}: {e}")))
+}
+
+/// Colour on stderr: only on a terminal, never with `NO_COLOR`.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Colour on stdout: only on a terminal, never with `NO_COLOR`.
+pub fn stdout_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// Parses `30s`, `10m`, `3h`, `7d` (and `0`) for flags such as `--lock-timeout`.
+pub fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, Failure> {
+    let bad = || {
+        Failure::user_msg(format!(
+            "{flag} `{value}` is not a duration: write e.g. `30s`, `10m`, `3h` or `0`"
+        ))
+    };
+    if value == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let (digits, unit) = value.split_at(value.len().saturating_sub(1));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}

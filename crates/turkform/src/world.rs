@@ -1,0 +1,143 @@
+//! The outside world a command talks to: the MTurk endpoint (the embedded simulator for target
+//! `sim`), credentials, and the clock. Built once per command and passed down, so that the
+//! library crates never decide where to connect or what time it is.
+
+use std::path::Path;
+use std::time::Duration;
+
+use turkform_model::{Target, UnixTime};
+use turkform_mturk::{ConnectOptions, CredentialsSource, MturkApi, SdkMturk};
+
+use crate::failure::Failure;
+use crate::settings::Resolved;
+
+/// The simulator's default key pair: not a secret, it only guards a local toy.
+const SIM_ACCESS_KEY: &str = "AKIASIMULATOR";
+const SIM_SECRET_KEY: &str = "simulator-secret";
+
+/// A clock that is the system clock shifted by a fixed offset: the simulator's virtual clock
+/// (so that its 24 h token expiry and HIT expirations agree with our planning), or no shift.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    offset_secs: i64,
+}
+
+impl turkform_apply::Clock for OffsetClock {
+    fn now(&self) -> UnixTime {
+        UnixTime(UnixTime::now().0 + self.offset_secs)
+    }
+}
+
+/// A connected MTurk plus the clock that goes with it.
+pub struct World {
+    pub api: Box<dyn MturkApi>,
+    pub clock: OffsetClock,
+    /// Keeps the embedded simulator alive as long as the world.
+    _sim: Option<turkform_sim::SimHandle>,
+}
+
+pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
+    let mut sim = None;
+    let (endpoint, credentials) = match (&resolved.endpoint_url, resolved.target) {
+        (Some(url), Target::Sim) => (url.clone(), sim_credentials()),
+        (Some(url), _) => (url.clone(), CredentialsSource::Chain),
+        (None, Target::Sim) => {
+            // The embedded simulator keeps its world beside the state database.
+            let db = resolved
+                .state_path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join("sim.db");
+            if let Some(dir) = db.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::user(anyhow::anyhow!(
+                        "cannot create `{}` for the simulator: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            let config = turkform_sim::SimConfig {
+                db_path: Some(db),
+                ..turkform_sim::SimConfig::default()
+            };
+            let handle = turkform_sim::start("127.0.0.1:0", config)
+                .await
+                .map_err(|e| {
+                    Failure::internal(anyhow::Error::new(e).context("cannot start the simulator"))
+                })?;
+            let url = handle.endpoint_url();
+            sim = Some(handle);
+            (
+                url,
+                CredentialsSource::Static {
+                    access_key_id: SIM_ACCESS_KEY.to_owned(),
+                    secret_access_key: SIM_SECRET_KEY.to_owned(),
+                },
+            )
+        }
+        (None, target) => (
+            target.default_endpoint().unwrap_or_default().to_owned(),
+            CredentialsSource::Chain,
+        ),
+    };
+    let options = ConnectOptions {
+        target: resolved.target,
+        endpoint_url: Some(endpoint.clone()),
+        credentials,
+        timeout: Duration::from_secs(30),
+    };
+    let api = SdkMturk::connect(&options).await.map_err(|e| {
+        Failure::user(anyhow::Error::new(e).context("cannot set up the MTurk client"))
+    })?;
+    tracing::info!(endpoint = %endpoint, target = %resolved.target, "connected to MTurk");
+    let offset_secs = if resolved.target == Target::Sim {
+        sim_clock_offset(&endpoint).await.unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(World {
+        api: Box::new(api),
+        clock: OffsetClock { offset_secs },
+        _sim: sim,
+    })
+}
+
+/// For an external simulator, the standard chain when AWS keys are set, else the default pair.
+fn sim_credentials() -> CredentialsSource {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || std::env::var_os("AWS_PROFILE").is_some()
+    {
+        CredentialsSource::Chain
+    } else {
+        CredentialsSource::Static {
+            access_key_id: SIM_ACCESS_KEY.to_owned(),
+            secret_access_key: SIM_SECRET_KEY.to_owned(),
+        }
+    }
+}
+
+/// Reads the simulator's virtual clock (`GET /_sim/clock` -> `{"now": secs}`) and returns its
+/// offset from the system clock. `None` when the endpoint is not our simulator.
+async fn sim_clock_offset(endpoint: &str) -> Option<i64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = endpoint.strip_prefix("http://")?.trim_end_matches('/');
+    let connect = tokio::net::TcpStream::connect(authority);
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .ok()?
+        .ok()?;
+    let request =
+        format!("GET /_sim/clock HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut body = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&body);
+    let json_start = text.find("\r\n\r\n")? + 4;
+    let value: serde_json::Value = serde_json::from_str(text[json_start..].trim()).ok()?;
+    let now = value.get("now")?.as_f64()? as i64;
+    Some(now - UnixTime::now().0)
+}

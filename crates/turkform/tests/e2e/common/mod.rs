@@ -1,0 +1,328 @@
+//! Test support: a temporary project, a simulator on 127.0.0.1:0 in this process, and a way to
+//! run the real `turkform` binary against both.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// One runtime for every simulator of a test binary, living as long as the process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime")
+    })
+}
+
+/// A simulator on a random loopback port, stopped when dropped.
+pub struct Sim {
+    pub handle: Option<turkform_sim::SimHandle>,
+    pub url: String,
+}
+
+impl Sim {
+    pub fn start(config: turkform_sim::SimConfig) -> Sim {
+        let handle = runtime()
+            .block_on(turkform_sim::start("127.0.0.1:0", config))
+            .expect("start simulator");
+        let url = handle.endpoint_url();
+        Sim {
+            handle: Some(handle),
+            url,
+        }
+    }
+
+    pub fn plain() -> Sim {
+        Sim::start(turkform_sim::SimConfig::default())
+    }
+
+    /// `GET /_sim/stats`.
+    pub fn stats(&self) -> Value {
+        http(&self.url, "GET", "/_sim/stats", None)
+    }
+
+    /// Requests received for one operation.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.stats()["requests"][operation].as_u64().unwrap_or(0)
+    }
+
+    /// Sum of the mutating operations turkform uses.
+    pub fn mutating_calls(&self) -> u64 {
+        let stats = self.stats();
+        [
+            "CreateHIT",
+            "CreateHITType",
+            "CreateHITWithHITType",
+            "CreateAdditionalAssignmentsForHIT",
+            "UpdateExpirationForHIT",
+            "UpdateHITTypeOfHIT",
+            "CreateQualificationType",
+            "UpdateQualificationType",
+            "DeleteHIT",
+        ]
+        .iter()
+        .map(|op| stats["requests"][op].as_u64().unwrap_or(0))
+        .sum()
+    }
+
+    pub fn advance_clock(&self, seconds: u64) {
+        http(
+            &self.url,
+            "POST",
+            "/_sim/clock",
+            Some(&serde_json::json!({ "advance_seconds": seconds }).to_string()),
+        );
+    }
+
+    /// An aws-sdk-mturk client for this simulator, to act "outside turkform".
+    pub fn sdk(&self) -> aws_sdk_mturk::Client {
+        let config = aws_sdk_mturk::Config::builder()
+            .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
+            .region(aws_sdk_mturk::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_mturk::config::Credentials::new(
+                "AKIASIMULATOR",
+                "simulator-secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_mturk::Client::from_conf(config)
+    }
+
+    /// Every HIT the simulator lists (ListHITs, all pages).
+    pub fn list_hits(&self) -> Vec<aws_sdk_mturk::types::Hit> {
+        let client = self.sdk();
+        runtime().block_on(async move {
+            let mut hits = Vec::new();
+            let mut token = None;
+            loop {
+                let page = client
+                    .list_hits()
+                    .max_results(100)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .expect("ListHITs");
+                hits.extend(page.hits.unwrap_or_default());
+                token = page.next_token;
+                if token.is_none() {
+                    break;
+                }
+            }
+            hits
+        })
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        runtime().block_on(f)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            runtime().block_on(h.shutdown());
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client for the simulator's control endpoints.
+pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> Value {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect to simulator");
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let text = String::from_utf8_lossy(&response);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// A project in a temporary directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("campaigns/templates")).unwrap();
+        std::fs::create_dir_all(dir.path().join("campaigns/data")).unwrap();
+        std::fs::write(dir.path().join("turkform.toml"), "target = \"sim\"\n").unwrap();
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, contents).unwrap();
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join(rel)).unwrap();
+    }
+
+    /// A campaign `name` with an HTML template over a CSV of `items` rows (`id`, `text`).
+    pub fn campaign(&self, name: &str, items: usize, extra: &CampaignOptions) {
+        let mut csv = String::from("id,text\n");
+        for i in 0..items {
+            csv.push_str(&format!("item-{i:05},Text number {i}\n"));
+        }
+        self.write(&format!("campaigns/data/{name}.csv"), &csv);
+        self.write(
+            &format!("campaigns/templates/{name}.html"),
+            &format!(
+                "<crowd-form><p>{}{{{{ item.text }}}}</p><crowd-input name=\"answer\"></crowd-input></crowd-form>\n",
+                extra.template_prefix
+            ),
+        );
+        self.write(
+            &format!("campaigns/{name}.toml"),
+            &campaign_toml(name, extra),
+        );
+    }
+
+    /// Runs `turkform ARGS` in the project against `sim`.
+    pub fn run(&self, sim: &Sim, args: &[&str]) -> Output {
+        self.command(sim, args).output().expect("run turkform")
+    }
+
+    pub fn command(&self, sim: &Sim, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_turkform"));
+        cmd.current_dir(self.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("TURKFORM_ENDPOINT_URL", &sim.url)
+            .env_remove("TURKFORM_TARGET")
+            .env_remove("TURKFORM_STATE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.path().join("state/turkform.db")
+    }
+}
+
+/// Knobs for [`Project::campaign`].
+#[derive(Clone)]
+pub struct CampaignOptions {
+    pub status: &'static str,
+    pub reward: &'static str,
+    pub assignments: u32,
+    pub lifetime: String,
+    pub max_spend: Option<&'static str>,
+    pub template_prefix: &'static str,
+}
+
+impl Default for CampaignOptions {
+    fn default() -> Self {
+        CampaignOptions {
+            status: "running",
+            reward: "0.10",
+            assignments: 3,
+            lifetime: "lifetime = \"7d\"".to_owned(),
+            max_spend: None,
+            template_prefix: "",
+        }
+    }
+}
+
+pub fn campaign_toml(name: &str, o: &CampaignOptions) -> String {
+    let budget = o
+        .max_spend
+        .map(|m| format!("\n[budget]\nmax_spend = \"{m}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"status = "{status}"
+
+[hit_type]
+title = "Label a sentence ({name})"
+description = "Read one sentence and label it."
+keywords = ["text", "labeling"]
+reward = "{reward}"
+assignment_duration = "10m"
+auto_approval_delay = "3d"
+
+[layout]
+html = "templates/{name}.html"
+frame_height = 0
+
+[items]
+source = "data/{name}.csv"
+key = "id"
+assignments = {assignments}
+{lifetime}
+{budget}"#,
+        status = o.status,
+        reward = o.reward,
+        assignments = o.assignments,
+        lifetime = o.lifetime,
+    )
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it is wrong.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `turkform` binary against a simulator on 127.0.0.1:0, asserting on
+//! the simulator's own view (`/_sim/stats`, ListHITs), not only on what turkform says.
+
+mod common;
+
+mod apply_e2e;
+mod plan_e2e;
+mod safety_e2e;
+mod surface;

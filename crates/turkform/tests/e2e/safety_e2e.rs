@@ -1,0 +1,299 @@
+//! The guarantees of DESIGN.md §6 under abuse: SIGKILL at random moments, expired tokens,
+//! concurrent runs, refused plans, and secrets that must never leak.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A tiny seeded generator: reproducible kill moments without a dependency.
+struct Lcg(u64);
+impl Lcg {
+    fn next_below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn assert_exactly_one_hit_per_item(sim: &Sim, items: usize) {
+    let hits = sim.list_hits();
+    let annotations: Vec<_> = hits
+        .iter()
+        .filter_map(|h| h.requester_annotation.clone())
+        .collect();
+    let unique: HashSet<_> = annotations.iter().collect();
+    assert_eq!(unique.len(), annotations.len(), "a HIT was created twice");
+    assert_eq!(hits.len(), items, "exactly one HIT per item");
+}
+
+fn state_lines(project: &Project, sim: &Sim) -> usize {
+    let out = project.run(sim, &["state", "list"]);
+    assert_exit(&out, 0);
+    stdout(&out).lines().count()
+}
+
+#[test]
+fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: Duration::from_millis(5),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("crash", 300, &CampaignOptions::default());
+    let mut rng = Lcg(20_261_122);
+    for _ in 0..20 {
+        let mut child = project
+            .command(&sim, &["apply", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn apply");
+        std::thread::sleep(Duration::from_millis(rng.next_below(600)));
+        // SIGKILL: no destructor, no signal handler, no flush.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    assert_exactly_one_hit_per_item(&sim, 300);
+    assert_eq!(state_lines(&project, &sim), 300, "every HIT is in state");
+    let again = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&again, 0);
+}
+
+#[test]
+fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: Duration::from_millis(20),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("tokens", 40, &CampaignOptions::default());
+    // Kill during the creates until some, but not all, HITs exist.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut child = project
+            .command(&sim, &["apply", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn apply");
+        let created_before = sim.calls("CreateHITWithHITType");
+        while sim.calls("CreateHITWithHITType") < created_before + 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let on_mturk = sim.list_hits().len();
+        if on_mturk > 0 && on_mturk < 40 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "could not interrupt the apply mid-way"
+        );
+    }
+    // 25 hours later MTurk has forgotten every token.
+    sim.advance_clock(25 * 3600);
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    assert_exactly_one_hit_per_item(&sim, 40);
+    assert_eq!(state_lines(&project, &sim), 40);
+}
+
+#[test]
+fn two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: Duration::from_millis(10),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("race", 80, &CampaignOptions::default());
+    let first = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let a = first.wait_with_output().unwrap();
+    let b = second.wait_with_output().unwrap();
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)),
+        "one apply proceeds: {codes:?}\n{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    for out in [&a, &b] {
+        if out.status.code() != Some(0) {
+            assert_exit(out, 1);
+            let err = stderr(out);
+            assert!(
+                err.contains("lock") && err.contains("pid"),
+                "names the holder: {err}"
+            );
+        }
+    }
+    // Whoever lost, a re-run finishes the job; never a duplicate.
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_exactly_one_hit_per_item(&sim, 80);
+
+    // With --lock-timeout the second waits for the first instead of failing.
+    project.campaign("race", 120, &CampaignOptions::default());
+    let first = project.command(&sim, &["apply", "--auto-approve"]).output();
+    let second = project
+        .command(&sim, &["apply", "--auto-approve", "--lock-timeout=60s"])
+        .output();
+    assert_exit(&first.unwrap(), 0);
+    assert_exit(&second.unwrap(), 0);
+    assert_exactly_one_hit_per_item(&sim, 120);
+}
+
+#[test]
+fn refused_plans_make_no_mutating_call() {
+    let sim = Sim::plain();
+    let project = Project::new();
+
+    // Over budget: 10 HITs x 3 x $0.12 = $3.60 > $1.00.
+    project.campaign(
+        "budget",
+        10,
+        &CampaignOptions {
+            max_spend: Some("1.00"),
+            ..CampaignOptions::default()
+        },
+    );
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("budget"), "{}", stderr(&out));
+    assert_eq!(sim.mutating_calls(), 0);
+    project.remove("campaigns/budget.toml");
+
+    // More than the account holds: 4 HITs x 3 x ($900 + $180 fee) = $12,960 > $10,000.
+    project.campaign(
+        "rich",
+        4,
+        &CampaignOptions {
+            reward: "900.00",
+            ..CampaignOptions::default()
+        },
+    );
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("balance"), "{}", stderr(&out));
+    assert_eq!(sim.mutating_calls(), 0);
+    project.remove("campaigns/rich.toml");
+
+    // A saved plan goes stale once state changes.
+    project.campaign("saved", 2, &CampaignOptions::default());
+    let plan_file = project.path().join("saved.plan.json");
+    let plan_file = plan_file.to_str().unwrap();
+    assert_exit(&project.run(&sim, &["plan", "--out", plan_file]), 0);
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    let before = sim.mutating_calls();
+    let out = project.run(&sim, &["apply", "--auto-approve", plan_file]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+    assert_eq!(sim.mutating_calls(), before);
+
+    // A plan made for one target cannot be applied to another.
+    project.campaign("saved", 3, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["plan", "--out", plan_file]), 0);
+    let out = project.run(
+        &sim,
+        &["--target", "sandbox", "apply", "--auto-approve", plan_file],
+    );
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("target"), "{}", stderr(&out));
+    assert_eq!(sim.mutating_calls(), before);
+}
+
+#[test]
+fn production_needs_an_explicit_target_and_confirmation() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.write("turkform.toml", "target = \"production\"\n");
+    project.campaign("prod", 1, &CampaignOptions::default());
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("--target production"),
+        "{}",
+        stderr(&out)
+    );
+    // Said explicitly but without --auto-approve and no terminal to type into: refused.
+    let out = project.run(&sim, &["apply", "--target", "production"]);
+    assert_exit(&out, 1);
+    assert_eq!(sim.mutating_calls(), 0);
+}
+
+#[test]
+fn credentials_never_appear_in_output_logs_state_or_plans() {
+    const SECRET: &str = "leaky-secret-DO-NOT-PRINT-7f3a";
+    let sim = Sim::start(turkform_sim::SimConfig {
+        access_key_id: "AKIALEAKTEST".to_owned(),
+        secret_access_key: SECRET.to_owned(),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("secret", 3, &CampaignOptions::default());
+    let plan_file = project.path().join("p.json");
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["-vvv", "plan", "--out", plan_file.to_str().unwrap()],
+        vec![
+            "-vvv",
+            "apply",
+            "--auto-approve",
+            plan_file.to_str().unwrap(),
+        ],
+        vec!["-vvv", "refresh"],
+        vec!["-vvv", "status"],
+    ] {
+        let out = project
+            .command(&sim, &args)
+            .env("AWS_ACCESS_KEY_ID", "AKIALEAKTEST")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        outputs.push(out);
+    }
+    assert_eq!(sim.stats()["hits"], 3, "the secret did work");
+    for out in &outputs {
+        assert!(!stdout(out).contains(SECRET));
+        assert!(!stderr(out).contains(SECRET));
+    }
+    for entry in walk(project.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains(SECRET),
+            "secret written to {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
