@@ -92,3 +92,86 @@ fn an_orphan_hit_with_turkforms_annotation_is_found_and_adopted() {
     assert_exit(&show, 0);
     assert!(stdout(&show).contains(&orphan));
 }
+
+/// Snapshots `text` with what changes from run to run redacted: HIT ids, hashes, lineage, times.
+fn assert_redacted_snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[sha256]");
+    settings.add_filter(r"\b[0-9a-f]{32}\b", "[lineage]");
+    settings.add_filter(r"\b[A-Z0-9]{30}\b", "[HIT-ID]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
+    settings.add_filter(r"\b1[6-9]\d{8}\b", "[EPOCH]");
+    settings.add_filter(r#""state_serial": \d+"#, r#""state_serial": [SERIAL]"#);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+#[test]
+fn plan_output_for_every_kind_of_action() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    let base = CampaignOptions::default();
+    for name in ["alpha", "beta", "gamma", "delta", "epsilon"] {
+        project.campaign(name, 3, &base);
+    }
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+
+    // alpha: one item removed, two added.
+    project.write(
+        "campaigns/data/alpha.csv",
+        "id,text\nitem-00000,Text number 0\nitem-00001,Text number 1\nitem-00003,Text number 3\nitem-00004,Text number 4\n",
+    );
+    // beta: assignments raised 3 -> 5; gamma: reward changed; delta: template edited.
+    let beta = CampaignOptions {
+        assignments: 5,
+        ..base.clone()
+    };
+    project.write("campaigns/beta.toml", &campaign_toml("beta", &beta));
+    let gamma = CampaignOptions {
+        reward: "0.25",
+        ..base.clone()
+    };
+    project.write("campaigns/gamma.toml", &campaign_toml("gamma", &gamma));
+    project.campaign(
+        "delta",
+        3,
+        &CampaignOptions {
+            template_prefix: "New: ",
+            ..base.clone()
+        },
+    );
+    // epsilon: paused. zeta: a new campaign large enough to be summarised, over its budget.
+    let epsilon = CampaignOptions {
+        status: "paused",
+        ..base.clone()
+    };
+    project.write(
+        "campaigns/epsilon.toml",
+        &campaign_toml("epsilon", &epsilon),
+    );
+    project.campaign(
+        "zeta",
+        40,
+        &CampaignOptions {
+            max_spend: Some("1.00"),
+            ..base.clone()
+        },
+    );
+
+    let out = project.run(&sim, &["plan"]);
+    assert_exit(&out, 0);
+    assert_redacted_snapshot("plan_human", &stdout(&out));
+
+    let out = project.run(&sim, &["plan", "--json", "--refresh=false"]);
+    assert_exit(&out, 0);
+    let mut json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // The 40 questions of zeta say nothing new: keep two.
+    if let Some(zeta) = json["campaigns"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "zeta")
+    {
+        zeta["actions"].as_array_mut().unwrap().truncate(2);
+    }
+    assert_redacted_snapshot("plan_json", &serde_json::to_string_pretty(&json).unwrap());
+}
