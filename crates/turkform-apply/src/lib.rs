@@ -383,13 +383,19 @@ pub async fn apply(
         engine.run(jobs).await?;
     }
 
-    // Phase 3: every HIT-level action.
+    // Phase 3: every HIT-level action. Adoptions first: the plan may also expire, extend,
+    // retype or replace the HIT it adopts, and the outcome of those calls is recorded against
+    // the adopted record, which must exist by then (run together, an expire settled before the
+    // adoption's GetHIT would be lost, and the adoption would record the HIT as MTurk showed it
+    // before the expire).
     if !engine.tally.interrupted {
         let now = clock.now();
+        let mut adoptions = Vec::new();
         let mut jobs = Vec::new();
         for c in &plan.campaigns {
             for a in &c.actions {
                 match hit_job(&a.action, a.cost_delta, options.target, now, &engine.memory) {
+                    Ok(Some(job)) if matches!(job.call, Call::Adopt { .. }) => adoptions.push(job),
                     Ok(Some(job)) => jobs.push(job),
                     Ok(None) => {}
                     Err((item_key, kind, message)) => {
@@ -409,7 +415,10 @@ pub async fn apply(
                 }
             }
         }
-        engine.run(jobs).await?;
+        engine.run(adoptions).await?;
+        if !engine.tally.interrupted {
+            engine.run(jobs).await?;
+        }
     }
     if engine.tally.interrupted {
         reporter.event(&ApplyEvent::Interrupting);

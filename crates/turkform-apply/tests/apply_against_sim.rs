@@ -610,3 +610,165 @@ async fn pause_resume_replace_add_assignments_and_retype() {
         .unwrap();
     assert_eq!(old.expired_by, Some(ExpiredBy::Replace));
 }
+
+/// The simulator's API with reads made slow (GetHIT), as a busy MTurk makes them: calls sent
+/// together then come back in another order than they were sent.
+struct SlowReads<'a> {
+    inner: &'a SdkMturk,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl MturkApi for SlowReads<'_> {
+    async fn get_account_balance(&self) -> Result<Money, turkform_mturk::ApiError> {
+        self.inner.get_account_balance().await
+    }
+    async fn create_qualification_type(
+        &self,
+        spec: &turkform_model::QualificationTypeSpec,
+    ) -> Result<String, turkform_mturk::ApiError> {
+        self.inner.create_qualification_type(spec).await
+    }
+    async fn update_qualification_type(
+        &self,
+        id: &str,
+        spec: &turkform_model::QualificationTypeSpec,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner.update_qualification_type(id, spec).await
+    }
+    async fn list_qualification_types(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<
+        turkform_mturk::Page<turkform_mturk::RemoteQualificationType>,
+        turkform_mturk::ApiError,
+    > {
+        self.inner.list_qualification_types(next_token).await
+    }
+    async fn create_hit_type(
+        &self,
+        request: &turkform_mturk::HitTypeRequest,
+    ) -> Result<String, turkform_mturk::ApiError> {
+        self.inner.create_hit_type(request).await
+    }
+    async fn create_hit(
+        &self,
+        request: &turkform_mturk::CreateHitRequest,
+    ) -> Result<turkform_mturk::RemoteHit, turkform_mturk::ApiError> {
+        self.inner.create_hit(request).await
+    }
+    async fn create_additional_assignments(
+        &self,
+        hit_id: &str,
+        additional: u32,
+        token: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner
+            .create_additional_assignments(hit_id, additional, token)
+            .await
+    }
+    async fn update_expiration(
+        &self,
+        hit_id: &str,
+        expire_at: UnixTime,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner.update_expiration(hit_id, expire_at).await
+    }
+    async fn update_hit_type_of_hit(
+        &self,
+        hit_id: &str,
+        hit_type_id: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner.update_hit_type_of_hit(hit_id, hit_type_id).await
+    }
+    async fn get_hit(
+        &self,
+        hit_id: &str,
+    ) -> Result<turkform_mturk::RemoteHit, turkform_mturk::ApiError> {
+        let hit = self.inner.get_hit(hit_id).await;
+        tokio::time::sleep(self.delay).await;
+        hit
+    }
+    async fn get_hit_with_question(
+        &self,
+        hit_id: &str,
+    ) -> Result<(turkform_mturk::RemoteHit, Option<String>), turkform_mturk::ApiError> {
+        let hit = self.inner.get_hit_with_question(hit_id).await;
+        tokio::time::sleep(self.delay).await;
+        hit
+    }
+    async fn list_hits(
+        &self,
+        next_token: Option<String>,
+        max_results: i32,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteHit>, turkform_mturk::ApiError> {
+        self.inner.list_hits(next_token, max_results).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_adopted_and_paused_in_one_run_is_resumed_later() {
+    // A HIT whose create was never recorded (found by refresh as an orphan), in a campaign that
+    // is paused: the plan adopts it and expires it. Its pause must be recorded whatever order
+    // the GetHIT of the adoption and the UpdateExpirationForHIT come back in, or the HIT is
+    // taken for "done" and never reopened.
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("orphaned", 2, 10, 2)]);
+    let mut first = d.clone();
+    first.campaigns[0].items.truncate(1);
+    h.converge(&first).await;
+    let hit_type_id = h.store.load().unwrap().hits[0].hit_type_id.clone();
+    let orphan = h
+        .api
+        .create_hit(&turkform_mturk::CreateHitRequest {
+            hit_type_id,
+            max_assignments: 2,
+            lifetime_secs: 86_400 * 3,
+            question: turkform_mturk::QuestionRequest::Xml(match question("img-0001", "v1") {
+                Question::Xml { xml } => xml,
+                Question::Layout { .. } => unreachable!(),
+            }),
+            requester_annotation: Annotation::new("orphaned", "img-0001", 1).render(),
+            unique_request_token: "lost-create".into(),
+        })
+        .await
+        .unwrap();
+
+    d.campaigns[0].status = CampaignStatus::Paused;
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let plan = h.plan(&d);
+    assert_eq!(plan.summary.adopt, 1, "{plan:#?}");
+    assert_eq!(plan.summary.expire, 2, "{plan:#?}");
+    let slow = SlowReads {
+        inner: &h.api,
+        delay: Duration::from_millis(300),
+    };
+    let options = h.options();
+    let report = turkform_apply::apply(&plan, &slow, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let recorded = h.store.load().unwrap();
+    let adopted = recorded
+        .hits
+        .iter()
+        .find(|x| x.hit_id == orphan.hit_id)
+        .unwrap();
+    assert_eq!(adopted.expired_by, Some(ExpiredBy::Pause), "{adopted:?}");
+    assert!(
+        adopted.paused_remaining_secs.unwrap() > 86_400,
+        "{adopted:?}"
+    );
+
+    // Running again reopens both HITs.
+    d.campaigns[0].status = CampaignStatus::Running;
+    let (plan, report) = h.converge(&d).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(plan.summary.extend, 2, "{plan:#?}");
+    for r in h.remote_hits().await {
+        assert_eq!(r.status, HitStatus::Assignable, "{r:?}");
+    }
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}
