@@ -478,6 +478,7 @@ pub async fn recover(
     let mut batch = Batch::default();
     let mut jobs = Vec::new();
     let mut stale_creates = Vec::new();
+    let mut stale_additions = Vec::new();
     for intent in pending {
         let call: Call = match serde_json::from_value(intent.payload.clone()) {
             Ok(c) => c,
@@ -497,6 +498,9 @@ pub async fn recover(
         match call {
             Call::CreateHit(c) if stale && intent.kind == IntentKind::CreateHit => {
                 stale_creates.push((intent.id, c));
+            }
+            call @ Call::AddAssignments { .. } if stale => {
+                stale_additions.push((intent.id, call));
             }
             call => jobs.push(Job::resumed(call, intent.id)),
         }
@@ -525,6 +529,42 @@ pub async fn recover(
             }
         }
     }
+    // Past the token window a resent CreateAdditionalAssignmentsForHIT is not deduplicated: it
+    // would add the assignments (and pay for them) a second time. Read the HIT: if it already
+    // has them, the call took effect and is recorded without a resend.
+    let mut already_done = 0;
+    for (id, call) in stale_additions {
+        let Call::AddAssignments { hit_id, to, .. } = &call else {
+            continue;
+        };
+        match get_hit_retrying(&counting, hit_id).await {
+            Ok(hit) if hit.max_assignments >= *to => {
+                let change = calls::settle(
+                    &call,
+                    &calls::Output::Done,
+                    memory.hits.get(hit_id),
+                    &|id| memory.hash_of_hit_type(id),
+                    now,
+                );
+                if let Some(record) = change.hit {
+                    memory.hits.insert(record.hit_id.clone(), record.clone());
+                    batch.upsert_hits.push(record);
+                }
+                batch.completed.push((id, IntentOutcome::Done));
+                already_done += 1;
+                reporter.event(&ApplyEvent::ActionDone {
+                    campaign: call.campaign().unwrap_or("").to_owned(),
+                    item_key: call.item_key().unwrap_or("").to_owned(),
+                    kind: call.label(),
+                    hit_id: Some(hit_id.clone()),
+                });
+            }
+            // Not added yet (or the HIT is gone: the resend reports it).
+            Ok(_) => jobs.push(Job::resumed(call, id)),
+            Err(e) if e.is_hit_does_not_exist() => jobs.push(Job::resumed(call, id)),
+            Err(e) => return Err(ApplyError::Api(e)),
+        }
+    }
     blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
 
     let mut engine = Engine {
@@ -540,7 +580,7 @@ pub async fn recover(
         tally: Tally::default(),
     };
     engine.run(jobs).await?;
-    report.done = engine.tally.done;
+    report.done = engine.tally.done + already_done;
     report.failed = engine.tally.failed;
     report.interrupted = engine.tally.interrupted;
     report.api_calls = counting.counts();
@@ -569,6 +609,20 @@ async fn find_by_annotation(
         match page.next_token {
             Some(t) if !empty && found.len() < wanted.len() => next = Some(t),
             _ => return Ok(found),
+        }
+    }
+}
+
+/// One `GetHIT`, retried through throttling and transient failures.
+async fn get_hit_retrying(api: &dyn MturkApi, hit_id: &str) -> Result<RemoteHit, ApiError> {
+    let mut attempt = 0u32;
+    loop {
+        match api.get_hit(hit_id).await {
+            Err(e) if e.is_retryable() && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+            }
+            result => return result,
         }
     }
 }

@@ -772,3 +772,46 @@ async fn an_orphan_adopted_and_paused_in_one_run_is_resumed_later() {
     }
     assert_exactly_one_hit_per_item(&h, &d).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_after_the_token_window_does_not_add_assignments_twice() {
+    // CreateAdditionalAssignmentsForHIT reached MTurk but its answer was lost, and the next run
+    // comes after MTurk forgot the token: resending it would add the assignments a second time.
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("more", 2, 10, 2)]);
+    h.converge(&d).await;
+    d.campaigns[0].assignments = 4;
+    h.restart(SimConfig {
+        drop_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let plan = h.plan(&d);
+    assert_eq!(plan.summary.add_assignments, 2, "{plan:#?}");
+    let mut options = h.options();
+    options.max_retries = 0;
+    turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert_eq!(h.store.pending_intents().unwrap().len(), 2);
+    h.restart(SimConfig::default()).await;
+    for r in h.remote_hits().await {
+        assert_eq!(r.max_assignments, 4);
+    }
+    h.advance(25 * 3600).await;
+
+    let options = h.options();
+    let report = turkform_apply::recover(&h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(h.store.pending_intents().unwrap().is_empty());
+    for r in h.remote_hits().await {
+        assert_eq!(r.max_assignments, 4, "assignments added twice: {r:?}");
+    }
+    for hit in h.store.load().unwrap().hits {
+        assert_eq!(hit.max_assignments, 4);
+    }
+    let (plan, _) = h.converge(&d).await;
+    assert!(!plan.has_changes(), "{plan:#?}");
+}
