@@ -284,6 +284,19 @@ pub(crate) async fn send(api: &dyn MturkApi, call: &Call) -> Result<Output, ApiE
             api.create_additional_assignments(hit_id, to.saturating_sub(*from), token)
                 .await,
         ),
+        // An extension's "already processed" is left to the caller: it means either that this
+        // call took effect earlier, or that MTurk remembers an earlier extension of the HIT to
+        // the same instant (a second resume to the same `ends_at` within a day), which did not
+        // reopen it now.
+        Call::UpdateExpiration {
+            hit_id,
+            expire_at,
+            purpose: Purpose::Extend,
+            ..
+        } => api
+            .update_expiration(hit_id, *expire_at)
+            .await
+            .map(|()| Output::Done),
         Call::UpdateExpiration {
             hit_id, expire_at, ..
         } => done(api.update_expiration(hit_id, *expire_at).await),

@@ -63,6 +63,8 @@ pub(crate) struct Job {
     /// Whether it may have reached MTurk already (sent in this run, or begun by an earlier
     /// one). Only a job never sent may be abandoned on interruption.
     pub sent: bool,
+    /// Begun by an earlier run (recovery): it may have reached MTurk before this run.
+    pub resumed: bool,
     pub attempts: u32,
     pub throttles: u32,
     pub ready_at: Instant,
@@ -76,6 +78,7 @@ impl Job {
             call,
             intent: None,
             sent: false,
+            resumed: false,
             attempts: 0,
             throttles: 0,
             ready_at: Instant::now(),
@@ -88,6 +91,7 @@ impl Job {
         Job {
             intent: Some(intent),
             sent: true,
+            resumed: true,
             ..Job::new(call)
         }
     }
@@ -446,6 +450,28 @@ impl<'a> Engine<'a> {
                 waiting.push(job);
                 None
             }
+            Err(ApiError::AlreadyExists { message, .. }) if is_extend(&job.call) => {
+                self.limiter.on_success();
+                if job.resumed || job.attempts > 0 {
+                    // An earlier attempt of this very call may have taken effect.
+                    return self.succeed(job, Output::Done, batch);
+                }
+                // Its first attempt: MTurk remembers (HIT, ExpireAt) from an earlier extension
+                // to the same instant and did nothing. Extend to one second later, as a new call.
+                if let Some(id) = job.intent {
+                    batch.completed.push((
+                        id,
+                        IntentOutcome::Abandoned {
+                            message: format!("{message}; extending to one second later"),
+                        },
+                    ));
+                }
+                let mut call = job.call;
+                if let Call::UpdateExpiration { expire_at, .. } = &mut call {
+                    *expire_at = expire_at.plus_secs(1);
+                }
+                Some(Job::new(call))
+            }
             Err(e @ ApiError::AlreadyExists { .. }) => {
                 // Only a create whose token was used but whose HIT id MTurk did not name gets
                 // here: the HIT exists; refresh finds it by its annotation and apply adopts it.
@@ -517,6 +543,16 @@ fn is_expire(call: &Call) -> bool {
         call,
         Call::UpdateExpiration {
             purpose: Purpose::Expire { .. },
+            ..
+        }
+    )
+}
+
+fn is_extend(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::UpdateExpiration {
+            purpose: Purpose::Extend,
             ..
         }
     )

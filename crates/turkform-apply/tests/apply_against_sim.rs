@@ -815,3 +815,31 @@ async fn recover_after_the_token_window_does_not_add_assignments_twice() {
     let (plan, _) = h.converge(&d).await;
     assert!(!plan.has_changes(), "{plan:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_resume_to_the_same_ends_at_reopens_the_hits() {
+    // With `ends_at`, every resume extends to the same instant. MTurk remembers (HIT, ExpireAt)
+    // for a day and answers a repeat with "already processed": the second resume within a day
+    // must still reopen the HITs, not record them as reopened while they stay expired.
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("again", 2, 10, 2)]);
+    d.campaigns[0].lifetime = Lifetime::EndsAt(h.clock.now().plus_secs(3 * 86_400));
+    h.converge(&d).await;
+    for round in 0..2 {
+        d.campaigns[0].status = CampaignStatus::Paused;
+        let (plan, report) = h.converge(&d).await;
+        assert_eq!(plan.summary.expire, 2, "round {round}: {plan:#?}");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        h.advance(120).await;
+        d.campaigns[0].status = CampaignStatus::Running;
+        let (plan, report) = h.converge(&d).await;
+        assert_eq!(plan.summary.extend, 2, "round {round}: {plan:#?}");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        for r in h.remote_hits().await {
+            assert_eq!(r.status, HitStatus::Assignable, "round {round}: {r:?}");
+        }
+        h.advance(120).await;
+    }
+    let (plan, _) = h.converge(&d).await;
+    assert!(!plan.has_changes(), "{plan:#?}");
+}
