@@ -614,7 +614,10 @@ async fn find_by_annotation(
 }
 
 /// One `GetHIT`, retried through throttling and transient failures.
-async fn get_hit_retrying(api: &dyn MturkApi, hit_id: &str) -> Result<RemoteHit, ApiError> {
+pub(crate) async fn get_hit_retrying(
+    api: &dyn MturkApi,
+    hit_id: &str,
+) -> Result<RemoteHit, ApiError> {
     let mut attempt = 0u32;
     loop {
         match api.get_hit(hit_id).await {
@@ -629,7 +632,7 @@ async fn get_hit_retrying(api: &dyn MturkApi, hit_id: &str) -> Result<RemoteHit,
 
 /// One `ListHITs` page, retried through throttling and transient failures (a lookup that must
 /// finish before anything can be resent).
-async fn list_hits_retrying(
+pub(crate) async fn list_hits_retrying(
     api: &dyn MturkApi,
     next: Option<String>,
 ) -> Result<Page<RemoteHit>, ApplyError> {

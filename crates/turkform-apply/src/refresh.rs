@@ -56,7 +56,8 @@ pub(crate) async fn refresh(
     let mut remote: HashMap<String, RemoteHit> = HashMap::new();
     let mut next = None;
     loop {
-        let page = api.list_hits(next, 100).await.map_err(ApplyError::Api)?;
+        // Throttling is expected on a large account: retried, as every page must be read.
+        let page = crate::list_hits_retrying(api, next).await?;
         report.api_calls += 1;
         let empty = page.items.is_empty();
         for hit in page.items {
@@ -105,7 +106,7 @@ pub(crate) async fn refresh(
             Some(r) => Some(r.clone()),
             None => {
                 report.api_calls += 1;
-                match api.get_hit(&hit.hit_id).await {
+                match crate::get_hit_retrying(api, &hit.hit_id).await {
                     Ok(r) => Some(r),
                     Err(e) if e.is_hit_does_not_exist() => None,
                     Err(e) => return Err(ApplyError::Api(e)),

@@ -616,6 +616,8 @@ async fn pause_resume_replace_add_assignments_and_retype() {
 struct SlowReads<'a> {
     inner: &'a SdkMturk,
     delay: Duration,
+    /// This many ListHITs calls are throttled before any goes through.
+    throttled_lists: std::sync::atomic::AtomicU32,
 }
 
 #[async_trait::async_trait]
@@ -702,6 +704,13 @@ impl MturkApi for SlowReads<'_> {
         next_token: Option<String>,
         max_results: i32,
     ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteHit>, turkform_mturk::ApiError> {
+        let left = self.throttled_lists.load(Ordering::SeqCst);
+        if left > 0 {
+            self.throttled_lists.store(left - 1, Ordering::SeqCst);
+            return Err(turkform_mturk::ApiError::Throttled {
+                message: "Rate exceeded".into(),
+            });
+        }
         self.inner.list_hits(next_token, max_results).await
     }
 }
@@ -744,6 +753,7 @@ async fn an_orphan_adopted_and_paused_in_one_run_is_resumed_later() {
     let slow = SlowReads {
         inner: &h.api,
         delay: Duration::from_millis(300),
+        throttled_lists: 0.into(),
     };
     let options = h.options();
     let report = turkform_apply::apply(&plan, &slow, &mut h.store, &h.clock, &NoReporter, &options)
@@ -842,4 +852,21 @@ async fn a_second_resume_to_the_same_ends_at_reopens_the_hits() {
     }
     let (plan, _) = h.converge(&d).await;
     assert!(!plan.has_changes(), "{plan:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_waits_out_throttling() {
+    // Every apply refreshes first; a throttled ListHITs page must be retried, not end the run.
+    let mut h = Harness::new(SimConfig::default()).await;
+    let d = desired(vec![campaign("busy", 3, 10, 1)]);
+    h.converge(&d).await;
+    let throttled = SlowReads {
+        inner: &h.api,
+        delay: Duration::ZERO,
+        throttled_lists: 2.into(),
+    };
+    let report = turkform_apply::refresh(&throttled, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    assert_eq!(report.listed, 3);
 }
