@@ -45,7 +45,9 @@ fn main() -> ExitCode {
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        // The SDK's credential chain warns about every provider it tried (IMDS on a laptop);
+        // the error turkform reports already says what to do.
+        0 => "warn,aws_config=error,aws_smithy_runtime=error",
         1 => "info",
         2 => "debug",
         _ => "trace",

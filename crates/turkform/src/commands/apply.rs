@@ -112,22 +112,7 @@ pub async fn run(
             plan
         }
         None => {
-            // Finish what a crashed run started before looking at anything else: its calls may
-            // have reached MTurk, and planning without them would plan them again.
-            turkform_apply::recover(
-                world.api.as_ref(),
-                &mut store,
-                &world.clock,
-                &progress,
-                &options,
-            )
-            .await
-            .map_err(super::apply_failure)?;
-            if args.refresh {
-                turkform_apply::refresh(world.api.as_ref(), &mut store, &world.clock, &progress)
-                    .await
-                    .map_err(super::apply_failure)?;
-            }
+            reconcile(&world, &mut store, &progress, &options, args.refresh).await?;
             let now = world.clock.now();
             let desired = super::load_desired(resolved, &[], now)?;
             super::plan::check_campaign_names(&desired, &only)?;
@@ -283,6 +268,27 @@ fn confirm(resolved: &Resolved, args: &ApplyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Finishes what a crashed run started before looking at anything else (its calls may have
+/// reached MTurk, and planning without them would plan them again), then reads MTurk.
+async fn reconcile(
+    world: &crate::world::World,
+    store: &mut turkform_state::StateStore,
+    progress: &crate::progress::Progress,
+    options: &turkform_apply::ApplyOptions,
+    refresh: bool,
+) -> Result<Option<turkform_apply::RefreshReport>, Failure> {
+    turkform_apply::recover(world.api.as_ref(), store, &world.clock, progress, options)
+        .await
+        .map_err(super::apply_failure)?;
+    if !refresh {
+        return Ok(None);
+    }
+    turkform_apply::refresh(world.api.as_ref(), store, &world.clock, progress)
+        .await
+        .map(Some)
+        .map_err(super::apply_failure)
+}
+
 pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Failure> {
     let lock_timeout = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
     let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
@@ -293,18 +299,9 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
     let progress = crate::progress::Progress::new("refresh");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
     options.concurrency = resolved.concurrency;
-    turkform_apply::recover(
-        world.api.as_ref(),
-        &mut store,
-        &world.clock,
-        &progress,
-        &options,
-    )
-    .await
-    .map_err(super::apply_failure)?;
-    let report = turkform_apply::refresh(world.api.as_ref(), &mut store, &world.clock, &progress)
-        .await
-        .map_err(super::apply_failure)?;
+    let report = reconcile(&world, &mut store, &progress, &options, true)
+        .await?
+        .expect("refresh was asked for");
     progress.finish();
     eprintln!(
         "Refreshed: {} HITs listed by MTurk ({} MTurk calls), {} records updated, {} changed outside turkform, {} found that state does not know",
