@@ -502,6 +502,24 @@ pub async fn recover(
             call @ Call::AddAssignments { .. } if stale => {
                 stale_additions.push((intent.id, call));
             }
+            // An extension whose instant has (nearly) passed would "extend" into the past:
+            // MTurk keeps the HIT expired while the record says extended and no longer paused,
+            // so the planner would treat it as finished. Dropping it keeps the record as it
+            // was; the next plan extends again if the campaign still wants it.
+            Call::UpdateExpiration {
+                expire_at,
+                purpose: calls::Purpose::Extend,
+                ..
+            } if expire_at.secs_since(now) < 60 => {
+                batch.completed.push((
+                    intent.id,
+                    IntentOutcome::Abandoned {
+                        message: format!(
+                            "the extension to {expire_at} was not sent before that instant; planned again if still wanted"
+                        ),
+                    },
+                ));
+            }
             call => jobs.push(Job::resumed(call, intent.id)),
         }
     }

@@ -870,3 +870,50 @@ async fn refresh_waits_out_throttling() {
         .unwrap();
     assert_eq!(report.listed, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_left_pending_past_its_instant_still_reopens_the_hits() {
+    // Resuming a paused campaign extends its HITs. If those calls never got through and the
+    // next run comes after the instant they asked for, resending them would "extend" to the
+    // past: MTurk keeps the HIT expired, state records it as extended and no longer paused, and
+    // the planner then treats it as finished, so it is never reopened.
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("late", 2, 10, 1)]);
+    d.campaigns[0].lifetime = Lifetime::Duration(3600);
+    h.converge(&d).await;
+    d.campaigns[0].status = CampaignStatus::Paused;
+    h.converge(&d).await;
+
+    d.campaigns[0].status = CampaignStatus::Running;
+    h.restart(SimConfig {
+        fault_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let plan = h.plan(&d);
+    assert_eq!(plan.summary.extend, 2, "{plan:#?}");
+    let mut options = h.options();
+    options.max_retries = 0;
+    turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert_eq!(h.store.pending_intents().unwrap().len(), 2);
+
+    h.restart(SimConfig::default()).await;
+    h.advance(2 * 3600).await;
+    let options = h.options();
+    let report = turkform_apply::recover(&h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert!(h.store.pending_intents().unwrap().is_empty(), "{report:?}");
+
+    let (plan, report) = h.converge(&d).await;
+    assert_eq!(
+        plan.summary.extend, 2,
+        "the resume is planned again: {plan:#?}"
+    );
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for r in h.remote_hits().await {
+        assert_eq!(r.status, HitStatus::Assignable, "{r:?}");
+    }
+}
