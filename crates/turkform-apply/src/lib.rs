@@ -263,7 +263,9 @@ pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError
     }
     let needed = plan.summary.cost_delta;
     if needed > Money::ZERO {
-        let balance = api.get_account_balance().await.map_err(ApplyError::Api)?;
+        let balance = read_retrying(|| api.get_account_balance())
+            .await
+            .map_err(ApplyError::Api)?;
         if balance < needed {
             return Err(ApplyError::InsufficientBalance { needed, balance });
         }
@@ -631,14 +633,17 @@ async fn find_by_annotation(
     }
 }
 
-/// One `GetHIT`, retried through throttling and transient failures.
-pub(crate) async fn get_hit_retrying(
-    api: &dyn MturkApi,
-    hit_id: &str,
-) -> Result<RemoteHit, ApiError> {
+/// A read, retried through throttling and transient failures with exponential backoff: reads
+/// that must finish before anything can be decided (refresh, recovery lookups, the balance
+/// check) would otherwise end a whole run on one throttled page.
+pub(crate) async fn read_retrying<T, F, Fut>(mut read: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
     let mut attempt = 0u32;
     loop {
-        match api.get_hit(hit_id).await {
+        match read().await {
             Err(e) if e.is_retryable() && attempt < 10 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
@@ -648,23 +653,22 @@ pub(crate) async fn get_hit_retrying(
     }
 }
 
-/// One `ListHITs` page, retried through throttling and transient failures (a lookup that must
-/// finish before anything can be resent).
+/// One `GetHIT`, retried through throttling and transient failures.
+pub(crate) async fn get_hit_retrying(
+    api: &dyn MturkApi,
+    hit_id: &str,
+) -> Result<RemoteHit, ApiError> {
+    read_retrying(|| api.get_hit(hit_id)).await
+}
+
+/// One `ListHITs` page (100 HITs), retried through throttling and transient failures.
 pub(crate) async fn list_hits_retrying(
     api: &dyn MturkApi,
     next: Option<String>,
 ) -> Result<Page<RemoteHit>, ApplyError> {
-    let mut attempt = 0u32;
-    loop {
-        match api.list_hits(next.clone(), 100).await {
-            Ok(p) => return Ok(p),
-            Err(e) if e.is_retryable() && attempt < 10 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
-            }
-            Err(e) => return Err(ApplyError::Api(e)),
-        }
-    }
+    read_retrying(|| api.list_hits(next.clone(), 100))
+        .await
+        .map_err(ApplyError::Api)
 }
 
 fn load_memory(store: &StateStore) -> Result<Memory, ApplyError> {

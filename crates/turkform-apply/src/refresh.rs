@@ -73,8 +73,7 @@ pub(crate) async fn refresh(
     let mut owned_types = HashSet::new();
     let mut next = None;
     loop {
-        let page = api
-            .list_qualification_types(next)
+        let page = crate::read_retrying(|| api.list_qualification_types(next.clone()))
             .await
             .map_err(ApplyError::Api)?;
         report.api_calls += 1;

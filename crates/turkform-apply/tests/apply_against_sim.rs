@@ -618,11 +618,29 @@ struct SlowReads<'a> {
     delay: Duration,
     /// This many ListHITs calls are throttled before any goes through.
     throttled_lists: std::sync::atomic::AtomicU32,
+    /// Likewise for ListQualificationTypes and GetAccountBalance.
+    throttled_other_reads: std::sync::atomic::AtomicU32,
+}
+
+impl SlowReads<'_> {
+    fn take_throttle(
+        counter: &std::sync::atomic::AtomicU32,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        let left = counter.load(Ordering::SeqCst);
+        if left > 0 {
+            counter.store(left - 1, Ordering::SeqCst);
+            return Err(turkform_mturk::ApiError::Throttled {
+                message: "Rate exceeded".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl MturkApi for SlowReads<'_> {
     async fn get_account_balance(&self) -> Result<Money, turkform_mturk::ApiError> {
+        Self::take_throttle(&self.throttled_other_reads)?;
         self.inner.get_account_balance().await
     }
     async fn create_qualification_type(
@@ -645,6 +663,7 @@ impl MturkApi for SlowReads<'_> {
         turkform_mturk::Page<turkform_mturk::RemoteQualificationType>,
         turkform_mturk::ApiError,
     > {
+        Self::take_throttle(&self.throttled_other_reads)?;
         self.inner.list_qualification_types(next_token).await
     }
     async fn create_hit_type(
@@ -704,13 +723,7 @@ impl MturkApi for SlowReads<'_> {
         next_token: Option<String>,
         max_results: i32,
     ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteHit>, turkform_mturk::ApiError> {
-        let left = self.throttled_lists.load(Ordering::SeqCst);
-        if left > 0 {
-            self.throttled_lists.store(left - 1, Ordering::SeqCst);
-            return Err(turkform_mturk::ApiError::Throttled {
-                message: "Rate exceeded".into(),
-            });
-        }
+        Self::take_throttle(&self.throttled_lists)?;
         self.inner.list_hits(next_token, max_results).await
     }
 }
@@ -754,6 +767,7 @@ async fn an_orphan_adopted_and_paused_in_one_run_is_resumed_later() {
         inner: &h.api,
         delay: Duration::from_millis(300),
         throttled_lists: 0.into(),
+        throttled_other_reads: 0.into(),
     };
     let options = h.options();
     let report = turkform_apply::apply(&plan, &slow, &mut h.store, &h.clock, &NoReporter, &options)
@@ -864,11 +878,35 @@ async fn refresh_waits_out_throttling() {
         inner: &h.api,
         delay: Duration::ZERO,
         throttled_lists: 2.into(),
+        throttled_other_reads: 0.into(),
     };
     let report = turkform_apply::refresh(&throttled, &mut h.store, &h.clock, &NoReporter)
         .await
         .unwrap();
     assert_eq!(report.listed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_and_the_balance_check_wait_out_throttled_reads() {
+    // Regression: ListQualificationTypes (refresh) and GetAccountBalance (preflight) were sent
+    // once; one ThrottlingException ended the run (seen in CI under --throttle-rps 50).
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut d = desired(vec![campaign("reads", 2, 10, 1)]);
+    h.converge(&d).await;
+    let throttled = SlowReads {
+        inner: &h.api,
+        delay: Duration::ZERO,
+        throttled_lists: 0.into(),
+        throttled_other_reads: 2.into(),
+    };
+    turkform_apply::refresh(&throttled, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    d.campaigns[0].assignments = 2;
+    let plan = h.plan(&d);
+    assert!(plan.summary.cost_delta > Money::ZERO);
+    throttled.throttled_other_reads.store(2, Ordering::SeqCst);
+    turkform_apply::preflight(&plan, &throttled).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
