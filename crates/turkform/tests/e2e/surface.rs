@@ -128,3 +128,104 @@ fn foreign_sqlite() -> Vec<u8> {
     assert!(status.success());
     std::fs::read(path).unwrap()
 }
+
+/// Makes a real state file by applying one campaign to a simulator.
+fn project_with_state() -> (Sim, Project) {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("s", 1, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    (sim, project)
+}
+
+#[test]
+fn a_state_file_from_a_newer_turkform_is_refused_and_left_untouched() {
+    let (sim, project) = project_with_state();
+    let db = project.state_path();
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({:?}); c.execute('pragma user_version = 99'); c.commit(); c.execute('pragma wal_checkpoint(TRUNCATE)'); c.close()",
+            db.to_str().unwrap()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        ["status"].as_slice(),
+        ["plan"].as_slice(),
+        ["apply", "--auto-approve"].as_slice(),
+    ] {
+        let out = project.run(&sim, args);
+        assert_exit(&out, 1);
+        let err = stderr(&out);
+        assert!(
+            err.contains("newer") && err.contains("turkform.db"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the newer file was changed"
+    );
+}
+
+#[test]
+fn a_read_only_state_directory_is_refused_with_exit_1() {
+    let (sim, project) = project_with_state();
+    let state_dir = project.path().join("state");
+    let before = std::fs::read(project.state_path()).unwrap();
+    // Root ignores permission bits, so run turkform as `nobody` over a tree it may only read.
+    let chmod = |mode: &str, path: &Path| {
+        assert!(
+            Command::new("chmod")
+                .args(["-R", mode])
+                .arg(path)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    chmod("a+rX", project.path());
+    chmod("a-w", &state_dir);
+    let out = project
+        .command(&sim, &["plan"])
+        .env("HOME", "/tmp")
+        .env("TMPDIR", "/tmp")
+        .output_as_nobody();
+    chmod("u+w", &state_dir);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write the state at `state/turkform.db`"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(project.state_path()).unwrap(), before);
+}
+
+trait AsNobody {
+    fn output_as_nobody(&mut self) -> std::process::Output;
+}
+
+impl AsNobody for Command {
+    /// Runs the same program, arguments, directory and environment under `setpriv` as uid 65534.
+    fn output_as_nobody(&mut self) -> std::process::Output {
+        let mut wrapped = Command::new("setpriv");
+        wrapped
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(self.get_program())
+            .args(self.get_args());
+        if let Some(dir) = self.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        for (key, value) in self.get_envs() {
+            match value {
+                Some(v) => wrapped.env(key, v),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped.output().expect("run setpriv")
+    }
+}
