@@ -33,7 +33,7 @@ impl Progress {
                 let bar = indicatif::ProgressBar::hidden();
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
-                        "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                        "{prefix} [{bar:30}] {pos}/{len} {msg}",
                     )
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                     .progress_chars("=> "),
@@ -64,21 +64,24 @@ impl Progress {
     }
 
     fn tick(&self, state: &mut LineState, force: bool) {
+        let now = Instant::now();
+        let finished = state.done + state.failed;
+        let rate = finished as f64 / now.duration_since(state.started).as_secs_f64().max(0.001);
         if let Some(bar) = &self.bar {
             bar.set_length(state.total);
-            bar.set_position(state.done + state.failed);
+            bar.set_position(finished);
+            let left = state.total.saturating_sub(finished) as f64;
+            let mut message = format!("{rate:.0}/s, eta {:.0}s", left / rate.max(0.001));
             if state.throttled > 0 {
-                bar.set_message(format!("(throttled {}x, slowing down)", state.throttled));
+                message.push_str(&format!(" (throttled {}x, slowing down)", state.throttled));
             }
+            bar.set_message(message);
             return;
         }
-        let now = Instant::now();
         if !force && now.duration_since(state.last_line) < LINE_EVERY {
             return;
         }
         state.last_line = now;
-        let secs = now.duration_since(state.started).as_secs_f64().max(0.001);
-        let rate = (state.done + state.failed) as f64 / secs;
         eprintln!(
             "{}: {}/{} done, {} failed, {rate:.0}/s, throttled {}x",
             self.what, state.done, state.total, state.failed, state.throttled
