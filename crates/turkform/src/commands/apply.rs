@@ -89,6 +89,11 @@ pub async fn run(
     } else {
         args.targets.clone()
     };
+    // Every campaign is validated before anything touches the state or the network. The system
+    // clock judges `ends_at`; the simulator's virtual clock can only be later, and the planner
+    // never creates a HIT whose `ends_at` is too close at its own `now`.
+    let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
+    super::plan::check_campaign_names(&desired, &only)?;
 
     let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
     let _lock = store
@@ -104,7 +109,7 @@ pub async fn run(
 
     let plan = match saved {
         Some((path, mut plan)) => {
-            check_saved_plan(&store, resolved, path, &plan)?;
+            check_saved_plan(&store, &desired, path, &plan)?;
             if plan.state_lineage.is_empty() {
                 // Made before the state existed, and the state is still empty: bind it now.
                 plan.state_lineage = store.lineage().to_owned();
@@ -114,8 +119,6 @@ pub async fn run(
         None => {
             reconcile(&world, &mut store, &progress, &options, args.refresh).await?;
             let now = world.clock.now();
-            let desired = super::load_desired(resolved, &[], now)?;
-            super::plan::check_campaign_names(&desired, &only)?;
             let recorded = store.load().map_err(super::state_failure)?;
             turkform_plan::plan(
                 &desired,
@@ -194,7 +197,7 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
 /// A saved plan applies only to the exact state and campaigns it was made from.
 fn check_saved_plan(
     store: &turkform_state::StateStore,
-    resolved: &Resolved,
+    desired: &turkform_model::DesiredState,
     path: &Path,
     plan: &Plan,
 ) -> Result<(), Failure> {
@@ -228,7 +231,6 @@ fn check_saved_plan(
             "an interrupted apply left calls to finish".to_owned(),
         ));
     }
-    let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
     if desired.inputs_digest != plan.inputs_digest {
         return Err(stale(
             "the campaign files changed since it was made".to_owned(),

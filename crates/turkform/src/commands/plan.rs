@@ -67,6 +67,9 @@ pub async fn make_plan(
     } else {
         OpenMode::ReadOnly
     };
+    // Validate before anything touches the state or the network (see `apply`).
+    let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
+    check_campaign_names(&desired, only)?;
     let mut store = super::open_state(&resolved.state_path, resolved.target, mode)?;
     let (now, _lock) = if refresh {
         let lock = store
@@ -81,8 +84,6 @@ pub async fn make_plan(
     } else {
         (turkform_model::UnixTime::now(), None)
     };
-    let desired = super::load_desired(resolved, &[], now)?;
-    check_campaign_names(&desired, only)?;
     let recorded = store.load().map_err(super::state_failure)?;
     let pending_intents = store.pending_intents().map_err(super::state_failure)?.len();
     let plan = turkform_plan::plan(

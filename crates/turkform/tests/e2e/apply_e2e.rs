@@ -176,3 +176,32 @@ fn apply_converges_under_faults_drops_and_throttling() {
     let detailed = project.run(&sim, &["plan", "--detailed-exitcode"]);
     assert_exit(&detailed, 0);
 }
+
+#[test]
+fn an_invalid_campaign_stops_apply_before_mturk_or_state_is_touched() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("bad", 2, &CampaignOptions::default());
+    let toml = std::fs::read_to_string(project.path().join("campaigns/bad.toml")).unwrap();
+    project.write(
+        "campaigns/bad.toml",
+        &toml.replace("reward = \"0.10\"", "reward = 0.10"),
+    );
+    for args in [["apply", "--auto-approve"].as_slice(), ["plan"].as_slice()] {
+        let out = project.run(&sim, args);
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("campaigns/bad.toml:"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let requests = sim.stats()["requests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum::<u64>();
+    assert_eq!(requests, 0, "no request reached MTurk: {}", sim.stats());
+    assert!(!project.state_path().exists(), "no state file was created");
+}
