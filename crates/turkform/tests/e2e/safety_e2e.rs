@@ -297,3 +297,48 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: Duration::from_millis(20),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("interrupt", 200, &CampaignOptions::default());
+    let child = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.calls("CreateHITWithHITType") < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let on_mturk = sim.list_hits().len();
+    assert!(
+        on_mturk > 0 && on_mturk < 200,
+        "stopped part-way: {on_mturk}"
+    );
+    // Everything that reached MTurk is in state: nothing pending, nothing unknown.
+    assert_eq!(state_lines(&project, &sim), on_mturk);
+    let plan = project.run(&sim, &["plan", "--json", "--refresh=false"]);
+    assert_exit(&plan, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 0);
+    assert_eq!(
+        plan["summary"]["create"].as_u64().unwrap() as usize,
+        200 - on_mturk
+    );
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_exactly_one_hit_per_item(&sim, 200);
+}

@@ -229,3 +229,46 @@ impl AsNobody for Command {
         wrapped.output().expect("run setpriv")
     }
 }
+
+#[test]
+fn render_prints_question_xml_that_parses() {
+    let root = repo_root();
+    for (campaign, item, root_element) in [
+        ("street-objects", Some("st-0002"), "HTMLQuestion"),
+        ("product-survey", None, "QuestionForm"),
+    ] {
+        let mut args = vec!["render", campaign];
+        args.extend(item);
+        let out = turkform(&root, &args);
+        assert_exit(&out, 0);
+        let xml = stdout(&out);
+        let check = Command::new("python3")
+            .arg("-c")
+            .arg("import sys, xml.dom.minidom as m; d = m.parseString(sys.stdin.buffer.read()); print(d.documentElement.tagName, d.documentElement.namespaceURI)")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(xml.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(check.status.success(), "{campaign}: not XML:\n{xml}");
+        let parsed = String::from_utf8_lossy(&check.stdout);
+        assert!(parsed.starts_with(root_element), "{parsed}");
+        assert!(
+            parsed.contains("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"),
+            "{parsed}"
+        );
+        if root_element == "HTMLQuestion" {
+            assert!(
+                xml.contains("<![CDATA[") && xml.contains("<FrameHeight>0</FrameHeight>"),
+                "{xml}"
+            );
+            assert!(xml.contains("streets/0002.jpg"), "renders the named item: {xml}");
+        }
+    }
+    let out = turkform(&root, &["render", "street-objects", "no-such-item"]);
+    assert_exit(&out, 1);
+}
