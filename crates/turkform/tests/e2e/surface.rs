@@ -266,7 +266,10 @@ fn render_prints_question_xml_that_parses() {
                 xml.contains("<![CDATA[") && xml.contains("<FrameHeight>0</FrameHeight>"),
                 "{xml}"
             );
-            assert!(xml.contains("streets/0002.jpg"), "renders the named item: {xml}");
+            assert!(
+                xml.contains("streets/0002.jpg"),
+                "renders the named item: {xml}"
+            );
         }
     }
     let out = turkform(&root, &["render", "street-objects", "no-such-item"]);
