@@ -386,26 +386,15 @@ impl CreateHitData {
 
     /// The record of the HIT this call created.
     pub fn record(&self, hit: &RemoteHit) -> RecordedHit {
-        RecordedHit {
-            campaign: self.campaign.clone(),
-            item_key: self.item_key.clone(),
-            generation: self.generation,
-            hit_id: hit.hit_id.clone(),
-            hit_type_id: hit.hit_type_id.clone(),
-            hit_type_hash: self.hit_type_hash.clone(),
-            content_hash: self.content_hash.clone(),
-            max_assignments: hit.max_assignments,
-            committed_cost: self.cost,
-            created_at: hit.creation_time,
-            expiration: hit.expiration,
-            status: hit.status,
-            assignments_available: hit.assignments_available,
-            assignments_pending: hit.assignments_pending,
-            assignments_completed: hit.assignments_completed,
-            expired_by: None,
-            paused_remaining_secs: None,
-            drift: Vec::new(),
-        }
+        fresh_record(
+            &self.campaign,
+            &self.item_key,
+            self.generation,
+            hit,
+            self.hit_type_hash.clone(),
+            self.content_hash.clone(),
+            self.cost,
+        )
     }
 }
 
@@ -567,6 +556,39 @@ pub(crate) fn settle(
 }
 
 /// The record of a HIT turkform made but state did not know, from what MTurk says of it.
+/// A record of `hit` as MTurk reports it, with what only turkform knows (its item, hashes and
+/// cost), and nothing yet expired or drifted.
+fn fresh_record(
+    campaign: &str,
+    item_key: &str,
+    generation: u32,
+    hit: &RemoteHit,
+    hit_type_hash: String,
+    content_hash: String,
+    committed_cost: Money,
+) -> RecordedHit {
+    RecordedHit {
+        campaign: campaign.to_owned(),
+        item_key: item_key.to_owned(),
+        generation,
+        hit_id: hit.hit_id.clone(),
+        hit_type_id: hit.hit_type_id.clone(),
+        hit_type_hash,
+        content_hash,
+        max_assignments: hit.max_assignments,
+        committed_cost,
+        created_at: hit.creation_time,
+        expiration: hit.expiration,
+        status: hit.status,
+        assignments_available: hit.assignments_available,
+        assignments_pending: hit.assignments_pending,
+        assignments_completed: hit.assignments_completed,
+        expired_by: None,
+        paused_remaining_secs: None,
+        drift: Vec::new(),
+    }
+}
+
 pub(crate) fn adopted_record(
     campaign: &str,
     item_key: &str,
@@ -588,24 +610,13 @@ pub(crate) fn adopted_record(
     let committed_cost = hit.reward.map_or(Money::ZERO, |reward| {
         turkform_plan::cost::hit_cost(reward, hit.max_assignments, false)
     });
-    RecordedHit {
-        campaign: campaign.to_owned(),
-        item_key: item_key.to_owned(),
+    fresh_record(
+        campaign,
+        item_key,
         generation,
-        hit_id: hit.hit_id.clone(),
-        hit_type_id: hit.hit_type_id.clone(),
-        hit_type_hash: hit_type_hash_of(&hit.hit_type_id).unwrap_or_default(),
+        hit,
+        hit_type_hash_of(&hit.hit_type_id).unwrap_or_default(),
         content_hash,
-        max_assignments: hit.max_assignments,
         committed_cost,
-        created_at: hit.creation_time,
-        expiration: hit.expiration,
-        status: hit.status,
-        assignments_available: hit.assignments_available,
-        assignments_pending: hit.assignments_pending,
-        assignments_completed: hit.assignments_completed,
-        expired_by: None,
-        paused_remaining_secs: None,
-        drift: Vec::new(),
-    }
+    )
 }

@@ -137,6 +137,29 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl<'a> Engine<'a> {
+    /// An engine for one run (apply or recovery), starting from what state already records.
+    pub fn new(
+        api: &'a dyn MturkApi,
+        store: &'a mut StateStore,
+        clock: &'a dyn Clock,
+        reporter: &'a dyn Reporter,
+        options: &crate::ApplyOptions,
+        memory: Memory,
+    ) -> Engine<'a> {
+        Engine {
+            api,
+            store,
+            clock,
+            reporter,
+            target: options.target,
+            cancel: options.cancel.clone(),
+            max_retries: options.max_retries,
+            limiter: Limiter::new(options.concurrency),
+            memory,
+            tally: Tally::default(),
+        }
+    }
+
     fn commit(&mut self, batch: &mut Batch) -> Result<(), ApplyError> {
         if batch.is_empty() {
             return Ok(());

@@ -46,8 +46,7 @@ pub use refresh::{DriftSeen, RefreshReport};
 pub use tokio_util::sync::CancellationToken as Cancel;
 
 use crate::calls::{Call, CreateHitData, HitTypeData, Purpose, RequirementData};
-use crate::engine::{Engine, Job, Memory, Tally, blocking};
-use crate::limiter::Limiter;
+use crate::engine::{Engine, Job, Memory, blocking};
 
 /// Where "now" comes from: the wall clock, or the simulator's virtual clock for target `sim`.
 pub trait Clock: Send + Sync {
@@ -311,18 +310,7 @@ pub async fn apply(
     reporter.event(&ApplyEvent::Started { total_actions });
     let counting = Counting::new(api);
     let memory = load_memory(store)?;
-    let mut engine = Engine {
-        api: &counting,
-        store,
-        clock,
-        reporter,
-        target: options.target,
-        cancel: options.cancel.clone(),
-        max_retries: options.max_retries,
-        limiter: Limiter::new(options.concurrency),
-        memory,
-        tally: Tally::default(),
-    };
+    let mut engine = Engine::new(&counting, store, clock, reporter, options, memory);
 
     // Phase 1: custom qualification types (HIT types refer to their ids).
     let jobs = plan
@@ -587,18 +575,7 @@ pub async fn recover(
     }
     blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
 
-    let mut engine = Engine {
-        api: &counting,
-        store,
-        clock,
-        reporter,
-        target: options.target,
-        cancel: options.cancel.clone(),
-        max_retries: options.max_retries,
-        limiter: Limiter::new(options.concurrency),
-        memory,
-        tally: Tally::default(),
-    };
+    let mut engine = Engine::new(&counting, store, clock, reporter, options, memory);
     engine.run(jobs).await?;
     report.done = engine.tally.done + already_done;
     report.failed = engine.tally.failed;
