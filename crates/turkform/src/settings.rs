@@ -103,24 +103,13 @@ pub fn stdout_color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-/// Parses `30s`, `10m`, `3h`, `7d` (and `0`) for flags such as `--lock-timeout`.
+/// Parses a duration flag such as `--lock-timeout` the way campaign files write durations
+/// (`30s`, `10m`, `3h`, `7d`, `1h30m`), and a bare `0`.
 pub fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, Failure> {
-    let bad = || {
-        Failure::user_msg(format!(
-            "{flag} `{value}` is not a duration: write e.g. `30s`, `10m`, `3h` or `0`"
-        ))
-    };
-    if value == "0" {
+    if value.trim() == "0" {
         return Ok(std::time::Duration::ZERO);
     }
-    let (digits, unit) = value.split_at(value.len().saturating_sub(1));
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
-    Ok(std::time::Duration::from_secs(secs))
+    turkform_spec::parse_duration(value)
+        .map(std::time::Duration::from_secs)
+        .map_err(|e| Failure::user_msg(format!("{flag}: {e}")))
 }
