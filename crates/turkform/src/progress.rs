@@ -2,7 +2,6 @@
 //! periodic lines otherwise (cron logs), and the final report. The executor reports through
 //! [`turkform_apply::Reporter`]; only this module draws.
 
-use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,20 +27,16 @@ struct LineState {
 
 impl Progress {
     pub fn new(what: &'static str) -> Progress {
-        let bar = (std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()).then(
-            || {
-                let bar = indicatif::ProgressBar::hidden();
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{prefix} [{bar:30}] {pos}/{len} {msg}",
-                    )
+        let bar = crate::settings::stderr_color().then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                     .progress_chars("=> "),
-                );
-                bar.set_prefix(what);
-                bar
-            },
-        );
+            );
+            bar.set_prefix(what);
+            bar
+        });
         let now = Instant::now();
         Progress {
             what,
