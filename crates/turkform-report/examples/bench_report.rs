@@ -23,7 +23,7 @@ fn main() {
         .map(|n| ProgressPoint {
             at: UnixTime(start + i64::try_from(n).unwrap() * 2),
             submitted: n,
-            approved: n * 9 / 10,
+            approved: Some(n * 9 / 10),
         })
         .collect();
     let spend: Vec<SpendPoint> = (1..=items)

@@ -49,8 +49,9 @@ pub struct ProgressPoint {
     pub at: UnixTime,
     /// Answers submitted so far (whatever was decided since).
     pub submitted: u64,
-    /// Answers approved so far (by turkform, auto-approval or outside).
-    pub approved: u64,
+    /// Answers approved so far (by turkform, auto-approval or outside); `None` when the source
+    /// cannot tell approved from rejected (the line is then left out rather than drawn at 0).
+    pub approved: Option<u64>,
 }
 
 /// The cumulative spend at one instant.

@@ -304,7 +304,7 @@ fn campaign_view(
                 color: APPROVED_COLOR,
                 points: chart_progress
                     .iter()
-                    .map(|p| (p.at.seconds(), p.approved as f64))
+                    .filter_map(|p| p.approved.map(|a| (p.at.seconds(), a as f64)))
                     .collect(),
             },
         ],
@@ -313,7 +313,13 @@ fn campaign_view(
     );
     let progress_rows = sample(&progress, MAX_TABLE_ROWS)
         .into_iter()
-        .map(|p| [time(p.at), p.submitted.to_string(), p.approved.to_string()])
+        .map(|p| {
+            [
+                time(p.at),
+                p.submitted.to_string(),
+                p.approved.map_or_else(|| "–".to_owned(), |a| a.to_string()),
+            ]
+        })
         .collect();
 
     let chart_spend = sample(&spend, MAX_CHART_POINTS);
@@ -454,7 +460,7 @@ mod tests {
         ProgressPoint {
             at: UnixTime(at),
             submitted,
-            approved: 0,
+            approved: None,
         }
     }
 

@@ -66,6 +66,8 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Per-campaign progress from the last refresh
     Status(StatusArgs),
+    /// Write a self-contained HTML report: progress, spend, statuses, projected completion
+    Report(ReportArgs),
     /// Inspect and repair the state database
     #[command(subcommand)]
     State(StateCommand),
@@ -154,6 +156,15 @@ pub struct StatusArgs {
     /// Print as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only these campaigns [default: all in the campaign files or in state]
+    pub campaigns: Vec<String>,
+    /// Where to write the HTML page (replaced atomically)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

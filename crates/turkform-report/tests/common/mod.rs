@@ -22,7 +22,7 @@ pub fn fixture() -> ReportData {
         progress.push(ProgressPoint {
             at: UnixTime(at),
             submitted,
-            approved: submitted.saturating_sub(40) * 9 / 10,
+            approved: Some(submitted.saturating_sub(40) * 9 / 10),
         });
         if step % 24 == 0 {
             spend.push(SpendPoint {
