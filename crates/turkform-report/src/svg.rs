@@ -129,8 +129,9 @@ pub fn line_chart(label: &str, lines: &[Line], unit: YUnit, budget: Option<f64>)
         );
         tick += step;
     }
-    // X ticks: five instants spread evenly over the span.
-    for i in 0..5 {
+    // X ticks: five instants spread evenly over the span (none without data: the epoch would
+    // be a lie).
+    for i in 0..if empty { 0 } else { 5 } {
         let x_value = x_min + (x_max - x_min) * i / 4;
         let x = sx(x_value);
         let anchor = match i {
