@@ -234,3 +234,176 @@ fn campaign_report(
         notes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{
+        CampaignStatus, DesiredCampaign, DesiredItem, HitTypeSpec, Lifetime, Question,
+    };
+
+    use super::*;
+
+    const NOW: UnixTime = UnixTime(1_796_083_200);
+
+    fn desired() -> DesiredState {
+        let hit_type = HitTypeSpec {
+            title: "Label a picture".into(),
+            description: "d".into(),
+            keywords: vec![],
+            reward: Money::from_cents(10),
+            assignment_duration_secs: 600,
+            auto_approval_delay_secs: 0,
+            qualifications: vec![],
+        };
+        let items = (1..=3)
+            .map(|i| {
+                let question = Question::Xml {
+                    xml: format!("<q>{i}</q>"),
+                };
+                DesiredItem {
+                    key: format!("item{i}"),
+                    content_hash: question.content_hash(),
+                    question,
+                }
+            })
+            .collect();
+        DesiredState {
+            target: Target::Sim,
+            campaigns: vec![DesiredCampaign {
+                name: "pics".into(),
+                file: "campaigns/pics.toml".into(),
+                status: CampaignStatus::Running,
+                hit_type_hash: hit_type.definition_hash(),
+                hit_type,
+                assignments: 2,
+                lifetime: Lifetime::Duration(86_400),
+                max_spend: Some(Money::from_cents(500)),
+                items,
+            }],
+            qualification_types: vec![],
+            inputs_digest: String::new(),
+        }
+    }
+
+    /// (campaign, item, generation, created, open, available, pending, completed)
+    fn hit(
+        campaign: &str,
+        item: &str,
+        generation: u32,
+        created: i64,
+        open: bool,
+        counters: (u32, u32, u32),
+    ) -> RecordedHit {
+        RecordedHit {
+            campaign: campaign.into(),
+            item_key: item.into(),
+            generation,
+            hit_id: format!("{campaign}-{item}-{generation}"),
+            hit_type_id: "T".into(),
+            hit_type_hash: "h".into(),
+            content_hash: "c".into(),
+            max_assignments: 2,
+            committed_cost: Money::from_cents(24),
+            created_at: UnixTime(NOW.0 - 7200 + created),
+            expiration: if open {
+                NOW.plus_secs(3600)
+            } else {
+                UnixTime(NOW.0 - 60)
+            },
+            status: if open {
+                HitStatus::Assignable
+            } else {
+                HitStatus::Reviewable
+            },
+            assignments_available: counters.0,
+            assignments_pending: counters.1,
+            assignments_completed: counters.2,
+            expired_by: None,
+            paused_remaining_secs: None,
+            drift: vec![],
+        }
+    }
+
+    fn recorded() -> RecordedState {
+        RecordedState {
+            hits: vec![
+                // item1: a replaced generation with both answers in, one decided...
+                hit("pics", "item1", 1, 0, false, (0, 0, 1)),
+                // ...and its open replacement with nothing yet: the item is not complete.
+                hit("pics", "item1", 2, 600, true, (2, 0, 0)),
+                // item2 expired with one slot unfilled: that slot is not available to anyone.
+                hit("pics", "item2", 1, 0, false, (1, 0, 0)),
+                // item3: both answers in and decided.
+                hit("pics", "item3", 1, 60, true, (0, 0, 2)),
+                hit("gone", "x", 1, 0, false, (0, 1, 0)),
+            ],
+            refreshed_at: Some(UnixTime(NOW.0 - 30)),
+            ..RecordedState::default()
+        }
+    }
+
+    #[test]
+    fn figures_come_from_the_newest_generation_and_open_hits_only() {
+        let Ok(data) = report_data(Target::Sim, &desired(), &recorded(), &[], NOW) else {
+            panic!("report data builds");
+        };
+        let names: Vec<&str> = data.campaigns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["gone", "pics"], "state-only campaigns too, by name");
+        let pics = &data.campaigns[1];
+        assert_eq!(pics.title, "Label a picture");
+        assert_eq!(pics.items_total, 3);
+        assert_eq!(pics.items_complete, 1, "only item3");
+        assert_eq!(pics.answers_wanted, 6);
+        assert_eq!(pics.budget, Some(Money::from_cents(500)));
+        assert_eq!(
+            pics.statuses,
+            StatusCounts {
+                available: 2,
+                pending: 0,
+                submitted: 2,
+                approved: 0,
+                rejected: 0,
+                decided_unsplit: 3,
+            }
+        );
+        let spend: Vec<(i64, i64)> = pics
+            .spend
+            .iter()
+            .map(|p| (p.at.0 - NOW.0, p.spent.cents()))
+            .collect();
+        assert_eq!(spend, [(-7200, 48), (-7140, 72), (-6600, 96)]);
+        assert_eq!(
+            pics.progress,
+            [
+                ProgressPoint {
+                    at: UnixTime(NOW.0 - 7200),
+                    submitted: 0,
+                    approved: None
+                },
+                ProgressPoint {
+                    at: UnixTime(NOW.0 - 30),
+                    submitted: 5,
+                    approved: None
+                },
+            ]
+        );
+        let gone = &data.campaigns[0];
+        assert_eq!(gone.title, "gone");
+        assert!(gone.notes[0].contains("no longer in the campaign files"));
+        assert_eq!(gone.statuses.pending, 1);
+    }
+
+    #[test]
+    fn only_restricts_and_an_unknown_name_is_a_user_error() {
+        let Ok(data) = report_data(Target::Sim, &desired(), &recorded(), &["pics".into()], NOW)
+        else {
+            panic!("report data builds");
+        };
+        assert_eq!(data.campaigns.len(), 1);
+        let Err(failure) = report_data(Target::Sim, &desired(), &recorded(), &["nope".into()], NOW)
+        else {
+            panic!("an unknown campaign is refused");
+        };
+        assert_eq!(failure.code, 1);
+    }
+}
