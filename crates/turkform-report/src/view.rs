@@ -107,7 +107,7 @@ fn sample<T: Clone>(all: &[T], max: usize) -> Vec<T> {
 }
 
 fn percent(part: u64, whole: u64) -> String {
-    match (part * 100).checked_div(whole) {
+    match part.saturating_mul(100).checked_div(whole) {
         Some(p) => format!("{p}%"),
         None => "–".to_owned(),
     }
