@@ -201,9 +201,10 @@ pub fn line_chart(label: &str, lines: &[Line], unit: YUnit, budget: Option<f64>)
             );
         }
     }
-    // Legend along the top.
+    // Legend along the top; a line without data (a figure the source cannot tell) is left out
+    // of it unless the whole chart is empty.
     let mut lx = LEFT;
-    for line in lines {
+    for line in lines.iter().filter(|l| empty || !l.points.is_empty()) {
         let _ = write!(
             out,
             r#"<rect x="{lx:.1}" y="8" width="12" height="12" fill="{}"/><text class="legend" x="{:.1}" y="18">{}</text>"#,
@@ -302,13 +303,22 @@ pub fn histogram(bins: &[u64; 10]) -> String {
         let y = sy(count as f64);
         let _ = write!(
             out,
-            r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#2563eb"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}%</text>"##,
+            r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#2563eb"/>"##,
             x + 3.0,
             slot - 6.0,
             TOP + plot_h - y,
-            x + slot / 2.0,
+        );
+    }
+    // Labels on the bin edges, so a bar reads as "from 10 % to 20 %".
+    for edge in 0..=10 {
+        let x = LEFT + slot * f64::from(edge);
+        let _ = write!(
+            out,
+            r#"<line class="axis" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}%</text>"#,
+            TOP + plot_h,
+            TOP + plot_h + 4.0,
             TOP + plot_h + 17.0,
-            i * 10
+            edge * 10
         );
     }
     let _ = write!(
