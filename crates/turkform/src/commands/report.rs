@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use turkform_model::{
-    DesiredState, HitStatus, Money, RecordedHit, RecordedState, Target, UnixTime,
+    DesiredCampaign, DesiredState, HitStatus, Money, RecordedHit, RecordedState, Target, UnixTime,
 };
 use turkform_report::{CampaignReport, ProgressPoint, ReportData, SpendPoint, StatusCounts};
 use turkform_state::OpenMode;
@@ -21,10 +21,29 @@ use crate::settings::Resolved;
 
 pub fn run(resolved: &Resolved, args: &ReportArgs) -> Result<u8, Failure> {
     let now = UnixTime::now();
-    let desired = super::load_desired(resolved, &[], now)?;
+    // A report is most wanted when something is wrong: a campaign file broken by an edit must
+    // not stop the cron job's page, which then shows what state holds (the diagnostics are
+    // printed above the warning).
+    let desired = match super::load_desired(resolved, &[], now) {
+        Ok(desired) => Some(desired),
+        Err(failure) if failure.code == 1 => {
+            eprintln!(
+                "warning: {}; the report shows what state holds, without titles, item counts or budgets",
+                failure.error
+            );
+            None
+        }
+        Err(failure) => return Err(failure),
+    };
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let recorded = store.load().map_err(super::state_failure)?;
-    let data = report_data(resolved.target, &desired, &recorded, &args.campaigns, now)?;
+    let data = report_data(
+        resolved.target,
+        desired.as_ref(),
+        &recorded,
+        &args.campaigns,
+        now,
+    )?;
     let html = turkform_report::render(&data).map_err(Failure::internal)?;
     write_atomically(&args.output, html.as_bytes())?;
     eprintln!(
@@ -67,10 +86,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 /// The figures of the report, from what state holds today: HITs with their creation time,
 /// committed cost and MTurk's counters (refreshed by `apply` and `refresh`), plus the campaign
 /// files for titles, item counts and budgets. Campaigns removed from the files but still in
-/// state are reported too, from state alone. `only` restricts to those names (all if empty).
+/// state are reported too, from state alone, as are all campaigns when the files did not load
+/// (`desired` is `None`). `only` restricts to those names (all if empty).
 pub fn report_data(
     target: Target,
-    desired: &DesiredState,
+    desired: Option<&DesiredState>,
     recorded: &RecordedState,
     only: &[String],
     now: UnixTime,
@@ -83,7 +103,8 @@ pub fn report_data(
             .push(hit);
     }
     let mut names: BTreeSet<&str> = hits_by_campaign.keys().copied().collect();
-    names.extend(desired.campaigns.iter().map(|c| c.name.as_str()));
+    let specs = desired.map_or(&[][..], |d| d.campaigns.as_slice());
+    names.extend(specs.iter().map(|c| c.name.as_str()));
     for name in only {
         if !names.contains(name.as_str()) {
             return Err(Failure::user_msg(format!(
@@ -97,7 +118,14 @@ pub fn report_data(
         .filter(|name| only.is_empty() || only.iter().any(|o| o == name))
         .map(|name| {
             let hits = hits_by_campaign.get(name).map_or(&[][..], Vec::as_slice);
-            campaign_report(name, desired, hits, recorded.refreshed_at, now)
+            campaign_report(
+                name,
+                desired.is_some(),
+                specs,
+                hits,
+                recorded.refreshed_at,
+                now,
+            )
         })
         .collect();
     Ok(ReportData {
@@ -109,12 +137,13 @@ pub fn report_data(
 
 fn campaign_report(
     name: &str,
-    desired: &DesiredState,
+    files_loaded: bool,
+    specs: &[DesiredCampaign],
     hits: &[&RecordedHit],
     refreshed_at: Option<UnixTime>,
     now: UnixTime,
 ) -> CampaignReport {
-    let spec = desired.campaigns.iter().find(|c| c.name == name);
+    let spec = specs.iter().find(|c| c.name == name);
     let mut notes = Vec::new();
 
     // Only the newest generation of an item decides whether it is complete.
@@ -161,10 +190,13 @@ fn campaign_report(
             c.max_spend,
         ),
         None => {
-            notes.push(
+            notes.push(if files_loaded {
                 "This campaign is no longer in the campaign files; its figures come from state alone."
-                    .to_owned(),
-            );
+                    .to_owned()
+            } else {
+                "The campaign files did not validate when this report was written (run `turkform validate`); these figures come from state alone."
+                    .to_owned()
+            });
             (
                 name.to_owned(),
                 newest.len() as u64,
@@ -237,9 +269,7 @@ fn campaign_report(
 
 #[cfg(test)]
 mod tests {
-    use turkform_model::{
-        CampaignStatus, DesiredCampaign, DesiredItem, HitTypeSpec, Lifetime, Question,
-    };
+    use turkform_model::{CampaignStatus, DesiredItem, HitTypeSpec, Lifetime, Question};
 
     use super::*;
 
@@ -344,7 +374,7 @@ mod tests {
 
     #[test]
     fn figures_come_from_the_newest_generation_and_open_hits_only() {
-        let Ok(data) = report_data(Target::Sim, &desired(), &recorded(), &[], NOW) else {
+        let Ok(data) = report_data(Target::Sim, Some(&desired()), &recorded(), &[], NOW) else {
             panic!("report data builds");
         };
         let names: Vec<&str> = data.campaigns.iter().map(|c| c.name.as_str()).collect();
@@ -395,15 +425,41 @@ mod tests {
 
     #[test]
     fn only_restricts_and_an_unknown_name_is_a_user_error() {
-        let Ok(data) = report_data(Target::Sim, &desired(), &recorded(), &["pics".into()], NOW)
-        else {
+        let Ok(data) = report_data(
+            Target::Sim,
+            Some(&desired()),
+            &recorded(),
+            &["pics".into()],
+            NOW,
+        ) else {
             panic!("report data builds");
         };
         assert_eq!(data.campaigns.len(), 1);
-        let Err(failure) = report_data(Target::Sim, &desired(), &recorded(), &["nope".into()], NOW)
-        else {
+        let Err(failure) = report_data(
+            Target::Sim,
+            Some(&desired()),
+            &recorded(),
+            &["nope".into()],
+            NOW,
+        ) else {
             panic!("an unknown campaign is refused");
         };
         assert_eq!(failure.code, 1);
+    }
+
+    #[test]
+    fn without_loadable_campaign_files_every_campaign_comes_from_state_and_says_so() {
+        let Ok(data) = report_data(Target::Sim, None, &recorded(), &[], NOW) else {
+            panic!("report data builds");
+        };
+        let pics = &data.campaigns[1];
+        assert_eq!(pics.title, "pics");
+        assert_eq!(pics.items_total, 3, "the items state knows");
+        assert_eq!(
+            pics.answers_wanted, 6,
+            "MaxAssignments of the newest generations"
+        );
+        assert_eq!(pics.budget, None);
+        assert!(pics.notes[0].contains("did not validate"));
     }
 }

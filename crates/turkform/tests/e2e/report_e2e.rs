@@ -156,3 +156,27 @@ fn report_before_any_apply_says_there_is_nothing_yet() {
         "a report never creates state"
     );
 }
+
+#[test]
+fn a_broken_campaign_file_still_gets_a_report_from_state_with_a_warning() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("labels", 3, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    project.write("campaigns/labels.toml", "status = \"running\"\n[hit_type\n");
+
+    let out = project.run(&sim, &["report", "--output", "report.html"]);
+    assert_exit(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("labels.toml:"),
+        "the diagnostic names the file: {err}"
+    );
+    assert!(err.contains("warning:") && err.contains("the report shows what state holds"));
+    let html = std::fs::read_to_string(project.path().join("report.html")).unwrap();
+    assert!(html.contains("<h2>labels</h2>"));
+    assert!(html.contains("did not validate"));
+    // The three HITs are still counted: 0 of 3 items, 9 answers wanted.
+    assert!(html.contains("0 / 3 (0%)"));
+    assert!(html.contains("0 / 9"));
+}
