@@ -9,6 +9,8 @@
 //!   retries, group commit, interruption.
 //! - [`limiter`]: the AIMD rate limiter.
 //! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
+//! - [`ops`]: one entry per command (`plan`, `apply`, `refresh`) owning the sequence and the
+//!   saved-plan applicability check.
 //!
 //! It reports progress through [`Reporter`] and never prints; it must not know TOML, terminals or
 //! how a plan is rendered. The caller holds the state lock ([`StateStore::lock`]) around
@@ -24,6 +26,7 @@
 mod calls;
 mod engine;
 pub mod limiter;
+pub mod ops;
 mod refresh;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -239,6 +242,20 @@ pub enum ApplyError {
         state_lineage: String,
         state_serial: u64,
     },
+    #[error(
+        "MTurk shows none of the {recorded} HITs state records (it lists {listed} HITs): this is another endpoint, account or profile than the one they were made on, so nothing was recorded; check --endpoint-url, AWS_PROFILE and the target, or `turkform state rm` HITs deleted on purpose"
+    )]
+    NoRecordedHitFound { recorded: usize, listed: usize },
+    #[error(
+        "the plan `{path}` is stale: {why}; make a new plan with `turkform plan --out FILE` and review it"
+    )]
+    SavedPlanStale { path: String, why: String },
+    #[error(
+        "the plan `{path}` no longer fits what MTurk shows: {why}; nothing was changed: make a new plan with `turkform plan --out FILE` and review it"
+    )]
+    SavedPlanDiffers { path: String, why: String },
+    #[error("{0}")]
+    NotApproved(String),
     #[error("cannot read MTurk")]
     Api(#[source] ApiError),
     #[error("the state store failed")]

@@ -33,6 +33,9 @@ pub struct Plan {
     pub state_serial: u64,
     /// [`turkform_model::DesiredState::inputs_digest`] of the campaigns it was made from.
     pub inputs_digest: String,
+    /// The campaign filter it was made with (empty: all), so that applying it plans the same.
+    #[serde(default)]
+    pub only_campaigns: Vec<String>,
     /// Custom qualification types to create or update (run first).
     pub qualification_types: Vec<PlannedAction>,
     /// One entry per campaign that is desired or still has HITs in state, sorted by name.

@@ -110,6 +110,7 @@ pub fn plan(
         state_lineage: recorded.lineage.clone(),
         state_serial: recorded.serial,
         inputs_digest: desired.inputs_digest.clone(),
+        only_campaigns: options.only_campaigns.clone(),
         qualification_types,
         campaigns,
         warnings,

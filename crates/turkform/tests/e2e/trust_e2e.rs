@@ -1,0 +1,199 @@
+//! Issue 10 ("Trust"): what turkform knows about MTurk stays true. A plan never writes the
+//! state; drift is never final; a saved plan refreshes before it acts; `state rm` and `state mv`
+//! do what they say; projects sharing an account keep to their own HITs. Ground truth is the
+//! simulator's (ListHITs through the SDK, balances, `/_sim/stats`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use turkform_model::{Drift, HitStatus, Target};
+use turkform_state::{Batch, OpenMode, StateStore};
+
+use crate::common::{CampaignOptions, Project, Sim, assert_exit, stderr};
+
+fn serial(project: &Project) -> u64 {
+    StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly)
+        .unwrap()
+        .serial()
+        .unwrap()
+}
+
+fn balance(sim: &Sim) -> String {
+    let client = sim.sdk();
+    sim.block_on(async move {
+        client
+            .get_account_balance()
+            .send()
+            .await
+            .expect("GetAccountBalance")
+            .available_balance
+            .expect("a balance")
+    })
+}
+
+/// HITs on the simulator, by requester annotation.
+fn annotations(sim: &Sim) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for h in sim.list_hits() {
+        *out.entry(h.requester_annotation.unwrap_or_default())
+            .or_default() += 1;
+    }
+    out
+}
+
+/// Copies the state file while nothing runs (SQLite checkpoints its WAL on the last close).
+fn copy_state(project: &Project, to: &Path) {
+    assert!(
+        !project.path().join("state/turkform.db-wal").exists()
+            || std::fs::metadata(project.path().join("state/turkform.db-wal"))
+                .unwrap()
+                .len()
+                == 0,
+        "the state has an unmerged WAL"
+    );
+    std::fs::copy(project.state_path(), to).unwrap();
+}
+
+fn applied(sim: &Sim, project: &Project) {
+    let out = project.run(sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn plan_against_the_wrong_endpoint_writes_nothing() {
+    let right = Sim::plain();
+    let wrong = Sim::plain();
+    let project = Project::new();
+    project.campaign("week", 3, &CampaignOptions::default());
+    applied(&right, &project);
+    let before = serial(&project);
+
+    // A plan against an empty simulator (a wrong profile on real MTurk) refuses: none of the
+    // recorded HITs is there, and it records nothing.
+    let out = project.run(&wrong, &["plan"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("none of the 3 HITs state records"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(serial(&project), before, "plan wrote the state");
+    // So does a refresh, which would otherwise record every HIT as deleted.
+    let out = project.run(&wrong, &["refresh"]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("another endpoint, account or profile"));
+    assert_eq!(serial(&project), before, "refresh wrote the state");
+    assert_eq!(wrong.mutating_calls(), 0);
+    assert!(wrong.list_hits().is_empty());
+
+    // Against the right endpoint everything is as it was: 3 open HITs, nothing to do.
+    let out = project.run(&right, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    let hits = right.list_hits();
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits.iter()
+            .all(|h| h.hit_status == Some(aws_sdk_mturk::types::HitStatus::Assignable))
+    );
+}
+
+#[test]
+fn plan_never_bumps_the_serial_so_a_saved_plan_survives_a_second_plan() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("labels", 2, &CampaignOptions::default());
+    applied(&sim, &project);
+    project.campaign("labels", 5, &CampaignOptions::default());
+    let before = serial(&project);
+
+    let out = project.run(&sim, &["plan", "--out", "p.json"]);
+    assert_exit(&out, 0);
+    let out = project.run(&sim, &["plan"]);
+    assert_exit(&out, 0);
+    assert_eq!(serial(&project), before, "plan wrote the state");
+
+    // No terminal and no --auto-approve: a saved plan was reviewed when it was made.
+    let out = project.run(&sim, &["apply", "p.json"]);
+    assert_exit(&out, 0);
+    assert_eq!(sim.list_hits().len(), 5);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 5);
+}
+
+#[test]
+fn a_saved_plan_applied_over_a_restored_state_creates_no_duplicate() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("restore", 20, &CampaignOptions::default());
+    // A state that exists (as after any earlier run), copied as a backup would.
+    let out = project.run(&sim, &["refresh"]);
+    assert_exit(&out, 0);
+    let out = project.run(&sim, &["plan", "--out", "p.json"]);
+    assert_exit(&out, 0);
+    let backup = project.path().join("copy.db");
+    copy_state(&project, &backup);
+
+    applied(&sim, &project);
+    assert_eq!(sim.list_hits().len(), 20);
+    let spent = balance(&sim);
+    // Past the token window: MTurk would no longer deduplicate a resent create.
+    sim.advance_clock(25 * 3600);
+    std::fs::copy(&backup, project.state_path()).unwrap();
+
+    let out = project.run(&sim, &["apply", "p.json", "--auto-approve"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("no longer fits what MTurk shows"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.list_hits().len(), 20, "duplicates were created");
+    assert_eq!(balance(&sim), spent, "money was spent");
+
+    // A fresh apply adopts the 20 HITs the restored state lost, and pays nothing.
+    applied(&sim, &project);
+    let by_annotation = annotations(&sim);
+    assert_eq!(by_annotation.len(), 20);
+    assert!(by_annotation.values().all(|&n| n == 1));
+    assert_eq!(balance(&sim), spent);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 20);
+}
+
+#[test]
+fn a_hit_recorded_deleted_that_mturk_still_lists_is_restored_by_refresh() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("undo", 3, &CampaignOptions::default());
+    applied(&sim, &project);
+    // What an older turkform recorded after a plan against the wrong endpoint.
+    {
+        let mut store =
+            StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadWrite).unwrap();
+        let mut hits = store.load().unwrap().hits;
+        for h in &mut hits {
+            h.status = HitStatus::Disposed;
+            h.assignments_available = 0;
+            h.drift = vec![Drift::Deleted];
+        }
+        store
+            .commit(&Batch {
+                upsert_hits: hits,
+                ..Batch::default()
+            })
+            .unwrap();
+    }
+    let out = project.run(&sim, &["refresh"]);
+    assert_exit(&out, 0);
+    let out = project.run(&sim, &["status"]);
+    assert_exit(&out, 0);
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    let store = StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly).unwrap();
+    let hits = store.load().unwrap().hits;
+    assert_eq!(hits.len(), 3);
+    for h in &hits {
+        assert_eq!(h.status, HitStatus::Assignable, "{h:?}");
+        assert!(h.drift.is_empty(), "{h:?}");
+    }
+    assert_eq!(sim.list_hits().len(), 3);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+}
