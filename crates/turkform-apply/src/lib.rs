@@ -20,8 +20,9 @@
 //! identically) is committed before its call is sent, and the call's outcome is committed with
 //! the record change it implies in one transaction. A SIGKILL between the two leaves the intent
 //! pending; [`recover`] resends it with the same `UniqueRequestToken` (or the same `ExpireAt`,
-//! which MTurk also deduplicates), treats `HitAlreadyExists` as success, and looks HITs up by
-//! their annotation once the 24-hour token window has passed.
+//! which MTurk also deduplicates) and treats `HitAlreadyExists` as success, except a pending
+//! create, which is looked up by its annotation (adopted if it exists, abandoned if not) and
+//! never resent: its item may have changed since, and the next plan creates it afresh.
 
 mod calls;
 mod engine;
@@ -459,9 +460,9 @@ pub async fn refresh(
 const TOKEN_TRUST_SECS: i64 = 23 * 3600;
 
 /// Resumes the calls a previous run began but never recorded (run before planning, under the
-/// state lock). Creates are resent with their token (`HitAlreadyExists` = success, the HIT is
-/// read back); creates older than the token window are first looked up by annotation with
-/// `ListHITs`; expire/extend/add-assignments/retype are resent identically.
+/// state lock). Creates are never resent: they are looked up by annotation with `ListHITs`,
+/// recorded if found and abandoned if not (the plan that follows decides from the current
+/// campaign files); expire/extend/add-assignments/retype are resent identically.
 pub async fn recover(
     api: &dyn MturkApi,
     store: &mut StateStore,
@@ -484,7 +485,7 @@ pub async fn recover(
     let now = clock.now();
     let mut batch = Batch::default();
     let mut jobs = Vec::new();
-    let mut stale_creates = Vec::new();
+    let mut pending_creates = Vec::new();
     let mut stale_additions = Vec::new();
     for intent in pending {
         let call: Call = match serde_json::from_value(intent.payload.clone()) {
@@ -503,8 +504,12 @@ pub async fn recover(
         };
         let stale = now.secs_since(intent.created_at) >= TOKEN_TRUST_SECS;
         match call {
-            Call::CreateHit(c) if stale && intent.kind == IntentKind::CreateHit => {
-                stale_creates.push((intent.id, c));
+            // Never resent: the item may have been removed or its question edited since, and
+            // a resend would spend money on stale content (within the token window MTurk would
+            // even create it). Looked up by annotation instead: adopted if it got there,
+            // abandoned if not, and the next plan decides from the current campaign files.
+            Call::CreateHit(c) if intent.kind == IntentKind::CreateHit => {
+                pending_creates.push((intent.id, c));
             }
             call @ Call::AddAssignments { .. } if stale => {
                 stale_additions.push((intent.id, call));
@@ -532,9 +537,9 @@ pub async fn recover(
     }
 
     let mut memory = load_memory(store)?;
-    if !stale_creates.is_empty() {
-        let found = find_by_annotation(&counting, &stale_creates).await?;
-        for (id, c) in stale_creates {
+    if !pending_creates.is_empty() {
+        let found = find_by_annotation(&counting, &pending_creates).await?;
+        for (id, c) in pending_creates {
             match found.get(&c.annotation) {
                 Some(hit) => {
                     let record = c.record(hit);
@@ -549,8 +554,14 @@ pub async fn recover(
                         hit_id: hit.hit_id.clone(),
                     });
                 }
-                // Not on MTurk: it never got there. Resending with the old token is safe.
-                None => jobs.push(Job::resumed(Call::CreateHit(c), id)),
+                // Not on MTurk: it never got there. The plan that follows creates it again if
+                // the item still wants it, with what the item says now.
+                None => batch.completed.push((
+                    id,
+                    IntentOutcome::Abandoned {
+                        message: "not found on MTurk by its annotation; planned again from the campaign files".to_owned(),
+                    },
+                )),
             }
         }
     }

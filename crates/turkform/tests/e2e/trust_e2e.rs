@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use turkform_model::{Drift, HitStatus, Target};
+use turkform_model::{Drift, HitStatus, Money, Target};
 use turkform_state::{Batch, OpenMode, StateStore};
 
 use crate::common::{CampaignOptions, Project, Sim, assert_exit, stderr};
@@ -18,7 +18,7 @@ fn serial(project: &Project) -> u64 {
         .unwrap()
 }
 
-fn balance(sim: &Sim) -> String {
+fn balance(sim: &Sim) -> Money {
     let client = sim.sdk();
     sim.block_on(async move {
         client
@@ -28,6 +28,8 @@ fn balance(sim: &Sim) -> String {
             .expect("GetAccountBalance")
             .available_balance
             .expect("a balance")
+            .parse()
+            .expect("a balance in dollars")
     })
 }
 
@@ -196,4 +198,117 @@ fn a_hit_recorded_deleted_that_mturk_still_lists_is_restored_by_refresh() {
     }
     assert_eq!(sim.list_hits().len(), 3);
     assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+}
+
+/// `id,text` rows for `keys`, with `edited` keys given another text.
+fn csv(keys: &[usize], edited: &[usize]) -> String {
+    let mut out = String::from("id,text\n");
+    for &i in keys {
+        let text = if edited.contains(&i) {
+            format!("Edited text {i}")
+        } else {
+            format!("Text number {i}")
+        };
+        out.push_str(&format!("item-{i:05},{text}\n"));
+    }
+    out
+}
+
+#[test]
+fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_content() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: std::time::Duration::from_millis(40),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("crash", 10, &CampaignOptions::default());
+    // Kill the apply while creates are in flight: some HITs exist, some intents are pending.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pending = loop {
+        let mut child = project
+            .command(&sim, &["apply", "--auto-approve", "--concurrency", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn apply");
+        let before = sim.calls("CreateHITWithHITType");
+        while sim.calls("CreateHITWithHITType") < before + 2 && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let pending = StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly)
+            .ok()
+            .and_then(|s| s.pending_intents().ok())
+            .map_or(0, |p| p.len());
+        let on_mturk = sim.list_hits().len();
+        if pending > 0 && on_mturk < 10 {
+            break pending;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "could not kill the apply with creates pending"
+        );
+    };
+    assert!(pending > 0);
+    let created_before: std::collections::HashSet<String> = sim
+        .list_hits()
+        .into_iter()
+        .filter_map(|h| h.requester_annotation)
+        .collect();
+    let spent_before_recovery = balance(&sim);
+
+    // While it was down: items 0-4 removed, items 5-7 edited.
+    let kept = [5, 6, 7, 8, 9];
+    let edited = [5, 6, 7];
+    project.write("campaigns/data/crash.csv", &csv(&kept, &edited));
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+
+    // $0.10 x 3 assignments + 20 % fee.
+    let per_hit = Money::from_cents(36);
+    let mut expected_new = 0;
+    let by_annotation = annotations(&sim);
+    let annotation =
+        |i: usize, generation: u32| format!("turkform:1:crash:{generation}:k:item-{i:05}");
+    for i in 0..10 {
+        let existed = created_before.contains(&annotation(i, 1));
+        let gen1 = by_annotation.get(&annotation(i, 1)).copied().unwrap_or(0);
+        let gen2 = by_annotation.get(&annotation(i, 2)).copied().unwrap_or(0);
+        if !kept.contains(&i) {
+            // A removed item's HIT exists only if it got there before the crash.
+            assert_eq!(gen1, usize::from(existed), "removed item {i}");
+            assert_eq!(gen2, 0, "removed item {i}");
+        } else if edited.contains(&i) && existed {
+            // Created before the crash with the old text: replaced by one new generation.
+            assert_eq!((gen1, gen2), (1, 1), "edited item {i}");
+            expected_new += 1;
+        } else {
+            assert_eq!((gen1, gen2), (1, 0), "item {i}");
+            if !existed {
+                expected_new += 1;
+            }
+        }
+    }
+    assert_eq!(
+        spent_before_recovery - balance(&sim),
+        per_hit.checked_mul(expected_new).unwrap(),
+        "money spent after the crash for {expected_new} new HITs"
+    );
+    // Every HIT posted after the crash shows the current text.
+    for h in sim.list_hits() {
+        let a = h.requester_annotation.clone().unwrap_or_default();
+        if created_before.contains(&a) {
+            continue;
+        }
+        let question = h.question.clone().unwrap_or_default();
+        let key: usize = a.rsplit("item-").next().unwrap().parse().unwrap();
+        if edited.contains(&key) {
+            assert!(
+                question.contains(&format!("Edited text {key}")),
+                "{a}: {question}"
+            );
+        }
+    }
 }
