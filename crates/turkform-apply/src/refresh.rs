@@ -225,12 +225,20 @@ async fn read(
         }
     }
 
-    let known: HashSet<&str> = recorded.hits.iter().map(|h| h.hit_id.as_str()).collect();
+    // HITs `state rm` forgot are never adopted again; annotations carrying a name `state mv`
+    // changed belong to the new name.
+    let known: HashSet<&str> = recorded
+        .hits
+        .iter()
+        .map(|h| h.hit_id.as_str())
+        .chain(recorded.forgotten.iter().map(|f| f.hit_id.as_str()))
+        .collect();
     let mut orphans: Vec<OrphanHit> = remote
         .values()
         .filter(|r| !known.contains(r.hit_id.as_str()))
         .filter_map(|r| {
-            let annotation = Annotation::parse(r.requester_annotation.as_deref()?)?;
+            let annotation =
+                recorded.renamed(Annotation::parse(r.requester_annotation.as_deref()?)?);
             Some(OrphanHit {
                 hit_id: r.hit_id.clone(),
                 hit_type_id: r.hit_type_id.clone(),

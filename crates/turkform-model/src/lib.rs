@@ -24,8 +24,8 @@ pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState,
+    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
+    RecordedQualificationType, RecordedState, Rename,
 };
 pub use target::Target;
 pub use time::UnixTime;

@@ -312,3 +312,120 @@ fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_conten
         }
     }
 }
+
+#[test]
+fn state_rm_then_plan_posts_a_new_generation() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("forget", 2, &CampaignOptions::default());
+    applied(&sim, &project);
+
+    let out = project.run(&sim, &["state", "rm", "forget/item-00000"]);
+    assert_exit(&out, 0);
+    // The plan posts the item afresh instead of adopting the forgotten HIT by its annotation.
+    let out = project.run(&sim, &["plan", "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 0, "{plan}");
+    assert_eq!(plan["summary"]["create"], 1, "{plan}");
+    applied(&sim, &project);
+    let by_annotation = annotations(&sim);
+    assert_eq!(
+        by_annotation.get("turkform:1:forget:1:k:item-00000"),
+        Some(&1)
+    );
+    assert_eq!(
+        by_annotation.get("turkform:1:forget:2:k:item-00000"),
+        Some(&1)
+    );
+    assert_eq!(
+        by_annotation.get("turkform:1:forget:1:k:item-00001"),
+        Some(&1)
+    );
+    assert_eq!(sim.list_hits().len(), 3);
+    // And it stays so: the forgotten HIT is never adopted (nor expired) later.
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
+}
+
+#[test]
+fn state_mv_then_renaming_the_campaign_reposts_nothing() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("before", 3, &CampaignOptions::default());
+    applied(&sim, &project);
+
+    let out = project.run(&sim, &["state", "mv", "before", "after"]);
+    assert_exit(&out, 0);
+    // The same campaign file under the new name.
+    let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
+    project.remove("campaigns/before.toml");
+    project.write("campaigns/after.toml", &toml);
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    applied(&sim, &project);
+    assert_eq!(sim.list_hits().len(), 3);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
+
+    let out = project.run(&sim, &["state", "mv", "nosuch", "other"]);
+    assert_exit(&out, 1);
+    let out = project.run(
+        &sim,
+        &["state", "mv", "after/item-00001", "after/item-00000"],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("already has HITs"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("before", 3, &CampaignOptions::default());
+    applied(&sim, &project);
+    // A create whose outcome state never recorded: on MTurk, annotated with the old name.
+    let template = sim.list_hits().remove(0);
+    let client = sim.sdk();
+    sim.block_on(async {
+        client
+            .create_hit()
+            .title(template.title.clone().unwrap())
+            .description("lost")
+            .reward("0.10")
+            .assignment_duration_in_seconds(600)
+            .lifetime_in_seconds(7 * 86400)
+            .max_assignments(3)
+            .question(template.question.clone().unwrap())
+            .requester_annotation("turkform:1:before:1:k:item-00003")
+            .send()
+            .await
+            .expect("CreateHIT")
+    });
+    let out = project.run(&sim, &["state", "mv", "before", "after"]);
+    assert_exit(&out, 0);
+    let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
+    project.remove("campaigns/before.toml");
+    project.write("campaigns/after.toml", &toml);
+    project.write("campaigns/data/before.csv", &csv(&[0, 1, 2, 3], &[]));
+
+    let out = project.run(&sim, &["plan", "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 1, "{plan}");
+    assert_eq!(plan["summary"]["create"], 0, "{plan}");
+    assert_eq!(plan["summary"]["expire"], 0, "{plan}");
+    applied(&sim, &project);
+    assert_eq!(sim.list_hits().len(), 4);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
+    let store = StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly).unwrap();
+    let hits = store.load().unwrap().hits;
+    assert_eq!(hits.len(), 4);
+    assert!(hits.iter().all(|h| h.campaign == "after"), "{hits:?}");
+}
