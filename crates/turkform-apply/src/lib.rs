@@ -147,6 +147,9 @@ pub struct ApplyOptions {
     /// Cancel (Ctrl-C) to stop sending new calls: in-flight ones finish and are recorded, and
     /// the report says `interrupted`.
     pub cancel: CancellationToken,
+    /// The project identity (`project` in `turkform.toml`), carried in every annotation and
+    /// token; `None` for a project without one (old-format annotations).
+    pub project: Option<String>,
 }
 
 impl ApplyOptions {
@@ -156,6 +159,7 @@ impl ApplyOptions {
             concurrency: 16,
             max_retries: 8,
             cancel: CancellationToken::new(),
+            project: None,
         }
     }
 }
@@ -402,7 +406,7 @@ pub async fn apply(
         let mut jobs = Vec::new();
         for c in &plan.campaigns {
             for a in &c.actions {
-                match hit_job(&a.action, a.cost_delta, options.target, now, &engine.memory) {
+                match hit_job(&a.action, a.cost_delta, options, now, &engine.memory) {
                     Ok(Some(job)) if matches!(job.call, Call::Adopt { .. }) => adoptions.push(job),
                     Ok(Some(job)) => jobs.push(job),
                     Ok(None) => {}
@@ -445,14 +449,15 @@ pub async fn apply(
 }
 
 /// Reconciles state with MTurk: statuses, counters, expirations, drift, orphans. See
-/// [`RefreshReport`]. Call it under the state lock.
+/// [`RefreshReport`]. Call it under the state lock. For a project without an identity;
+/// [`ops::refresh`] adopts only the HITs of [`ApplyOptions::project`].
 pub async fn refresh(
     api: &dyn MturkApi,
     store: &mut StateStore,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
 ) -> Result<RefreshReport, ApplyError> {
-    refresh::refresh(api, store, clock, reporter).await
+    refresh::refresh(api, store, clock, reporter, None).await
 }
 
 /// Tokens are honoured by MTurk for 24 h; past this age (with a margin for clock skew) a
@@ -740,10 +745,11 @@ type JobError = (String, &'static str, String);
 fn create_data(
     c: &CreateHit,
     cost: Money,
-    target: Target,
+    options: &ApplyOptions,
     now: UnixTime,
     memory: &Memory,
 ) -> Result<CreateHitData, JobError> {
+    let project = options.project.as_deref();
     let fail = |m: String| (c.item_key.clone(), "create", m);
     let hit_type_id = memory
         .hit_types
@@ -765,9 +771,11 @@ fn create_data(
         max_assignments: c.max_assignments,
         lifetime_secs,
         question: c.question.clone(),
-        annotation: Annotation::new(&c.campaign, &c.item_key, c.generation).render(),
-        token: turkform_model::request_token(
-            target,
+        annotation: Annotation::of_project(project, &c.campaign, &c.item_key, c.generation)
+            .render(),
+        token: turkform_model::project_request_token(
+            project,
+            options.target,
             &c.campaign,
             &c.item_key,
             "create",
@@ -798,12 +806,12 @@ fn expire_now_instant(now: UnixTime, why: turkform_model::ExpiredBy) -> UnixTime
 fn hit_job(
     action: &Action,
     cost: Money,
-    target: Target,
+    options: &ApplyOptions,
     now: UnixTime,
     memory: &Memory,
 ) -> Result<Option<Job>, JobError> {
     let call = match action {
-        Action::CreateHit(c) => Call::CreateHit(create_data(c, cost, target, now, memory)?),
+        Action::CreateHit(c) => Call::CreateHit(create_data(c, cost, options, now, memory)?),
         Action::AdoptHit {
             campaign,
             item_key,
@@ -833,8 +841,9 @@ fn hit_job(
             hit_id: hit_id.clone(),
             from: *from,
             to: *to,
-            token: turkform_model::request_token(
-                target,
+            token: turkform_model::project_request_token(
+                options.project.as_deref(),
+                options.target,
                 campaign,
                 item_key,
                 &format!("add-assignments:{to}"),
@@ -903,7 +912,7 @@ fn hit_job(
             expire_old,
             create,
         } => {
-            let create_call = Call::CreateHit(create_data(create, cost, target, now, memory)?);
+            let create_call = Call::CreateHit(create_data(create, cost, options, now, memory)?);
             if !*expire_old {
                 return Ok(Some(Job::new(create_call)));
             }

@@ -22,6 +22,8 @@ use crate::{
 /// What `turkform plan` asks for.
 pub struct PlanRequest<'a> {
     pub desired: &'a DesiredState,
+    /// The project identity: only its HITs (and old-format ones) are adopted.
+    pub project: Option<String>,
     /// Campaign names to plan; empty plans all.
     pub only: Vec<String>,
 }
@@ -51,9 +53,16 @@ pub async fn plan(
         .map_err(ApplyError::State)?
         .len();
     let refresh = match mturk {
-        Some(api) => {
-            Some(crate::refresh::refresh_in_memory(api, &mut recorded, clock, reporter).await?)
-        }
+        Some(api) => Some(
+            crate::refresh::refresh_in_memory(
+                api,
+                &mut recorded,
+                clock,
+                reporter,
+                request.project.as_deref(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let plan = turkform_plan::plan(
@@ -125,7 +134,10 @@ pub async fn apply(
     // without them would plan them again.
     let recovery = crate::recover(api, store, clock, reporter, options).await?;
     let refresh = if request.refresh || request.saved.is_some() {
-        Some(crate::refresh::refresh(api, store, clock, reporter).await?)
+        Some(
+            crate::refresh::refresh(api, store, clock, reporter, options.project.as_deref())
+                .await?,
+        )
     } else {
         None
     };
@@ -181,7 +193,8 @@ pub async fn refresh(
     options: &ApplyOptions,
 ) -> Result<(RecoveryReport, RefreshReport), ApplyError> {
     let recovery = crate::recover(api, store, clock, reporter, options).await?;
-    let refresh = crate::refresh::refresh(api, store, clock, reporter).await?;
+    let refresh =
+        crate::refresh::refresh(api, store, clock, reporter, options.project.as_deref()).await?;
     Ok((recovery, refresh))
 }
 

@@ -30,7 +30,7 @@ pub struct RefreshReport {
     pub updated: usize,
     /// Changes made outside turkform, newly seen.
     pub drift: Vec<DriftSeen>,
-    /// HITs with turkform's annotation that state does not know.
+    /// HITs with this project's annotation that state does not know.
     pub orphans: usize,
     /// Recorded custom qualification types MTurk no longer lists.
     pub missing_qualification_types: Vec<String>,
@@ -47,14 +47,16 @@ pub struct DriftSeen {
 }
 
 /// Reads MTurk and records what it shows (persisting `refresh` and `apply`).
+/// `project`: the project identity; only its HITs (and old-format ones) are adopted.
 pub(crate) async fn refresh(
     api: &dyn MturkApi,
     store: &mut StateStore,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
+    project: Option<&str>,
 ) -> Result<RefreshReport, ApplyError> {
     let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
-    let (report, batch) = read(api, &recorded, clock).await?;
+    let (report, batch) = read(api, &recorded, clock, project).await?;
     blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
     reporter.event(&refreshed(&report));
     Ok(report)
@@ -67,8 +69,9 @@ pub(crate) async fn refresh_in_memory(
     recorded: &mut RecordedState,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
+    project: Option<&str>,
 ) -> Result<RefreshReport, ApplyError> {
-    let (report, batch) = read(api, recorded, clock).await?;
+    let (report, batch) = read(api, recorded, clock, project).await?;
     merge(recorded, batch);
     reporter.event(&refreshed(&report));
     Ok(report)
@@ -118,6 +121,7 @@ async fn read(
     api: &dyn MturkApi,
     recorded: &RecordedState,
     clock: &dyn Clock,
+    project: Option<&str>,
 ) -> Result<(RefreshReport, Batch), ApplyError> {
     let mut report = RefreshReport::default();
     let now = clock.now();
@@ -237,8 +241,10 @@ async fn read(
         .values()
         .filter(|r| !known.contains(r.hit_id.as_str()))
         .filter_map(|r| {
-            let annotation =
-                recorded.renamed(Annotation::parse(r.requester_annotation.as_deref()?)?);
+            // Another project's HIT is never adopted (nor, being unknown, expired).
+            let annotation = Annotation::parse(r.requester_annotation.as_deref()?)
+                .filter(|a| a.belongs_to(project))?;
+            let annotation = recorded.renamed(annotation);
             Some(OrphanHit {
                 hit_id: r.hit_id.clone(),
                 hit_type_id: r.hit_type_id.clone(),

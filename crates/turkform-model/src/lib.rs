@@ -18,7 +18,7 @@ pub use desired::{
     CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
     QualificationTypeSpec, Question,
 };
-pub use identity::{AnnotatedKey, Annotation, request_token};
+pub use identity::{AnnotatedKey, Annotation, project_request_token, request_token};
 pub use money::{Money, MoneyError};
 pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,

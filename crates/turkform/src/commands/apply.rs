@@ -90,6 +90,7 @@ pub async fn run(
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
+    options.project = resolved.project.clone();
     options.concurrency = args
         .concurrency
         .unwrap_or(resolved.concurrency)
@@ -237,6 +238,7 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("refresh");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
+    options.project = resolved.project.clone();
     options.concurrency = resolved.concurrency;
     let (_, report) = turkform_apply::ops::refresh(
         &mut store,

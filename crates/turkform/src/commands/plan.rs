@@ -67,6 +67,7 @@ pub async fn make_plan(
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let request = turkform_apply::ops::PlanRequest {
         desired: &desired,
+        project: resolved.project.clone(),
         only: only.to_vec(),
     };
     let planned = if refresh {

@@ -429,3 +429,88 @@ fn a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name() 
     assert_eq!(hits.len(), 4);
     assert!(hits.iter().all(|h| h.campaign == "after"), "{hits:?}");
 }
+
+/// A project with an identity, on the simulator.
+fn project_named(id: &str) -> Project {
+    let project = Project::new();
+    project.write(
+        "turkform.toml",
+        &format!("target = \"sim\"\nproject = \"{id}\"\n"),
+    );
+    project
+}
+
+#[test]
+fn two_projects_on_one_account_never_adopt_or_expire_each_others_hits() {
+    let sim = Sim::plain();
+    let a = project_named("alpha");
+    let b = project_named("beta");
+    for p in [&a, &b] {
+        p.campaign("shared", 2, &CampaignOptions::default());
+        p.campaign("other", 1, &CampaignOptions::default());
+    }
+    applied(&sim, &a);
+    applied(&sim, &b);
+    assert_eq!(sim.list_hits().len(), 6, "B took A's HITs for its own");
+    let of = |project: &str| -> Vec<String> {
+        let mut ids: Vec<String> = sim
+            .list_hits()
+            .into_iter()
+            .filter(|h| {
+                h.requester_annotation
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with(&format!("turkform:2:{project}:")))
+            })
+            .filter_map(|h| h.hit_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let alpha = of("alpha");
+    assert_eq!(alpha.len(), 3);
+    assert_eq!(of("beta").len(), 3);
+
+    // B drops `shared`: only B's two HITs are expired.
+    b.remove("campaigns/shared.toml");
+    applied(&sim, &b);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 2);
+    let now = std::time::SystemTime::now();
+    for h in sim.list_hits() {
+        let open = h
+            .expiration
+            .is_some_and(|e| std::time::SystemTime::try_from(e).is_ok_and(|e| e > now));
+        let mine = alpha.contains(h.hit_id.as_ref().unwrap());
+        let b_shared = h
+            .requester_annotation
+            .as_deref()
+            .is_some_and(|a| a.starts_with("turkform:2:beta:shared:"));
+        assert_eq!(open, !b_shared, "{h:?}");
+        if mine {
+            assert!(open);
+        }
+    }
+    // A sees nothing to do: no drift, no adoption of B's HITs.
+    let out = a.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+
+    // A loses its state: one apply re-adopts exactly its own three HITs.
+    std::fs::remove_file(a.state_path()).unwrap();
+    let out = a.run(&sim, &["plan", "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 3, "{plan}");
+    assert_eq!(plan["summary"]["create"], 0, "{plan}");
+    applied(&sim, &a);
+    let store = StateStore::open(&a.state_path(), Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut recorded: Vec<String> = store
+        .load()
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| h.hit_id)
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, alpha);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 6);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 2);
+}
