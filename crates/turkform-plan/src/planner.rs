@@ -997,6 +997,18 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
     }
 
     fn adopt(&mut self, key: &str, orphan: &OrphanHit, content_hash: Option<&str>) {
+        // A HIT type state does not know (a lost state): registering the campaign's type costs
+        // one CreateHITType, which MTurk answers with the existing id when the properties are
+        // the same, so the adoption can record the orphan's type instead of leaving the next
+        // plan to create and retype it.
+        if self.campaign.is_some()
+            && !self
+                .index
+                .hash_by_hit_type_id
+                .contains_key(orphan.hit_type_id.as_str())
+        {
+            self.needs_hit_type = true;
+        }
         // The money was spent on MTurk when the HIT was created; it is counted here so that the
         // budget sees it. Priced at the HIT's type when known, else at the campaign's.
         let spec = self

@@ -151,8 +151,11 @@ fn a_saved_plan_applied_over_a_restored_state_creates_no_duplicate() {
     assert_eq!(sim.list_hits().len(), 20, "duplicates were created");
     assert_eq!(balance(&sim), spent, "money was spent");
 
-    // A fresh apply adopts the 20 HITs the restored state lost, and pays nothing.
+    // A fresh apply adopts the 20 HITs the restored state lost, and pays nothing; after it
+    // nothing is left to do.
     applied(&sim, &project);
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
     let by_annotation = annotations(&sim);
     assert_eq!(by_annotation.len(), 20);
     assert!(by_annotation.values().all(|&n| n == 1));
@@ -513,4 +516,61 @@ fn two_projects_on_one_account_never_adopt_or_expire_each_others_hits() {
     assert_eq!(recorded, alpha);
     assert_eq!(sim.calls("CreateHITWithHITType"), 6);
     assert_eq!(sim.calls("UpdateExpirationForHIT"), 2);
+}
+
+#[test]
+fn a_lost_state_is_recovered_in_one_apply_and_edits_made_meanwhile_reach_mturk() {
+    let sim = Sim::plain();
+    let project = project_named("lost");
+    project.campaign("kept", 5, &CampaignOptions::default());
+    applied(&sim, &project);
+    std::fs::remove_file(project.state_path()).unwrap();
+    // Edited while the state was gone.
+    project.write("campaigns/data/kept.csv", &csv(&[0, 1, 2, 3, 4], &[1, 3]));
+
+    applied(&sim, &project);
+    assert_eq!(
+        sim.calls("CreateHITWithHITType"),
+        5,
+        "the adoption created HITs"
+    );
+    // The first plan after the adoption is complete: the two edits, nothing else.
+    let out = project.run(&sim, &["plan", "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    let s = &plan["summary"];
+    assert_eq!(
+        (
+            s["replace"].as_u64(),
+            s["retype"].as_u64(),
+            s["create_hit_types"].as_u64(),
+            s["create"].as_u64()
+        ),
+        (Some(2), Some(0), Some(0), Some(0)),
+        "{plan}"
+    );
+    applied(&sim, &project);
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    let by_annotation = annotations(&sim);
+    for i in [1, 3] {
+        assert_eq!(
+            by_annotation.get(&format!("turkform:2:lost:kept:2:k:item-{i:05}")),
+            Some(&1)
+        );
+    }
+    let edited: Vec<_> = sim
+        .list_hits()
+        .into_iter()
+        .filter(|h| {
+            h.requester_annotation
+                .as_deref()
+                .is_some_and(|a| a.contains(":kept:2:"))
+        })
+        .collect();
+    assert_eq!(edited.len(), 2);
+    for h in edited {
+        assert!(h.question.unwrap_or_default().contains("Edited text"));
+    }
+    assert_eq!(sim.calls("UpdateHITTypeOfHIT"), 0);
 }
