@@ -116,6 +116,10 @@ fn merge(recorded: &mut RecordedState, batch: Batch) {
 /// that found none of them concludes it is looking at another account or endpoint.
 const WRONG_WORLD_PROBES: usize = 3;
 
+/// MTurk disposes of a HIT 120 days after it expires (DESIGN.md: "Deleted (DeleteHIT or 120
+/// days)").
+const DISPOSAL_SECS: i64 = 120 * 86_400;
+
 /// Reads MTurk in pages and works out what changed, as a batch for the store.
 async fn read(
     api: &dyn MturkApi,
@@ -167,10 +171,12 @@ async fn read(
     // A listing holding none of the HITs state records as existing is another account, profile
     // or endpoint far more often than a world where all of them were deleted: recording it would
     // mark every HIT deleted and lose track of them. A few lookups confirm before refusing.
+    // HITs whose expiration is past MTurk's 120-day disposal are expected to be gone: a project
+    // coming back after months must not be refused for that.
     let existing: Vec<&RecordedHit> = recorded
         .hits
         .iter()
-        .filter(|h| h.status != HitStatus::Disposed)
+        .filter(|h| h.status != HitStatus::Disposed && now.secs_since(h.expiration) < DISPOSAL_SECS)
         .collect();
     let mut looked_up: HashMap<String, Option<RemoteHit>> = HashMap::new();
     if !existing.is_empty() && !existing.iter().any(|h| remote.contains_key(&h.hit_id)) {
