@@ -486,7 +486,12 @@ pub(crate) fn settle(
                 question.as_deref(),
                 hit_type_hash_of,
             );
-            if let Some(h) = content_hash {
+            // What MTurk returned is the truth: a question edited while the state was lost
+            // must be replaced. Only when MTurk gives no question (a HIT layout) is the
+            // planner's assumption taken.
+            if let Some(h) = content_hash
+                && record.content_hash.is_empty()
+            {
                 record.content_hash = h.clone();
             }
             if let Some(h) = hit_type_hash {

@@ -18,14 +18,14 @@ pub use desired::{
     CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
     QualificationTypeSpec, Question,
 };
-pub use identity::{AnnotatedKey, Annotation, request_token};
+pub use identity::{AnnotatedKey, Annotation, project_request_token, request_token};
 pub use money::{Money, MoneyError};
 pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState,
+    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
+    RecordedQualificationType, RecordedState, Rename,
 };
 pub use target::Target;
 pub use time::UnixTime;

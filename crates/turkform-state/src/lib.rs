@@ -71,6 +71,9 @@ pub enum StateError {
     /// `state show`/`state rm` of something the state does not hold.
     #[error("{what} is not in the state")]
     NotFound { what: String },
+    /// A repair (`state mv`) that would merge two things the state keeps apart.
+    #[error("{why}")]
+    Refused { why: String },
     /// SQLite failed on a file that passed every check: an internal error.
     #[error("the state database failed")]
     Sqlite(#[from] rusqlite::Error),

@@ -12,7 +12,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -22,7 +22,7 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3_FORGOTTEN_AND_RENAMES];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -131,6 +131,27 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_target ON runs (target, id);
 CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
+"#;
+
+/// Schema 3 adds what `state rm` forgot (never adopted again by annotation; the item's next HIT
+/// gets a later generation) and what `state mv` renamed (annotations keep the old name).
+pub const V3_FORGOTTEN_AND_RENAMES: &str = r#"
+CREATE TABLE forgotten_hits (
+    target     TEXT NOT NULL,
+    hit_id     TEXT NOT NULL,
+    campaign   TEXT NOT NULL,
+    item_key   TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (target, hit_id)
+);
+CREATE TABLE renames (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    target        TEXT NOT NULL,
+    from_campaign TEXT NOT NULL,
+    from_key      TEXT,
+    to_campaign   TEXT NOT NULL,
+    to_key        TEXT
+);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

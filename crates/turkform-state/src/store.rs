@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 use turkform_model::{
-    Annotation, Drift, ExpiredBy, HitStatus, Money, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState, Target, UnixTime,
+    Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedHit,
+    RecordedHitType, RecordedQualificationType, RecordedState, Rename, Target, UnixTime,
 };
 
 use crate::StateError;
@@ -297,13 +297,20 @@ impl StateStore {
 
     // --- repair ---
 
-    /// Forgets every HIT (all generations) of one item. Fails with [`StateError::NotFound`]
-    /// when the item has none.
+    /// Forgets every HIT (all generations) of one item, for good: they are remembered as
+    /// forgotten, so that refresh never adopts them again by their annotation and the item's
+    /// next HIT gets a later generation. Fails with [`StateError::NotFound`] when the item has
+    /// none.
     pub fn remove_item(&mut self, campaign: &str, item_key: &str) -> Result<usize, StateError> {
         let target = self.target;
         let path = self.path.clone();
         let conn = self.writable()?;
         write_tx(conn, &path, |tx| {
+            forget(
+                tx,
+                "target = ?1 AND campaign = ?2 AND item_key = ?3",
+                &[target.as_str(), campaign, item_key],
+            )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND campaign = ?2 AND item_key = ?3",
                 params![target.as_str(), campaign, item_key],
@@ -318,12 +325,18 @@ impl StateStore {
         })
     }
 
-    /// Forgets one HIT. Fails with [`StateError::NotFound`] when state does not know it.
+    /// Forgets one HIT, for good (as [`StateStore::remove_item`]). Fails with
+    /// [`StateError::NotFound`] when state does not know it.
     pub fn remove_hit(&mut self, hit_id: &str) -> Result<(), StateError> {
         let target = self.target;
         let path = self.path.clone();
         let conn = self.writable()?;
         write_tx(conn, &path, |tx| {
+            forget(
+                tx,
+                "target = ?1 AND hit_id = ?2",
+                &[target.as_str(), hit_id],
+            )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
                 params![target.as_str(), hit_id],
@@ -333,6 +346,103 @@ impl StateStore {
             }
             bump_serial(tx, target)?;
             Ok(())
+        })
+    }
+
+    /// Renames a campaign (`from_key`/`to_key` `None`) or one item in state, and remembers the
+    /// rename so that HITs whose annotation carries the old name are adopted under the new one.
+    /// Fails with [`StateError::NotFound`] when state has no HIT under the old name, and with
+    /// [`StateError::Refused`] when the new name already has HITs.
+    pub fn rename(&mut self, rename: &Rename) -> Result<usize, StateError> {
+        let target = self.target;
+        let path = self.path.clone();
+        let conn = self.writable()?;
+        write_tx(conn, &path, |tx| {
+            let (from, to) = match (&rename.from_key, &rename.to_key) {
+                (Some(f), Some(t)) => (
+                    (
+                        "campaign = ?2 AND item_key = ?3",
+                        vec![rename.from_campaign.as_str(), f.as_str()],
+                    ),
+                    (
+                        "campaign = ?2 AND item_key = ?3",
+                        vec![rename.to_campaign.as_str(), t.as_str()],
+                    ),
+                ),
+                _ => (
+                    ("campaign = ?2", vec![rename.from_campaign.as_str()]),
+                    ("campaign = ?2", vec![rename.to_campaign.as_str()]),
+                ),
+            };
+            let count = |(condition, args): &(&str, Vec<&str>)| -> Result<i64, rusqlite::Error> {
+                let mut all = vec![target.as_str()];
+                all.extend(args.iter().copied());
+                tx.query_row(
+                    &format!("SELECT count(*) FROM hits WHERE target = ?1 AND {condition}"),
+                    rusqlite::params_from_iter(all),
+                    |r| r.get(0),
+                )
+            };
+            if count(&from)? == 0 {
+                return Err(TxError::NotFound(describe(
+                    &rename.from_campaign,
+                    &rename.from_key,
+                )));
+            }
+            if count(&to)? > 0 {
+                return Err(TxError::Refused(format!(
+                    "state already has HITs for {}; `turkform state rm` them first if they are to be forgotten",
+                    describe(&rename.to_campaign, &rename.to_key)
+                )));
+            }
+            let moved = match (&rename.from_key, &rename.to_key) {
+                (Some(f), Some(t)) => {
+                    let mut moved = 0;
+                    for table in ["forgotten_hits", "hits"] {
+                        moved = tx.execute(
+                            &format!(
+                                "UPDATE {table} SET campaign = ?4, item_key = ?5
+                                 WHERE target = ?1 AND campaign = ?2 AND item_key = ?3"
+                            ),
+                            params![
+                                target.as_str(),
+                                rename.from_campaign,
+                                f,
+                                rename.to_campaign,
+                                t
+                            ],
+                        )?;
+                    }
+                    moved
+                }
+                _ => {
+                    let mut moved = 0;
+                    for table in ["forgotten_hits", "hits"] {
+                        moved = tx.execute(
+                            &format!(
+                                "UPDATE {table} SET campaign = ?3 WHERE target = ?1 AND campaign = ?2"
+                            ),
+                            params![target.as_str(), rename.from_campaign, rename.to_campaign],
+                        )?;
+                    }
+                    moved
+                }
+            };
+            tx.execute(
+                "INSERT INTO renames (target, from_campaign, from_key, to_campaign, to_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    target.as_str(),
+                    rename.from_campaign,
+                    rename.from_key,
+                    rename.to_campaign,
+                    rename.to_key
+                ],
+            )?;
+            // Orphans carry the old name; the next refresh lists them again, renamed.
+            tx.execute("DELETE FROM orphans WHERE target = ?1", [target.as_str()])?;
+            bump_serial(tx, target)?;
+            Ok(moved)
         })
     }
 
@@ -383,6 +493,15 @@ impl StateStore {
 enum TxError {
     Sqlite(rusqlite::Error),
     NotFound(String),
+    Refused(String),
+}
+
+/// `campaign `c`` or `item `k` of campaign `c``, as the errors name them.
+fn describe(campaign: &str, key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!("item `{k}` of campaign `{campaign}`"),
+        None => format!("campaign `{campaign}`"),
+    }
 }
 
 impl From<rusqlite::Error> for TxError {
@@ -407,6 +526,7 @@ fn write_tx<T>(
     run().map_err(|e| match e {
         TxError::Sqlite(e) => classify(path, e),
         TxError::NotFound(what) => StateError::NotFound { what },
+        TxError::Refused(why) => StateError::Refused { why },
     })
 }
 
@@ -851,6 +971,7 @@ fn load(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let (forgotten, renames) = load_forgotten_and_renames(&tx, t)?;
     tx.finish()?;
 
     Ok(RecordedState {
@@ -862,7 +983,63 @@ fn load(
         hits,
         orphans,
         refreshed_at,
+        forgotten,
+        renames,
     })
+}
+
+fn load_forgotten_and_renames(
+    tx: &Connection,
+    t: &str,
+) -> Result<(Vec<ForgottenHit>, Vec<Rename>), rusqlite::Error> {
+    // A state older than schema 3 opened read-only is read as it is, never migrated.
+    let has_tables: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'forgotten_hits'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_tables == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let forgotten = tx
+        .prepare(
+            "SELECT campaign, item_key, generation, hit_id FROM forgotten_hits
+             WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
+        )?
+        .query_map([t], |r| {
+            Ok(ForgottenHit {
+                campaign: r.get(0)?,
+                item_key: r.get(1)?,
+                generation: r.get(2)?,
+                hit_id: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let renames = tx
+        .prepare(
+            "SELECT from_campaign, from_key, to_campaign, to_key FROM renames
+             WHERE target = ?1 ORDER BY id",
+        )?
+        .query_map([t], |r| {
+            Ok(Rename {
+                from_campaign: r.get(0)?,
+                from_key: r.get(1)?,
+                to_campaign: r.get(2)?,
+                to_key: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((forgotten, renames))
+}
+
+/// Remembers the HITs about to be removed from `hits` (see [`StateStore::remove_item`]).
+fn forget(tx: &Transaction<'_>, condition: &str, args: &[&str]) -> Result<(), rusqlite::Error> {
+    let sql = format!(
+        "INSERT OR REPLACE INTO forgotten_hits (target, hit_id, campaign, item_key, generation)
+         SELECT target, hit_id, campaign, item_key, generation FROM hits WHERE {condition}"
+    );
+    tx.execute(&sql, rusqlite::params_from_iter(args))?;
+    Ok(())
 }
 
 fn bad_text(column: usize, detail: String) -> rusqlite::Error {

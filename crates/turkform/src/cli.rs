@@ -178,6 +178,9 @@ pub enum StateCommand {
     Show { item: String },
     /// Forget an item (CAMPAIGN/KEY) or a HIT id; nothing is changed on MTurk
     Rm { item: String },
+    /// Rename a campaign (OLD NEW) or an item (CAMPAIGN/KEY CAMPAIGN/KEY) in state, so that the
+    /// same rename in the campaign files re-posts nothing; nothing is changed on MTurk
+    Mv { from: String, to: String },
     /// Remove the lock record of a holder that vanished on another host
     ForceUnlock,
 }

@@ -8,3 +8,4 @@ mod plan_e2e;
 mod report_e2e;
 mod safety_e2e;
 mod surface;
+mod trust_e2e;
