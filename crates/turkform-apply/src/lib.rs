@@ -21,6 +21,7 @@
 //! which MTurk also deduplicates), treats `HitAlreadyExists` as success, and looks HITs up by
 //! their annotation once the 24-hour token window has passed.
 
+mod assignments;
 mod calls;
 mod engine;
 pub mod limiter;
@@ -37,7 +38,8 @@ use turkform_model::{
     Annotation, Money, QualificationTypeRef, QualificationTypeSpec, Target, UnixTime,
 };
 use turkform_mturk::{
-    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteHit, RemoteQualificationType,
+    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteAssignment, RemoteHit,
+    RemoteQualificationType,
 };
 use turkform_plan::{Action, CreateHit, Plan};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
@@ -521,6 +523,7 @@ pub async fn recover(
             match found.get(&c.annotation) {
                 Some(hit) => {
                     let record = c.record(hit);
+                    batch.hit_inputs.extend(c.hit_input(hit));
                     memory.hits.insert(record.hit_id.clone(), record.clone());
                     batch.completed.push((id, IntentOutcome::Done));
                     batch.remove_orphans.push(record.hit_id.clone());
@@ -746,6 +749,7 @@ fn create_data(
             c.generation,
         ),
         cost,
+        input: c.input.clone(),
     })
 }
 
@@ -1001,5 +1005,15 @@ impl MturkApi for Counting<'_> {
     ) -> Result<Page<RemoteHit>, ApiError> {
         self.count("ListHITs");
         self.inner.list_hits(next_token, max_results).await
+    }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteAssignment>, ApiError> {
+        self.count("ListAssignmentsForHIT");
+        self.inner
+            .list_assignments_for_hit(hit_id, next_token)
+            .await
     }
 }

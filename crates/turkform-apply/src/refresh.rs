@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use turkform_model::{Annotation, Drift, HitStatus, OrphanHit, RecordedHit};
 use turkform_mturk::{MturkApi, RemoteHit};
-use turkform_state::{Batch, StateStore};
+use turkform_state::{AccountBalance, Batch, StateStore};
 
 use crate::engine::blocking;
 use crate::{ApplyError, ApplyEvent, Clock, Reporter};
@@ -33,6 +33,11 @@ pub struct RefreshReport {
     /// Recorded custom qualification types MTurk no longer lists.
     pub missing_qualification_types: Vec<String>,
     pub api_calls: u64,
+    /// HITs whose assignments were read (ListAssignmentsForHIT), and the calls that took.
+    pub assignment_syncs: usize,
+    pub assignment_calls: u64,
+    /// Assignments new to state or changed since the last refresh.
+    pub assignments_recorded: usize,
 }
 
 /// One newly seen drift.
@@ -97,6 +102,8 @@ pub(crate) async fn refresh(
         .map(|t| (t.hit_type_id.as_str(), t.definition_hash.as_str()))
         .collect();
     let mut batch = Batch::default();
+    let known = crate::assignments::Known::load(store, clock.now())?;
+    let mut to_sync: Vec<RecordedHit> = Vec::new();
     for hit in &recorded.hits {
         if hit.status == HitStatus::Disposed {
             continue;
@@ -112,6 +119,11 @@ pub(crate) async fn refresh(
                 }
             }
         };
+        if let Some(r) = &seen
+            && known.needs_sync(hit, r)
+        {
+            to_sync.push(hit.clone());
+        }
         let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of);
         for drift in new_drift {
             report.drift.push(DriftSeen {
@@ -145,6 +157,25 @@ pub(crate) async fn refresh(
         })
         .collect();
     orphans.sort_by(|a, b| a.hit_id.cmp(&b.hit_id));
+    // Read in the same commit as the counters that prompted them: if this fails, nothing is
+    // committed and the next refresh reads the same HITs again.
+    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
+    report.assignment_syncs = to_sync.len();
+    report.assignment_calls = calls;
+    report.api_calls += calls;
+    report.assignments_recorded = assignments.len();
+    batch.upsert_assignments = assignments;
+    report.api_calls += 1;
+    match crate::read_retrying(|| api.get_account_balance()).await {
+        Ok(available) => {
+            batch.account_balance = Some(AccountBalance {
+                available,
+                read_at: clock.now(),
+            });
+        }
+        // The balance is for display; a refresh is not failed for it.
+        Err(e) => tracing::warn!(error = %e, "cannot read the account balance"),
+    }
     report.orphans = orphans.len();
     batch.replace_orphans = Some(orphans);
     batch.refreshed_at = Some(clock.now());

@@ -727,6 +727,16 @@ impl MturkApi for SlowReads<'_> {
         Self::take_throttle(&self.throttled_lists)?;
         self.inner.list_hits(next_token, max_results).await
     }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteAssignment>, turkform_mturk::ApiError>
+    {
+        self.inner
+            .list_assignments_for_hit(hit_id, next_token)
+            .await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
