@@ -7,6 +7,8 @@
 //! makes no such call at all.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use turkform_model::{DecidedBy, RecordedAssignment, RecordedHit, UnixTime};
@@ -15,10 +17,16 @@ use turkform_state::StateStore;
 
 use crate::ApplyError;
 use crate::engine::blocking;
+use crate::limiter::Limiter;
 
-/// Concurrent `ListAssignmentsForHIT` reads: enough to hide a 30 ms round trip at MTurk's
-/// default rate, few enough that throttling stays the exception.
-const CONCURRENT_READS: usize = 8;
+/// Concurrent `ListAssignmentsForHIT` reads: enough to hide a round trip of tens of
+/// milliseconds at a few hundred requests per second. The pace itself is learned from
+/// throttling by the same adaptive [`Limiter`] the executor uses.
+const CONCURRENT_READS: usize = 16;
+
+/// How often one read is retried through throttling or transient failures before the refresh
+/// gives up (nothing is committed then; the next refresh reads the same HITs again).
+const MAX_ATTEMPTS: u32 = 30;
 
 /// What state knows about the assignments of each HIT, to decide which HITs to read.
 pub(crate) struct Known {
@@ -73,8 +81,9 @@ pub(crate) async fn sync(
     store: &StateStore,
     hits: &[RecordedHit],
 ) -> Result<(Vec<RecordedAssignment>, u64), ApplyError> {
+    let limiter = Mutex::new(Limiter::new(CONCURRENT_READS));
     let results: Vec<Result<(Vec<RemoteAssignment>, u64), ApiError>> =
-        futures_util::stream::iter(hits.iter().map(|hit| list_all(api, &hit.hit_id)))
+        futures_util::stream::iter(hits.iter().map(|hit| list_all(api, &limiter, &hit.hit_id)))
             .buffered(CONCURRENT_READS)
             .collect()
             .await;
@@ -99,23 +108,73 @@ pub(crate) async fn sync(
     Ok((changed, calls))
 }
 
-/// Every page of one HIT's assignments, each page retried through throttling.
+/// Every page of one HIT's assignments, each page paced and retried through throttling.
 async fn list_all(
     api: &dyn MturkApi,
+    limiter: &Mutex<Limiter>,
     hit_id: &str,
 ) -> Result<(Vec<RemoteAssignment>, u64), ApiError> {
     let mut all = Vec::new();
     let mut calls = 0;
     let mut next = None;
     loop {
-        let page =
-            crate::read_retrying(|| api.list_assignments_for_hit(hit_id, next.clone())).await?;
-        calls += 1;
+        let (page, sent) = paced(limiter, || {
+            api.list_assignments_for_hit(hit_id, next.clone())
+        })
+        .await?;
+        calls += sent;
         let empty = page.items.is_empty();
         all.extend(page.items);
         match page.next_token {
             Some(t) if !empty => next = Some(t),
             _ => return Ok((all, calls)),
+        }
+    }
+}
+
+/// One read, started when the limiter allows, retried through throttling (which slows the
+/// limiter down) and transient failures (with backoff). Returns the value and the requests
+/// sent.
+async fn paced<T, F, Fut>(limiter: &Mutex<Limiter>, mut read: F) -> Result<(T, u64), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut sent = 0;
+    loop {
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut l = limiter.lock().unwrap_or_else(|p| p.into_inner());
+                match l.check(now, 0) {
+                    Ok(()) => {
+                        l.on_send(now);
+                        None
+                    }
+                    Err(until) => Some(until.unwrap_or(now + Duration::from_millis(1))),
+                }
+            };
+            match wait {
+                None => break,
+                Some(until) => tokio::time::sleep_until(until.into()).await,
+            }
+        }
+        let started = Instant::now();
+        sent += 1;
+        let lock = || limiter.lock().unwrap_or_else(|p| p.into_inner());
+        match read().await {
+            Ok(value) => {
+                lock().on_success();
+                return Ok((value, sent));
+            }
+            Err(ApiError::Throttled { .. }) if sent < u64::from(MAX_ATTEMPTS) => {
+                lock().on_throttle(Instant::now(), started);
+            }
+            Err(e) if e.is_retryable() && sent < u64::from(MAX_ATTEMPTS) => {
+                lock().on_success();
+                tokio::time::sleep(Duration::from_millis(100 << sent.min(5))).await;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
