@@ -24,6 +24,7 @@
 //! create, which is looked up by its annotation (adopted if it exists, abandoned if not) and
 //! never resent: its item may have changed since, and the next plan creates it afresh.
 
+mod assignments;
 mod calls;
 mod engine;
 pub mod limiter;
@@ -41,7 +42,8 @@ use turkform_model::{
     Annotation, Money, QualificationTypeRef, QualificationTypeSpec, Target, UnixTime,
 };
 use turkform_mturk::{
-    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteHit, RemoteQualificationType,
+    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteAssignment, RemoteHit,
+    RemoteQualificationType,
 };
 use turkform_plan::{Action, CreateHit, Plan};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
@@ -548,6 +550,7 @@ pub async fn recover(
             match found.get(&c.annotation) {
                 Some(hit) => {
                     let record = c.record(hit);
+                    batch.hit_inputs.extend(c.hit_input(hit));
                     memory.hits.insert(record.hit_id.clone(), record.clone());
                     batch.completed.push((id, IntentOutcome::Done));
                     batch.remove_orphans.push(record.hit_id.clone());
@@ -782,6 +785,7 @@ fn create_data(
             c.generation,
         ),
         cost,
+        input: c.input.clone(),
     })
 }
 
@@ -1038,5 +1042,15 @@ impl MturkApi for Counting<'_> {
     ) -> Result<Page<RemoteHit>, ApiError> {
         self.count("ListHITs");
         self.inner.list_hits(next_token, max_results).await
+    }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteAssignment>, ApiError> {
+        self.count("ListAssignmentsForHIT");
+        self.inner
+            .list_assignments_for_hit(hit_id, next_token)
+            .await
     }
 }

@@ -56,6 +56,7 @@ pub async fn plan(
         Some(api) => Some(
             crate::refresh::refresh_in_memory(
                 api,
+                store,
                 &mut recorded,
                 clock,
                 reporter,

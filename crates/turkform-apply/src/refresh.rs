@@ -12,7 +12,7 @@ use turkform_model::{
     Annotation, Drift, HitStatus, OrphanHit, RecordedHit, RecordedState, UnixTime,
 };
 use turkform_mturk::{MturkApi, RemoteHit};
-use turkform_state::{Batch, StateStore};
+use turkform_state::{AccountBalance, Batch, StateStore};
 
 use crate::engine::blocking;
 use crate::{ApplyError, ApplyEvent, Clock, Reporter};
@@ -35,6 +35,11 @@ pub struct RefreshReport {
     /// Recorded custom qualification types MTurk no longer lists.
     pub missing_qualification_types: Vec<String>,
     pub api_calls: u64,
+    /// HITs whose assignments were read (ListAssignmentsForHIT), and the calls that took.
+    pub assignment_syncs: usize,
+    pub assignment_calls: u64,
+    /// Assignments new to state or changed since the last refresh.
+    pub assignments_recorded: usize,
 }
 
 /// One newly seen drift.
@@ -56,7 +61,7 @@ pub(crate) async fn refresh(
     project: Option<&str>,
 ) -> Result<RefreshReport, ApplyError> {
     let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
-    let (report, batch) = read(api, &recorded, clock, project).await?;
+    let (report, batch) = read(api, store, &recorded, clock, project).await?;
     blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
     reporter.event(&refreshed(&report));
     Ok(report)
@@ -66,12 +71,13 @@ pub(crate) async fn refresh(
 /// `plan` sees (a plan never writes the state, so a saved plan stays valid).
 pub(crate) async fn refresh_in_memory(
     api: &dyn MturkApi,
+    store: &StateStore,
     recorded: &mut RecordedState,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
     project: Option<&str>,
 ) -> Result<RefreshReport, ApplyError> {
-    let (report, batch) = read(api, recorded, clock, project).await?;
+    let (report, batch) = read(api, store, recorded, clock, project).await?;
     merge(recorded, batch);
     reporter.event(&refreshed(&report));
     Ok(report)
@@ -123,6 +129,7 @@ const DISPOSAL_SECS: i64 = 120 * 86_400;
 /// Reads MTurk in pages and works out what changed, as a batch for the store.
 async fn read(
     api: &dyn MturkApi,
+    store: &StateStore,
     recorded: &RecordedState,
     clock: &dyn Clock,
     project: Option<&str>,
@@ -203,6 +210,8 @@ async fn read(
         .map(|t| (t.hit_type_id.as_str(), t.definition_hash.as_str()))
         .collect();
     let mut batch = Batch::default();
+    let known_assignments = crate::assignments::Known::load(store, clock.now())?;
+    let mut to_sync: Vec<RecordedHit> = Vec::new();
     for hit in &recorded.hits {
         let seen = match remote.get(&hit.hit_id) {
             Some(r) => Some(r.clone()),
@@ -220,6 +229,11 @@ async fn read(
                 }
             },
         };
+        if let Some(r) = &seen
+            && known_assignments.needs_sync(hit, r)
+        {
+            to_sync.push(hit.clone());
+        }
         let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of, now);
         for drift in new_drift {
             report.drift.push(DriftSeen {
@@ -263,6 +277,25 @@ async fn read(
         })
         .collect();
     orphans.sort_by(|a, b| a.hit_id.cmp(&b.hit_id));
+    // Read in the same commit as the counters that prompted them: if this fails, nothing is
+    // committed and the next refresh reads the same HITs again.
+    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
+    report.assignment_syncs = to_sync.len();
+    report.assignment_calls = calls;
+    report.api_calls += calls;
+    report.assignments_recorded = assignments.len();
+    batch.upsert_assignments = assignments;
+    report.api_calls += 1;
+    match crate::read_retrying(|| api.get_account_balance()).await {
+        Ok(available) => {
+            batch.account_balance = Some(AccountBalance {
+                available,
+                read_at: now,
+            });
+        }
+        // The balance is for display; a refresh is not failed for it.
+        Err(e) => tracing::warn!(error = %e, "cannot read the account balance"),
+    }
     report.orphans = orphans.len();
     batch.replace_orphans = Some(orphans);
     batch.refreshed_at = Some(now);

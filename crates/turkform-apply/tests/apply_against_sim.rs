@@ -224,6 +224,7 @@ fn campaign(name: &str, items: usize, reward_cents: i64, assignments: u32) -> De
                 let question = question(&key, "v1");
                 DesiredItem {
                     content_hash: question.content_hash(),
+                    row: vec![("id".to_owned(), key.clone())],
                     key,
                     question,
                 }
@@ -728,6 +729,16 @@ impl MturkApi for SlowReads<'_> {
     ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteHit>, turkform_mturk::ApiError> {
         Self::take_throttle(&self.throttled_lists)?;
         self.inner.list_hits(next_token, max_results).await
+    }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteAssignment>, turkform_mturk::ApiError>
+    {
+        self.inner
+            .list_assignments_for_hit(hit_id, next_token)
+            .await
     }
 }
 

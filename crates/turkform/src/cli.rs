@@ -68,6 +68,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Write a self-contained HTML report: progress, spend, statuses, projected completion
     Report(ReportArgs),
+    /// Write every assignment: MTurk's batch-results CSV, or JSON Lines
+    Results(ResultsArgs),
     /// Inspect and repair the state database
     #[command(subcommand)]
     State(StateCommand),
@@ -165,6 +167,44 @@ pub struct ReportArgs {
     /// Where to write the HTML page (replaced atomically)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Only these campaigns (default: every campaign with assignments)
+    pub campaigns: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ResultsFormat::Csv)]
+    pub format: ResultsFormat,
+    /// Which assignments
+    #[arg(long, value_enum, default_value_t = ResultsStatus::All)]
+    pub status: ResultsStatus,
+    /// Write to this file instead of stdout (replaced whole once complete)
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// How CSV times are written: US Pacific as the web UI does, or UTC RFC 3339
+    #[arg(long, value_enum, default_value_t = ResultsTimeFormat::Mturk)]
+    pub time_format: ResultsTimeFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsStatus {
+    Submitted,
+    Approved,
+    Rejected,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsTimeFormat {
+    Mturk,
+    Iso8601,
 }
 
 #[derive(Debug, Subcommand)]

@@ -258,6 +258,12 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
         report.drift.len(),
         report.orphans
     );
+    if report.assignment_syncs > 0 {
+        eprintln!(
+            "  assignments: {} HITs had new work ({} ListAssignmentsForHIT calls), {} assignments recorded or changed",
+            report.assignment_syncs, report.assignment_calls, report.assignments_recorded
+        );
+    }
     for d in &report.drift {
         eprintln!(
             "  {}/{} ({}): changed outside turkform: {}",

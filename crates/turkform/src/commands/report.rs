@@ -294,6 +294,7 @@ mod tests {
                     key: format!("item{i}"),
                     content_hash: question.content_hash(),
                     question,
+                    row: vec![],
                 }
             })
             .collect();

@@ -6,6 +6,7 @@ mod common;
 mod apply_e2e;
 mod plan_e2e;
 mod report_e2e;
+mod results_e2e;
 mod safety_e2e;
 mod surface;
 mod trust_e2e;
