@@ -574,3 +574,24 @@ fn a_lost_state_is_recovered_in_one_apply_and_edits_made_meanwhile_reach_mturk()
     }
     assert_eq!(sim.calls("UpdateHITTypeOfHIT"), 0);
 }
+
+#[test]
+fn turkform_init_gives_each_project_its_own_identity() {
+    let sim = Sim::plain();
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            // A bare directory, as a new user starts from.
+            let project = Project { dir };
+            let out = project.run(&sim, &["init"]);
+            assert_exit(&out, 0);
+            let settings = turkform_spec::load_settings(project.path()).unwrap();
+            settings.project.expect("init wrote a project identity")
+        })
+        .collect();
+    assert!(
+        ids.iter().all(|id| turkform_spec::valid_project_id(id)),
+        "{ids:?}"
+    );
+    assert_ne!(ids[0], ids[1]);
+}
