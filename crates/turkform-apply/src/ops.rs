@@ -173,6 +173,12 @@ pub async fn apply(
     approver
         .approve(&plan, request.saved.is_some())
         .map_err(ApplyError::NotApproved)?;
+    // Ctrl-C at the prompt: nothing has been sent yet, so nothing is.
+    if options.cancel.is_cancelled() {
+        return Err(ApplyError::NotApproved(
+            "interrupted before anything was sent; nothing was changed".to_owned(),
+        ));
+    }
     crate::preflight(&plan, api).await?;
     let report = crate::apply(&plan, api, store, clock, reporter, options).await?;
     Ok(ApplyOutcome {
@@ -265,7 +271,7 @@ fn difference(saved: &Plan, now: &Plan) -> Option<String> {
         ));
     }
     Some(format!(
-        "it would {}, and what MTurk shows now needs {}",
+        "it would {}, but from what MTurk shows now it would {}",
         summary_text(&saved.summary),
         summary_text(&now.summary)
     ))
@@ -337,5 +343,85 @@ fn summary_text(s: &Summary) -> String {
         "change nothing".to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{DesiredState, ExpiredBy, Money, RecordedState, Target, UnixTime};
+    use turkform_plan::{Action, CampaignPlan, Plan, PlanOptions, PlannedAction};
+
+    use super::difference;
+
+    fn plan_with(actions: Vec<Action>) -> Plan {
+        let desired = DesiredState {
+            target: Target::Sim,
+            campaigns: Vec::new(),
+            qualification_types: Vec::new(),
+            inputs_digest: String::new(),
+        };
+        let mut plan = turkform_plan::plan(
+            &desired,
+            &RecordedState::default(),
+            UnixTime(1_700_000_000),
+            &PlanOptions::default(),
+        );
+        plan.summary.expire = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Expire { .. }))
+            .count();
+        plan.summary.extend = actions.len() - plan.summary.expire;
+        plan.campaigns.push(CampaignPlan {
+            name: "c".to_owned(),
+            status: None,
+            hit_types: Vec::new(),
+            actions: actions
+                .into_iter()
+                .map(|action| PlannedAction {
+                    action,
+                    reason: String::new(),
+                    cost_delta: Money::ZERO,
+                })
+                .collect(),
+            drift: Vec::new(),
+            unchanged: 0,
+            committed: Money::ZERO,
+            cost_delta: Money::ZERO,
+            max_spend: None,
+            over_budget: false,
+        });
+        plan
+    }
+
+    fn extend(to: i64) -> Action {
+        Action::ExtendLifetime {
+            campaign: "c".to_owned(),
+            item_key: "k".to_owned(),
+            hit_id: "H1".to_owned(),
+            from: UnixTime(1_700_000_000),
+            to: UnixTime(to),
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_differs_by_its_actions_not_by_the_instants_now_moves() {
+        // A resumed lifetime ends "now + what was left": later at apply time, same action.
+        assert_eq!(
+            difference(&plan_with(vec![extend(1)]), &plan_with(vec![extend(2)])),
+            None
+        );
+        let expire = Action::Expire {
+            campaign: "c".to_owned(),
+            item_key: "k".to_owned(),
+            hit_id: "H1".to_owned(),
+            why: ExpiredBy::Removal,
+        };
+        let why = difference(&plan_with(vec![extend(1)]), &plan_with(vec![expire])).unwrap();
+        assert_eq!(
+            why,
+            "it would extend 1 HIT, but from what MTurk shows now it would expire 1 HIT"
+        );
+        let why = difference(&plan_with(vec![extend(1)]), &plan_with(vec![])).unwrap();
+        assert!(why.ends_with("it would change nothing"), "{why}");
     }
 }
