@@ -74,6 +74,7 @@ fn plan_against_the_wrong_endpoint_writes_nothing() {
     // recorded HITs is there, and it records nothing.
     let out = project.run(&wrong, &["plan"]);
     assert_exit(&out, 1);
+    insta::assert_snapshot!("plan_against_the_wrong_endpoint", stderr(&out));
     assert!(
         stderr(&out).contains("none of the 3 HITs state records"),
         "{}",
@@ -143,6 +144,7 @@ fn a_saved_plan_applied_over_a_restored_state_creates_no_duplicate() {
 
     let out = project.run(&sim, &["apply", "p.json", "--auto-approve"]);
     assert_exit(&out, 1);
+    insta::assert_snapshot!("saved_plan_over_a_restored_state", stderr(&out));
     assert!(
         stderr(&out).contains("no longer fits what MTurk shows"),
         "{}",
