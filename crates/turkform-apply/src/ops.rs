@@ -205,7 +205,10 @@ pub async fn refresh(
 }
 
 /// A saved plan applies only to the target, state (lineage and serial) and campaign inputs it
-/// was made from, with no interrupted apply in between.
+/// was made from. Calls an interrupted apply left pending are no reason to refuse it: they are
+/// recovered next as in any apply, and the plan made again after that is compared with the
+/// saved one (a pending create that reached MTurk is adopted, so a saved plan creating it again
+/// is refused; one that never got there is abandoned, and the saved create is what is wanted).
 fn check_saved_plan(
     store: &StateStore,
     desired: &DesiredState,
@@ -240,14 +243,6 @@ fn check_saved_plan(
             "the state changed since it was made (serial {} then, {serial} now)",
             plan.state_serial
         )));
-    }
-    if !blocking(|| store.pending_intents())
-        .map_err(ApplyError::State)?
-        .is_empty()
-    {
-        return Err(stale(
-            "an interrupted apply left calls to finish".to_owned(),
-        ));
     }
     if desired.inputs_digest != plan.inputs_digest {
         return Err(stale(
