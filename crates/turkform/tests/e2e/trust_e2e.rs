@@ -416,6 +416,21 @@ fn state_mv_then_renaming_the_campaign_reposts_nothing() {
         "{}",
         stderr(&out)
     );
+
+    // An item renamed in state and in the data file: nothing re-posted either.
+    let out = project.run(&sim, &["state", "mv", "after/item-00001", "after/renamed"]);
+    assert_exit(&out, 0);
+    let data = std::fs::read_to_string(project.path().join("campaigns/data/before.csv")).unwrap();
+    project.write(
+        "campaigns/data/before.csv",
+        &data.replace("item-00001,", "renamed,"),
+    );
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    applied(&sim, &project);
+    assert_eq!(sim.list_hits().len(), 3);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
 }
 
 #[test]
