@@ -227,3 +227,118 @@ fn merge(
         decided_by,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use turkform_model::{AssignmentStatus, HitStatus, Money};
+
+    fn recorded(available: u32, pending: u32, completed: u32) -> RecordedHit {
+        RecordedHit {
+            campaign: "c".into(),
+            item_key: "k".into(),
+            generation: 1,
+            hit_id: "H1".into(),
+            hit_type_id: "T".into(),
+            hit_type_hash: String::new(),
+            content_hash: String::new(),
+            max_assignments: 3,
+            committed_cost: Money::ZERO,
+            created_at: UnixTime(0),
+            expiration: UnixTime(100),
+            status: HitStatus::Assignable,
+            assignments_available: available,
+            assignments_pending: pending,
+            assignments_completed: completed,
+            expired_by: None,
+            paused_remaining_secs: None,
+            drift: Vec::new(),
+        }
+    }
+
+    fn remote(available: u32, pending: u32, completed: u32) -> RemoteHit {
+        RemoteHit {
+            hit_id: "H1".into(),
+            hit_type_id: "T".into(),
+            status: HitStatus::Assignable,
+            max_assignments: 3,
+            creation_time: UnixTime(0),
+            expiration: UnixTime(100),
+            requester_annotation: None,
+            assignments_available: available,
+            assignments_pending: pending,
+            assignments_completed: completed,
+            title: String::new(),
+            reward: None,
+        }
+    }
+
+    fn known(held: u64, past: bool) -> Known {
+        Known {
+            counts: [("H1".to_owned(), held)].into(),
+            past_auto_approval: if past {
+                ["H1".to_owned()].into()
+            } else {
+                HashSet::new()
+            },
+        }
+    }
+
+    #[test]
+    fn only_hits_with_something_unrecorded_are_read() {
+        // Nothing moved, everything completed is recorded: no read.
+        assert!(!known(1, false).needs_sync(&recorded(1, 0, 1), &remote(1, 0, 1)));
+        // A submission, an acceptance, a decision: each moves a counter.
+        assert!(known(0, false).needs_sync(&recorded(3, 0, 0), &remote(2, 0, 0)));
+        assert!(known(0, false).needs_sync(&recorded(3, 0, 0), &remote(2, 1, 0)));
+        assert!(known(1, false).needs_sync(&recorded(2, 0, 0), &remote(2, 0, 1)));
+        // State from before assignments were synced: completed work it does not hold.
+        assert!(known(0, false).needs_sync(&recorded(1, 0, 2), &remote(1, 0, 2)));
+        // An undecided assignment past its auto-approval time.
+        assert!(known(1, true).needs_sync(&recorded(2, 0, 0), &remote(2, 0, 0)));
+    }
+
+    #[test]
+    fn a_decision_state_knew_keeps_its_decider_and_a_new_one_is_observed() {
+        let hit = recorded(2, 0, 1);
+        let r = RemoteAssignment {
+            assignment_id: "A1".into(),
+            hit_id: "H1".into(),
+            worker_id: "W1".into(),
+            status: AssignmentStatus::Approved,
+            accept_time: Some(UnixTime(1)),
+            submit_time: Some(UnixTime(2)),
+            auto_approval_time: Some(UnixTime(10)),
+            approval_time: Some(UnixTime(10)),
+            rejection_time: None,
+            answer: "not xml".into(),
+            requester_feedback: None,
+        };
+        let fresh = merge(&hit, &r, None);
+        assert_eq!(fresh.decided_by, Some(DecidedBy::Auto));
+        assert!(
+            fresh.answers.is_empty(),
+            "unparsable answers are kept raw only"
+        );
+        assert_eq!(fresh.answer_xml, "not xml");
+        let mine = RecordedAssignment {
+            decided_by: Some(DecidedBy::Turkform),
+            ..fresh.clone()
+        };
+        assert_eq!(
+            merge(&hit, &r, Some(&mine)).decided_by,
+            Some(DecidedBy::Turkform)
+        );
+        let rejected = RemoteAssignment {
+            status: AssignmentStatus::Rejected,
+            approval_time: None,
+            rejection_time: Some(UnixTime(5)),
+            ..r
+        };
+        // The status changed under a recorded decision: someone else decided again.
+        assert_eq!(
+            merge(&hit, &rejected, Some(&mine)).decided_by,
+            Some(DecidedBy::Outside)
+        );
+    }
+}

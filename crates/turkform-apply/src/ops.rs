@@ -174,6 +174,12 @@ pub async fn apply(
     approver
         .approve(&plan, request.saved.is_some())
         .map_err(ApplyError::NotApproved)?;
+    // Ctrl-C at the prompt: nothing has been sent yet, so nothing is.
+    if options.cancel.is_cancelled() {
+        return Err(ApplyError::NotApproved(
+            "interrupted before anything was sent; nothing was changed".to_owned(),
+        ));
+    }
     crate::preflight(&plan, api).await?;
     let report = crate::apply(&plan, api, store, clock, reporter, options).await?;
     Ok(ApplyOutcome {
@@ -200,7 +206,10 @@ pub async fn refresh(
 }
 
 /// A saved plan applies only to the target, state (lineage and serial) and campaign inputs it
-/// was made from, with no interrupted apply in between.
+/// was made from. Calls an interrupted apply left pending are no reason to refuse it: they are
+/// recovered next as in any apply, and the plan made again after that is compared with the
+/// saved one (a pending create that reached MTurk is adopted, so a saved plan creating it again
+/// is refused; one that never got there is abandoned, and the saved create is what is wanted).
 fn check_saved_plan(
     store: &StateStore,
     desired: &DesiredState,
@@ -236,14 +245,6 @@ fn check_saved_plan(
             plan.state_serial
         )));
     }
-    if !blocking(|| store.pending_intents())
-        .map_err(ApplyError::State)?
-        .is_empty()
-    {
-        return Err(stale(
-            "an interrupted apply left calls to finish".to_owned(),
-        ));
-    }
     if desired.inputs_digest != plan.inputs_digest {
         return Err(stale(
             "the campaign files changed since it was made".to_owned(),
@@ -266,7 +267,7 @@ fn difference(saved: &Plan, now: &Plan) -> Option<String> {
         ));
     }
     Some(format!(
-        "it would {}, and what MTurk shows now needs {}",
+        "it would {}, but from what MTurk shows now it would {}",
         summary_text(&saved.summary),
         summary_text(&now.summary)
     ))
@@ -338,5 +339,85 @@ fn summary_text(s: &Summary) -> String {
         "change nothing".to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{DesiredState, ExpiredBy, Money, RecordedState, Target, UnixTime};
+    use turkform_plan::{Action, CampaignPlan, Plan, PlanOptions, PlannedAction};
+
+    use super::difference;
+
+    fn plan_with(actions: Vec<Action>) -> Plan {
+        let desired = DesiredState {
+            target: Target::Sim,
+            campaigns: Vec::new(),
+            qualification_types: Vec::new(),
+            inputs_digest: String::new(),
+        };
+        let mut plan = turkform_plan::plan(
+            &desired,
+            &RecordedState::default(),
+            UnixTime(1_700_000_000),
+            &PlanOptions::default(),
+        );
+        plan.summary.expire = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Expire { .. }))
+            .count();
+        plan.summary.extend = actions.len() - plan.summary.expire;
+        plan.campaigns.push(CampaignPlan {
+            name: "c".to_owned(),
+            status: None,
+            hit_types: Vec::new(),
+            actions: actions
+                .into_iter()
+                .map(|action| PlannedAction {
+                    action,
+                    reason: String::new(),
+                    cost_delta: Money::ZERO,
+                })
+                .collect(),
+            drift: Vec::new(),
+            unchanged: 0,
+            committed: Money::ZERO,
+            cost_delta: Money::ZERO,
+            max_spend: None,
+            over_budget: false,
+        });
+        plan
+    }
+
+    fn extend(to: i64) -> Action {
+        Action::ExtendLifetime {
+            campaign: "c".to_owned(),
+            item_key: "k".to_owned(),
+            hit_id: "H1".to_owned(),
+            from: UnixTime(1_700_000_000),
+            to: UnixTime(to),
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_differs_by_its_actions_not_by_the_instants_now_moves() {
+        // A resumed lifetime ends "now + what was left": later at apply time, same action.
+        assert_eq!(
+            difference(&plan_with(vec![extend(1)]), &plan_with(vec![extend(2)])),
+            None
+        );
+        let expire = Action::Expire {
+            campaign: "c".to_owned(),
+            item_key: "k".to_owned(),
+            hit_id: "H1".to_owned(),
+            why: ExpiredBy::Removal,
+        };
+        let why = difference(&plan_with(vec![extend(1)]), &plan_with(vec![expire])).unwrap();
+        assert_eq!(
+            why,
+            "it would extend 1 HIT, but from what MTurk shows now it would expire 1 HIT"
+        );
+        let why = difference(&plan_with(vec![extend(1)]), &plan_with(vec![])).unwrap();
+        assert!(why.ends_with("it would change nothing"), "{why}");
     }
 }

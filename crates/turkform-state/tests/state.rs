@@ -1078,3 +1078,68 @@ fn a_read_only_store_sees_changes_a_writer_makes_while_it_is_open() {
     drop(writer);
     assert_eq!(reader.load().unwrap().hits.len(), 2);
 }
+
+#[test]
+fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![
+                hit("old", "k1", 1, "H1"),
+                hit("old", "k1", 2, "H2"),
+                hit("old", "k2", 1, "H3"),
+                hit("other", "k1", 1, "H4"),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+
+    assert_eq!(store.remove_item("old", "k1").unwrap(), 2);
+    let state = store.load().unwrap();
+    let mut forgotten: Vec<(&str, u32)> = state
+        .forgotten
+        .iter()
+        .map(|f| (f.hit_id.as_str(), f.generation))
+        .collect();
+    forgotten.sort();
+    assert_eq!(forgotten, [("H1", 1), ("H2", 2)]);
+    assert_eq!(state.next_fresh_generation("old", "k1"), 3);
+    assert_eq!(state.next_fresh_generation("old", "k2"), 1);
+
+    let serial = store.serial().unwrap();
+    let mv = |from: &str, to: &str| turkform_model::Rename {
+        from_campaign: from.to_owned(),
+        from_key: None,
+        to_campaign: to.to_owned(),
+        to_key: None,
+    };
+    // Into a name state already uses: refused, nothing changed.
+    assert!(matches!(
+        store.rename(&mv("old", "other")),
+        Err(StateError::Refused { .. })
+    ));
+    assert!(matches!(
+        store.rename(&mv("nosuch", "x")),
+        Err(StateError::NotFound { .. })
+    ));
+    assert_eq!(store.serial().unwrap(), serial);
+
+    assert_eq!(store.rename(&mv("old", "new")).unwrap(), 1);
+    let state = store.load().unwrap();
+    assert!(state.hits.iter().all(|h| h.campaign != "old"));
+    assert_eq!(state.hits.iter().filter(|h| h.campaign == "new").count(), 1);
+    // What was forgotten under the old name stays forgotten under the new one.
+    assert_eq!(state.next_fresh_generation("new", "k1"), 3);
+    assert_eq!(state.renames, [mv("old", "new")]);
+    let renamed = state.renamed(turkform_model::Annotation::new("old", "k9", 1));
+    assert_eq!(renamed.campaign, "new");
+    assert!(renamed.matches_key("k9"));
+    assert!(store.serial().unwrap() > serial);
+    drop(store);
+
+    // Reopened, it is all still there.
+    let again = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(again.load().unwrap(), state);
+}

@@ -74,6 +74,7 @@ fn plan_against_the_wrong_endpoint_writes_nothing() {
     // recorded HITs is there, and it records nothing.
     let out = project.run(&wrong, &["plan"]);
     assert_exit(&out, 1);
+    insta::assert_snapshot!("plan_against_the_wrong_endpoint", stderr(&out));
     assert!(
         stderr(&out).contains("none of the 3 HITs state records"),
         "{}",
@@ -143,6 +144,7 @@ fn a_saved_plan_applied_over_a_restored_state_creates_no_duplicate() {
 
     let out = project.run(&sim, &["apply", "p.json", "--auto-approve"]);
     assert_exit(&out, 1);
+    insta::assert_snapshot!("saved_plan_over_a_restored_state", stderr(&out));
     assert!(
         stderr(&out).contains("no longer fits what MTurk shows"),
         "{}",
@@ -217,19 +219,13 @@ fn csv(keys: &[usize], edited: &[usize]) -> String {
     out
 }
 
-#[test]
-fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_content() {
-    let sim = Sim::start(turkform_sim::SimConfig {
-        latency: std::time::Duration::from_millis(40),
-        ..turkform_sim::SimConfig::default()
-    });
-    let project = Project::new();
-    project.campaign("crash", 10, &CampaignOptions::default());
-    // Kill the apply while creates are in flight: some HITs exist, some intents are pending.
+/// Kills `apply` while creates are in flight, until some HITs exist and some intents are
+/// pending; returns how many are.
+fn kill_apply_with_creates_pending(sim: &Sim, project: &Project, items: usize) -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let pending = loop {
+    loop {
         let mut child = project
-            .command(&sim, &["apply", "--auto-approve", "--concurrency", "2"])
+            .command(sim, &["apply", "--auto-approve", "--concurrency", "2"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -245,15 +241,51 @@ fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_conten
             .ok()
             .and_then(|s| s.pending_intents().ok())
             .map_or(0, |p| p.len());
-        let on_mturk = sim.list_hits().len();
-        if pending > 0 && on_mturk < 10 {
-            break pending;
+        if pending > 0 && sim.list_hits().len() < items {
+            return pending;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "could not kill the apply with creates pending"
         );
-    };
+    }
+}
+
+#[test]
+fn a_saved_plan_made_while_creates_were_pending_never_duplicates_them() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: std::time::Duration::from_millis(40),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("pending", 10, &CampaignOptions::default());
+    assert!(kill_apply_with_creates_pending(&sim, &project, 10) > 0);
+    let out = project.run(&sim, &["plan", "--out", "p.json"]);
+    assert_exit(&out, 0);
+    // Recovered first, then compared: applied only if what recovery found leaves it right.
+    let out = project.run(&sim, &["apply", "p.json"]);
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || (code == Some(1) && stderr(&out).contains("no longer fits")),
+        "{}",
+        stderr(&out)
+    );
+    applied(&sim, &project);
+    let by_annotation = annotations(&sim);
+    assert_eq!(by_annotation.len(), 10, "{by_annotation:?}");
+    assert!(by_annotation.values().all(|&n| n == 1), "{by_annotation:?}");
+    assert_eq!(sim.list_hits().len(), 10);
+}
+
+#[test]
+fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_content() {
+    let sim = Sim::start(turkform_sim::SimConfig {
+        latency: std::time::Duration::from_millis(40),
+        ..turkform_sim::SimConfig::default()
+    });
+    let project = Project::new();
+    project.campaign("crash", 10, &CampaignOptions::default());
+    let pending = kill_apply_with_creates_pending(&sim, &project, 10);
     assert!(pending > 0);
     let created_before: std::collections::HashSet<String> = sim
         .list_hits()
@@ -384,6 +416,21 @@ fn state_mv_then_renaming_the_campaign_reposts_nothing() {
         "{}",
         stderr(&out)
     );
+
+    // An item renamed in state and in the data file: nothing re-posted either.
+    let out = project.run(&sim, &["state", "mv", "after/item-00001", "after/renamed"]);
+    assert_exit(&out, 0);
+    let data = std::fs::read_to_string(project.path().join("campaigns/data/before.csv")).unwrap();
+    project.write(
+        "campaigns/data/before.csv",
+        &data.replace("item-00001,", "renamed,"),
+    );
+    let out = project.run(&sim, &["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 0);
+    applied(&sim, &project);
+    assert_eq!(sim.list_hits().len(), 3);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+    assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
 }
 
 #[test]
@@ -573,4 +620,25 @@ fn a_lost_state_is_recovered_in_one_apply_and_edits_made_meanwhile_reach_mturk()
         assert!(h.question.unwrap_or_default().contains("Edited text"));
     }
     assert_eq!(sim.calls("UpdateHITTypeOfHIT"), 0);
+}
+
+#[test]
+fn turkform_init_gives_each_project_its_own_identity() {
+    let sim = Sim::plain();
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            // A bare directory, as a new user starts from.
+            let project = Project { dir };
+            let out = project.run(&sim, &["init"]);
+            assert_exit(&out, 0);
+            let settings = turkform_spec::load_settings(project.path()).unwrap();
+            settings.project.expect("init wrote a project identity")
+        })
+        .collect();
+    assert!(
+        ids.iter().all(|id| turkform_spec::valid_project_id(id)),
+        "{ids:?}"
+    );
+    assert_ne!(ids[0], ids[1]);
 }
