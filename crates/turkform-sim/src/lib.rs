@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod answers;
 mod ids;
 pub mod money;
 mod ops;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod answers;
 mod auth_and_wire;
 mod faults;
 mod hits;
