@@ -4,6 +4,7 @@
 mod apply;
 mod init;
 mod plan;
+mod preview;
 mod sim;
 mod state;
 mod status;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Refresh(args) => apply::refresh(&crate::settings::resolve(&global)?, &args).await,
         Command::Status(args) => status::run(&crate::settings::resolve(&global)?, &args),
         Command::State(cmd) => state::run(&crate::settings::resolve(&global)?, cmd),
+        Command::Preview(args) => preview::run(&crate::settings::resolve(&global)?, &args).await,
     }
 }
 
