@@ -11,4 +11,5 @@ mod interop;
 mod lifecycle;
 mod persistence;
 mod qualifications;
+mod worker_site;
 mod workers_and_misc;

@@ -302,6 +302,7 @@ lifetime = "1d"
     browser.goto(&preview.url);
     browser.find("#question-form");
     browser.click("#accept");
+    browser.find("#return");
     browser.click("input[name=animal][value=dog]");
     browser.type_into("textarea[name=where]", "in the fog, \u{e0} l'ouest");
     browser.click("#submit");
@@ -409,10 +410,12 @@ fn external_question_posts_back_to_external_submit() {
     let browser = Browser::start();
     browser.goto(&format!("{}/_sim/worker/?workerId={WORKER}", sim.url));
     browser.click("a.hit");
+    browser.find("#accept");
     browser.enter_frame("#task");
     browser.find("#go[disabled]");
     browser.top_frame();
     browser.click("#accept");
+    browser.find("#return");
     browser.enter_frame("#task");
     browser.type_into("#seen", "a red bus");
     browser.click("#red");
@@ -457,4 +460,35 @@ fn external_question_posts_back_to_external_submit() {
         );
         assert!(seen.contains(&expected), "{expected} not in {seen:?}");
     }
+}
+
+#[test]
+fn preview_of_an_unknown_campaign_or_item_fails_without_serving() {
+    let project = crowd_project();
+    for (args, needle) in [
+        (vec!["preview", "nope", "--no-open"], "nope"),
+        (
+            vec!["preview", CROWD_CAMPAIGN, "no-such-item", "--no-open"],
+            "has no item `no-such-item`",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_turkform"))
+            .current_dir(project.path())
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run turkform preview");
+        crate::common::assert_exit(&out, 1);
+        assert!(
+            crate::common::stderr(&out).contains(needle),
+            "{}",
+            crate::common::stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "no URL is printed");
+    }
+    assert!(
+        !project.path().join("state").exists(),
+        "preview writes no state"
+    );
 }

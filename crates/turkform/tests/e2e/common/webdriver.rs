@@ -218,10 +218,20 @@ impl Browser {
     }
 
     /// Enters the iframe matching `css` of the current frame.
+    /// A frame found while the previous page was still being replaced goes stale: find it
+    /// again until the new page holds it.
     pub fn enter_frame(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd("POST", "/frame", Some(json!({ "id": { ELEMENT_KEY: id } })))
-            .unwrap_or_else(|e| panic!("enter frame `{css}`: {e}"));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let id = self.find(css);
+            match self.cmd("POST", "/frame", Some(json!({ "id": { ELEMENT_KEY: id } }))) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("enter frame `{css}`: {e}"),
+            }
+        }
     }
 
     pub fn top_frame(&self) {
