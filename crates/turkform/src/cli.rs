@@ -76,6 +76,8 @@ pub enum Command {
     /// The local MTurk simulator
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Do one item's HIT in a browser on an embedded simulator (nothing is applied)
+    Preview(PreviewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +92,17 @@ pub struct RenderArgs {
     pub campaign: String,
     /// The item's key [default: the first item]
     pub item: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The campaign's name
+    pub campaign: String,
+    /// The item's key [default: the first item]
+    pub item: Option<String>,
+    /// Print the worker-site URL without opening a browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 #[derive(Debug, Args)]

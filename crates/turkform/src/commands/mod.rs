@@ -4,6 +4,7 @@
 mod apply;
 mod init;
 mod plan;
+mod preview;
 mod report;
 mod results;
 mod sim;
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Report(args) => report::run(&crate::settings::resolve(&global)?, &args),
         Command::Results(args) => results::run(&crate::settings::resolve(&global)?, &args),
         Command::State(cmd) => state::run(&crate::settings::resolve(&global)?, cmd),
+        Command::Preview(args) => preview::run(&crate::settings::resolve(&global)?, &args).await,
     }
 }
 

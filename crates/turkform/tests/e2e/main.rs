@@ -5,6 +5,7 @@ mod common;
 
 mod apply_e2e;
 mod plan_e2e;
+mod preview_e2e;
 mod report_e2e;
 mod results_e2e;
 mod safety_e2e;
