@@ -158,3 +158,177 @@ fn fifo_as_data_source_is_an_error_not_a_hang() {
         "{err}"
     );
 }
+
+/// An endpoint that is not MTurk and never answers properly, on 127.0.0.1.
+enum Silent {
+    /// Nothing listens: connection refused.
+    ClosedPort,
+    /// Accepts the connection, reads, and never writes a byte.
+    Hung,
+    /// Answers a promising status line one byte a second, forever.
+    Trickle,
+}
+
+/// Starts `kind` and returns its URL; its threads live until the test process ends.
+fn silent_endpoint(kind: Silent) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    match kind {
+        Silent::ClosedPort => drop(listener),
+        Silent::Hung | Silent::Trickle => {
+            let trickle = matches!(kind, Silent::Trickle);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        let _ = stream.read(&mut buf);
+                        if !trickle {
+                            // Hold the connection open without answering.
+                            let _ = stream.read(&mut buf);
+                            return;
+                        }
+                        let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 100000\r\n\r\n";
+                        for b in head.iter().chain(std::iter::repeat(&b' ')) {
+                            if stream.write_all(&[*b]).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    });
+                }
+            });
+        }
+    }
+    url
+}
+
+#[test]
+fn unanswered_endpoints_fail_within_ten_seconds_naming_endpoint_and_cause() {
+    let cases = [
+        (Silent::ClosedPort, "connection refused"),
+        (
+            Silent::Hung,
+            "no complete answer within the attempt timeout",
+        ),
+        (
+            Silent::Trickle,
+            "no complete answer within the attempt timeout",
+        ),
+    ];
+    let sim = Sim::plain();
+    std::thread::scope(|scope| {
+        for (kind, cause) in cases {
+            let url = silent_endpoint(kind);
+            let sim = &sim;
+            for args in [&["plan"][..], &["apply", "--auto-approve"][..]] {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let project = Project::new();
+                    project.campaign("patient", 2, &CampaignOptions::default());
+                    let started = Instant::now();
+                    let out = project
+                        .command(sim, args)
+                        .env("TURKFORM_ENDPOINT_URL", &url)
+                        .output()
+                        .unwrap();
+                    let elapsed = started.elapsed();
+                    assert_exit(&out, 1);
+                    let err = stderr(&out);
+                    assert!(
+                        elapsed < Duration::from_secs(10),
+                        "{args:?} against {url} took {elapsed:?}: {err}"
+                    );
+                    assert!(
+                        err.contains(&format!("MTurk at {url} is not answering"))
+                            && err.contains(cause),
+                        "{args:?} against {url}: {err}"
+                    );
+                    // Progress said it was retrying, and nothing pretends MTurk refused.
+                    assert!(err.contains("MTurk not answering at"), "{err}");
+                    assert!(err.contains("retrying (1)"), "{err}");
+                    assert!(!err.contains("refused the request"), "{err}");
+                    // The lock was released and nothing is left half-done.
+                    let list = project.run(sim, &["state", "list"]);
+                    assert_exit(&list, 0);
+                    assert_eq!(stdout(&list), "");
+                });
+            }
+        }
+    });
+    // None of it reached the real simulator.
+    assert_eq!(sim.mutating_calls(), 0);
+}
+
+#[test]
+fn missing_credentials_fail_at_once_saying_how_to_provide_them() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("signed", 2, &CampaignOptions::default());
+    let nowhere = project.path().join("no-aws-files");
+    let started = Instant::now();
+    let out = project
+        .command(&sim, &["--target", "sandbox", "plan"])
+        .env("HOME", &nowhere)
+        .env("AWS_CONFIG_FILE", nowhere.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", nowhere.join("credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}: {err}");
+    assert!(
+        err.contains(&format!(
+            "no AWS credentials to sign requests to MTurk at {}",
+            sim.url
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("AWS_PROFILE"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("refused the request") && !err.contains("dispatch failure"),
+        "{err}"
+    );
+    // Nothing unsigned was sent.
+    let requests: u64 = sim.stats()["requests"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    assert_eq!(requests, 0);
+}
+
+#[test]
+fn verbose_logs_connected_to_mturk_only_after_an_answer() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("chatty", 1, &CampaignOptions::default());
+    let closed = silent_endpoint(Silent::ClosedPort);
+    let out = project
+        .command(&sim, &["-v", "plan"])
+        .env("TURKFORM_ENDPOINT_URL", &closed)
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert!(
+        !stderr(&out).contains("connected to MTurk"),
+        "{}",
+        stderr(&out)
+    );
+    let out = project.run(&sim, &["-v", "plan"]);
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("connected to MTurk"),
+        "{}",
+        stderr(&out)
+    );
+}
