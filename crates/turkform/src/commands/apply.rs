@@ -156,12 +156,12 @@ pub async fn run(
 
     let cancel = options.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if let Some(signal) = crate::signals::interrupted().await {
             eprintln!(
-                "\ninterrupted: finishing the calls in flight and recording them (Ctrl-C again to force)"
+                "\ninterrupted ({signal}): finishing the calls in flight and recording them (Ctrl-C again to force)"
             );
             cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if crate::signals::interrupted().await.is_some() {
                 std::process::exit(130);
             }
         }
