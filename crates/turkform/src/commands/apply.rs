@@ -102,10 +102,10 @@ pub async fn run(
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
-    options.concurrency = args
-        .concurrency
-        .unwrap_or(resolved.concurrency)
-        .clamp(1, 256);
+    options.concurrency = match &args.concurrency {
+        Some(n) => crate::settings::concurrency_value("--concurrency", n)?,
+        None => resolved.concurrency,
+    };
 
     let plan = match saved {
         Some((path, mut plan)) => {
@@ -142,6 +142,7 @@ pub async fn run(
         }
         return Ok(0);
     }
+    crate::render::print_warnings(&plan);
     let shown = plan_human(&plan, &style);
     if args.json {
         eprint!("{shown}");

@@ -420,3 +420,148 @@ fn closed_stdout_ends_quietly_with_exit_0() {
     // Nothing was changed by the plans whose output nobody read.
     assert_eq!(sim.list_hits().len(), 30);
 }
+
+#[test]
+fn concurrency_out_of_range_is_rejected_alike_from_flag_env_and_file() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("paced", 2, &CampaignOptions::default());
+    let check = |out: std::process::Output, what: &str| {
+        assert_exit(&out, 1);
+        let err = stderr(&out);
+        assert!(
+            err.contains("out of range") && err.contains("1 to 256"),
+            "{what}: {err}"
+        );
+    };
+    for n in ["0", "1000"] {
+        check(
+            project.run(&sim, &["apply", "--auto-approve", "--concurrency", n]),
+            n,
+        );
+        check(
+            project
+                .command(&sim, &["apply", "--auto-approve"])
+                .env("TURKFORM_CONCURRENCY", n)
+                .output()
+                .unwrap(),
+            n,
+        );
+    }
+    project.write(
+        "turkform.toml",
+        "target = \"sim\"\n\n[apply]\nconcurrency = 1000\n",
+    );
+    check(
+        project.run(&sim, &["apply", "--auto-approve"]),
+        "turkform.toml",
+    );
+    assert_eq!(sim.mutating_calls(), 0);
+    project.write("turkform.toml", "target = \"sim\"\n");
+    assert_exit(
+        &project.run(&sim, &["apply", "--auto-approve", "--concurrency", "256"]),
+        0,
+    );
+    assert_eq!(sim.list_hits().len(), 2);
+}
+
+#[test]
+fn plan_warnings_go_to_stderr_not_stdout() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("lowered", 2, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    project.campaign(
+        "lowered",
+        2,
+        &CampaignOptions {
+            assignments: 2,
+            ..CampaignOptions::default()
+        },
+    );
+    let out = project.run(&sim, &["plan"]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("warning:"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("warning:"), "{}", stdout(&out));
+    // Nothing was lowered on MTurk.
+    assert!(
+        sim.list_hits()
+            .iter()
+            .all(|h| h.max_assignments() == Some(3))
+    );
+}
+
+#[test]
+fn state_list_of_an_unknown_campaign_exits_1_and_lists_as_json() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("listed", 2, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    let out = project.run(&sim, &["state", "list", "nosuch"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("state has no campaign `nosuch`") && stderr(&out).contains("listed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = project.run(&sim, &["state", "list", "--json"]);
+    assert_exit(&out, 0);
+    let records: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut in_state: Vec<String> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hit_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut on_mturk: Vec<String> = sim
+        .list_hits()
+        .iter()
+        .map(|h| h.hit_id().unwrap().to_owned())
+        .collect();
+    in_state.sort();
+    on_mturk.sort();
+    assert_eq!(in_state, on_mturk);
+    assert_eq!(in_state.len(), 2);
+}
+
+#[test]
+fn status_outside_a_project_says_no_turkform_toml_here() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    std::fs::remove_file(project.path().join("turkform.toml")).unwrap();
+    let out = project.run(&sim, &["status"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("no turkform.toml here"), "{err}");
+    let dir = project.path().canonicalize().unwrap();
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+}
+
+#[test]
+fn adopted_items_are_neither_unchanged_nor_a_new_cost() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("found", 3, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    // The state is lost; the HITs (and the money they committed) are still on MTurk.
+    for f in ["turkform.db", "turkform.db-wal", "turkform.db-shm"] {
+        let _ = std::fs::remove_file(project.path().join("state").join(f));
+    }
+    let out = project.run(&sim, &["plan", "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 3, "{plan}");
+    assert_eq!(plan["summary"]["create"], 0);
+    assert_eq!(
+        plan["summary"]["cost_delta"], 0,
+        "adopted HITs were paid long ago"
+    );
+    let campaign = &plan["campaigns"][0];
+    assert_eq!(campaign["unchanged"], 0, "{campaign}");
+    assert!(campaign["committed"].as_i64().unwrap() > 0, "{campaign}");
+    let human = project.run(&sim, &["plan"]);
+    assert!(stdout(&human).contains("Cost: $0.00"), "{}", stdout(&human));
+    assert!(!stdout(&human).contains("unchanged"), "{}", stdout(&human));
+    assert_eq!(sim.list_hits().len(), 3);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 3);
+}
