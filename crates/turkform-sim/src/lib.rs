@@ -115,6 +115,10 @@ pub enum SimError {
     },
     #[error("invalid simulator configuration: {0}")]
     InvalidConfig(String),
+    /// Another simulator serves from the same database: two in-memory worlds would diverge and
+    /// overwrite each other's records.
+    #[error("the simulator database `{}` is in use by another simulator ({holder})", path.display())]
+    InUse { path: PathBuf, holder: String },
 }
 
 /// Serves the API on `listener` until this future is dropped (or its task aborted).

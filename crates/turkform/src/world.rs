@@ -64,8 +64,13 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
             };
             let handle = turkform_sim::start("127.0.0.1:0", config)
                 .await
-                .map_err(|e| {
-                    Failure::internal(anyhow::Error::new(e).context("cannot start the simulator"))
+                .map_err(|e| match e {
+                    e @ turkform_sim::SimError::InUse { .. } => Failure::user(e).hint(
+                        "stop that simulator, or talk to it with `--endpoint-url URL` instead of starting another",
+                    ),
+                    e => Failure::internal(
+                        anyhow::Error::new(e).context("cannot start the simulator"),
+                    ),
                 })?;
             let url = handle.endpoint_url();
             sim = Some(handle);

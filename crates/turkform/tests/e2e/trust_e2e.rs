@@ -565,3 +565,59 @@ fn adopted_items_are_neither_unchanged_nor_a_new_cost() {
     assert_eq!(sim.list_hits().len(), 3);
     assert_eq!(sim.calls("CreateHITWithHITType"), 3);
 }
+
+#[test]
+fn embedded_simulator_and_sim_serve_cannot_share_a_database() {
+    use std::io::BufRead;
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("shared", 2, &CampaignOptions::default());
+    std::fs::create_dir_all(project.path().join("state")).unwrap();
+    let mut server = project
+        .command(
+            &sim,
+            &[
+                "sim",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--db",
+                "state/sim.db",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // It prints its URL once it serves (and holds the database).
+    let mut url = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    // target = "sim" without an endpoint starts the embedded simulator on state/sim.db.
+    let out = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .env_remove("TURKFORM_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("simulator database `state/sim.db` is in use by another simulator")
+            && err.contains("sim serve"),
+        "{err}"
+    );
+    // Once the server is gone the embedded simulator works on the same database.
+    let out = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .env_remove("TURKFORM_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+}
