@@ -87,6 +87,10 @@ pub async fn run(
     let _lock = store
         .lock("turkform apply", lock_timeout)
         .map_err(super::state_failure)?;
+    if let Some(saved) = &saved {
+        turkform_apply::ops::check_saved_plan(&store, &desired, saved)
+            .map_err(super::apply_failure)?;
+    }
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
