@@ -63,6 +63,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
             path.display()
         ))
     })?;
+    if !crate::output::replace_by_rename(path) {
+        return std::fs::write(path, bytes).map_err(|e| {
+            Failure::user_msg(format!(
+                "cannot write the report to `{}`: {e}",
+                path.display()
+            ))
+        });
+    }
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
