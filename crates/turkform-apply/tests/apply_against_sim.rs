@@ -224,6 +224,7 @@ fn campaign(name: &str, items: usize, reward_cents: i64, assignments: u32) -> De
                 let question = question(&key, "v1");
                 DesiredItem {
                     content_hash: question.content_hash(),
+                    row: vec![("id".to_owned(), key.clone())],
                     key,
                     question,
                 }

@@ -6,6 +6,7 @@
 //! the pure functions that must agree everywhere (content hashes, request tokens, annotations).
 //! It must not know about TOML, SQLite, AWS, async or terminals.
 
+pub mod assignment;
 pub mod desired;
 pub mod identity;
 pub mod money;
@@ -14,6 +15,7 @@ pub mod recorded;
 pub mod target;
 pub mod time;
 
+pub use assignment::{AssignmentStatus, DecidedBy, RecordedAssignment};
 pub use desired::{
     CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
     QualificationTypeSpec, Question,

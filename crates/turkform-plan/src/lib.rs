@@ -163,6 +163,10 @@ pub struct CreateHit {
     pub lifetime: Lifetime,
     pub question: Question,
     pub content_hash: String,
+    /// The item's data row, recorded with the HIT for `Input.*` in results (so a saved plan
+    /// carries it too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<(String, String)>,
 }
 
 /// Something the planner noticed and will not act on.

@@ -920,6 +920,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             lifetime: campaign.lifetime,
             question: item.question.clone(),
             content_hash: item.content_hash.clone(),
+            input: item.row.clone(),
         }
     }
 

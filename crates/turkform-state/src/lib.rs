@@ -6,11 +6,14 @@
 //!   corrupt, foreign or newer one without writing to it.
 //! - [`journal`]: the write-ahead intent journal the executor records before each MTurk call,
 //!   and the [`Batch`] of outcomes it commits after.
+//! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), kept
+//!   apart so that another backend can port it function by function.
 //! - [`lock`]: the apply lock, an OS advisory lock the kernel drops when its holder dies.
 //!
 //! This crate owns persistence and locking only. It must not know TOML, AWS, the planner's rules
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
+pub mod assignments;
 pub mod journal;
 pub mod lock;
 pub mod schema;
@@ -18,8 +21,10 @@ pub mod store;
 
 use std::path::PathBuf;
 
+pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
 pub use journal::{
-    Batch, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId, RunRecord,
+    AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
+    RunRecord,
 };
 pub use lock::{LockInfo, StateLock};
 pub use schema::SCHEMA_VERSION;

@@ -12,7 +12,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -22,7 +22,7 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -131,6 +131,42 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_target ON runs (target, id);
 CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
+"#;
+
+/// Schema 3 adds results: every assignment refresh has seen (kept for good), the data row each
+/// HIT was posted with (for `Input.*` columns), and the last account balance refresh read.
+/// Plain TEXT / INTEGER columns and no SQLite-only functions, so other backends can share it.
+pub const V3: &str = r#"
+CREATE TABLE assignments (
+    target             TEXT NOT NULL,
+    assignment_id      TEXT NOT NULL,
+    hit_id             TEXT NOT NULL,
+    campaign           TEXT NOT NULL,
+    item_key           TEXT NOT NULL,
+    generation         INTEGER NOT NULL,
+    worker_id          TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    accept_time        INTEGER,
+    submit_time        INTEGER,
+    auto_approval_time INTEGER,
+    approval_time      INTEGER,
+    rejection_time     INTEGER,
+    answer_xml         TEXT NOT NULL,
+    -- JSON object of the flattened answers (field -> string).
+    answers            TEXT NOT NULL,
+    requester_feedback TEXT,
+    -- 'turkform', 'auto', 'outside'; NULL while undecided.
+    decided_by         TEXT,
+    PRIMARY KEY (target, assignment_id)
+);
+CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
+-- JSON array of [column, value] pairs, in the data file's column order; NULL when unknown
+-- (HITs created before schema 3, or adopted ones).
+ALTER TABLE hits ADD COLUMN input_row TEXT;
+ALTER TABLE partitions ADD COLUMN balance_cents INTEGER;
+ALTER TABLE partitions ADD COLUMN balance_read_at INTEGER;
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

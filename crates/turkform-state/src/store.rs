@@ -2,6 +2,7 @@
 //! and every change as one SQLite transaction that bumps that target's serial.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 use turkform_model::{
-    Annotation, Drift, ExpiredBy, HitStatus, Money, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState, Target, UnixTime,
+    Annotation, Drift, ExpiredBy, HitStatus, Money, OrphanHit, RecordedAssignment, RecordedHit,
+    RecordedHitType, RecordedQualificationType, RecordedState, Target, UnixTime,
 };
 
 use crate::StateError;
-use crate::journal::{Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord};
+use crate::assignments::{AssignmentCount, AssignmentFilter, ExportRow, WorkerDecisions};
+use crate::journal::{
+    AccountBalance, Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord,
+};
 use crate::lock::{self, LockInfo, StateLock};
 use crate::schema::{self, Identity, SCHEMA_VERSION};
 
@@ -293,6 +297,127 @@ impl StateStore {
         Ok(self
             .read(|conn| runs(conn, self.target, limit))?
             .unwrap_or_default())
+    }
+
+    // --- results ---
+
+    /// Whether the file has the results tables (an older file opened read-only does not).
+    fn has_results(&self) -> bool {
+        self.version >= 3
+    }
+
+    /// The account balance the last refresh read, if any.
+    pub fn account_balance(&self) -> Result<Option<AccountBalance>, StateError> {
+        if !self.has_results() {
+            return Ok(None);
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::account_balance(conn, target))?
+            .flatten())
+    }
+
+    /// Every recorded assignment of one HIT.
+    pub fn assignments_of_hit(&self, hit_id: &str) -> Result<Vec<RecordedAssignment>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::of_hit(conn, target, hit_id))?
+            .unwrap_or_default())
+    }
+
+    /// HITs holding a Submitted assignment whose auto-approval time is at or before `now`.
+    pub fn hits_past_auto_approval(&self, now: UnixTime) -> Result<Vec<String>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::hits_past_auto_approval(conn, target, now))?
+            .unwrap_or_default())
+    }
+
+    /// Assignments per HIT and status.
+    pub fn assignment_counts(&self) -> Result<Vec<AssignmentCount>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::counts(conn, target))?
+            .unwrap_or_default())
+    }
+
+    /// This requester's decisions per worker (for approval-rate columns), windows ending `now`.
+    pub fn worker_decisions(
+        &self,
+        now: UnixTime,
+    ) -> Result<BTreeMap<String, WorkerDecisions>, StateError> {
+        if !self.has_results() {
+            return Ok(BTreeMap::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::worker_decisions(conn, target, now))?
+            .unwrap_or_default())
+    }
+
+    /// The campaigns with at least one assignment, by name.
+    pub fn campaigns_with_assignments(&self) -> Result<Vec<String>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| crate::assignments::campaigns(conn, target))?
+            .unwrap_or_default())
+    }
+
+    /// `campaign`'s Input columns (first seen) and answer fields (sorted), for an export header.
+    pub fn export_columns(&self, campaign: &str) -> Result<(Vec<String>, Vec<String>), StateError> {
+        if !self.has_results() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let target = self.target;
+        Ok(self
+            .read(|conn| {
+                Ok((
+                    crate::assignments::input_columns(conn, target, campaign)?,
+                    crate::assignments::answer_fields(conn, target, campaign)?,
+                ))
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Streams the assignments `filter` selects (see [`crate::assignments::ExportRow`]), one at
+    /// a time, from one consistent snapshot; `each` returns `false` to stop.
+    pub fn visit_assignments(
+        &self,
+        filter: &AssignmentFilter,
+        mut each: impl FnMut(ExportRow) -> bool,
+    ) -> Result<(), StateError> {
+        if !self.has_results() {
+            return Ok(());
+        }
+        let target = self.target;
+        let conn = self.conn.borrow();
+        let Some(c) = conn.as_ref() else {
+            return Ok(());
+        };
+        // A direct read is redone when a writer touched the file meanwhile; a stream cannot be
+        // redone (rows are already written out), so it always reads through SQLite's WAL
+        // protocol, inside one read transaction.
+        let shared;
+        let c = match self.read_path.get() {
+            ReadPath::Shared => c,
+            ReadPath::Direct(_) => {
+                shared = open_shared_read_only(&self.path)?;
+                &shared
+            }
+        };
+        crate::assignments::visit(c, target, filter, &mut each).map_err(|e| classify(&self.path, e))
     }
 
     // --- repair ---
@@ -1014,9 +1139,9 @@ fn commit_batch(tx: &Transaction<'_>, target: Target, batch: &Batch) -> Result<(
                                hit_type_hash, content_hash, max_assignments, committed_cost_cents,
                                created_at, expiration, status, assignments_available,
                                assignments_pending, assignments_completed, expired_by,
-                               paused_remaining_secs, drift)
+                               paused_remaining_secs, drift, input_row)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19)",
+                     ?18, ?19, ?20)",
         )?;
         for h in &batch.upsert_hits {
             let drift = if h.drift.is_empty() {
@@ -1026,6 +1151,8 @@ fn commit_batch(tx: &Transaction<'_>, target: Target, batch: &Batch) -> Result<(
                     TxError::Sqlite(rusqlite::Error::ToSqlConversionFailure(e.into()))
                 })?)
             };
+            // The posted row is not part of the record the planner sees: carry it over.
+            let input_row = crate::assignments::input_row_of(tx, target, &h.hit_id)?;
             delete.execute(params![t, h.hit_id])?;
             insert.execute(params![
                 t,
@@ -1047,11 +1174,13 @@ fn commit_batch(tx: &Transaction<'_>, target: Target, batch: &Batch) -> Result<(
                 h.expired_by.map(expired_by_str),
                 h.paused_remaining_secs,
                 drift,
+                input_row,
             ])?;
             // A HIT state knows is no longer an orphan.
             remove_orphan.execute(params![t, h.hit_id])?;
         }
     }
+    crate::assignments::write(tx, target, batch)?;
     if let Some(at) = batch.refreshed_at {
         tx.execute(
             "INSERT INTO partitions (target, serial, refreshed_at) VALUES (?1, 0, ?2)
