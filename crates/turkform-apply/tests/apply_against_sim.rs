@@ -218,6 +218,7 @@ fn campaign(name: &str, items: usize, reward_cents: i64, assignments: u32) -> De
         assignments,
         lifetime: Lifetime::Duration(86_400 * 3),
         max_spend: None,
+        review: Default::default(),
         items: (0..items)
             .map(|i| {
                 let key = format!("img-{i:04}");

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod money;
 pub mod qualification;
 pub mod recorded;
+pub mod review;
 pub mod target;
 pub mod time;
 
@@ -28,6 +29,9 @@ pub use qualification::{
 pub use recorded::{
     Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
     RecordedQualificationType, RecordedState,
+};
+pub use review::{
+    BonusRow, Decision, DesiredReview, KnownAnswers, ReviewGoal, Verdict, bonus_fee, bonus_identity,
 };
 pub use target::Target;
 pub use time::UnixTime;

@@ -61,6 +61,7 @@ fn campaign(name: &str, keys: &[&str]) -> DesiredCampaign {
         assignments: 3,
         lifetime: Lifetime::Duration(7 * DAY),
         max_spend: None,
+        review: Default::default(),
         items: keys.iter().map(|k| item(k, 1)).collect(),
     }
 }
