@@ -27,7 +27,7 @@ pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
+    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedBonus, RecordedHit, RecordedHitType,
     RecordedQualificationType, RecordedState,
 };
 pub use review::{
