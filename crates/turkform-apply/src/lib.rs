@@ -231,6 +231,10 @@ pub enum ApplyError {
     )]
     InsufficientBalance { needed: Money, balance: Money },
     #[error(
+        "the plan has {count} error(s) in its review files (first: {first}); nothing was changed: fix them, then plan again"
+    )]
+    PlanErrors { count: usize, first: String },
+    #[error(
         "the plan was made for target `{plan}` but this state is for `{state}`: plan again for `{state}`"
     )]
     WrongTarget { plan: Target, state: Target },
@@ -267,6 +271,12 @@ pub enum ApplyError {
 /// account's available balance (one `GetAccountBalance`, skipped when the plan costs nothing).
 /// Makes no mutating call.
 pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError> {
+    if let Some(e) = plan.errors.first() {
+        return Err(ApplyError::PlanErrors {
+            count: plan.errors.len(),
+            first: format!("{}:{}: {}", e.file.display(), e.line, e.message),
+        });
+    }
     for c in &plan.campaigns {
         if let (true, Some(max_spend)) = (c.over_budget, c.max_spend) {
             return Err(ApplyError::OverBudget {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use turkform_model::time::format_duration;
 use turkform_model::{ExpiredBy, Money};
-use turkform_plan::{Action, CampaignPlan, Plan, PlannedAction};
+use turkform_plan::{Action, CampaignPlan, Plan, PlannedAction, PlannedReview, ReviewAction};
 
 /// How to draw: colour only on a terminal and never with `NO_COLOR`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -230,7 +230,11 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
         out.push('\n');
     }
     for c in &plan.campaigns {
-        if c.actions.is_empty() && c.hit_types.is_empty() && c.drift.is_empty() {
+        if c.actions.is_empty()
+            && c.hit_types.is_empty()
+            && c.drift.is_empty()
+            && c.review.is_empty()
+        {
             continue;
         }
         let _ = writeln!(out, "{}", campaign_header(style, c));
@@ -253,6 +257,7 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
                 write_action(&mut out, style, a);
             }
         }
+        write_review(&mut out, style, &c.review);
         for d in &c.drift {
             let _ = writeln!(
                 out,
@@ -296,6 +301,29 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
     }
     if !plan.warnings.is_empty() {
         out.push('\n');
+    }
+    for e in &plan.errors {
+        let _ = writeln!(
+            out,
+            "{} {}:{}: {}",
+            style.red("error:"),
+            e.file.display(),
+            e.line,
+            e.message
+        );
+        if let Some(h) = &e.hint {
+            let _ = writeln!(out, "  hint: {h}");
+        }
+    }
+    if !plan.errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            style.red(&format!(
+                "{} error(s) in the review files: apply will refuse this plan",
+                plan.errors.len()
+            ))
+        );
     }
     out.push_str(&summary_line(plan, style));
     out.push('\n');
@@ -351,6 +379,10 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
     push(s.retype, "to retype");
     push(s.replace, "to replace");
     push(s.expire, "to expire");
+    push(s.approve, "to approve");
+    push(s.override_rejection, "rejection(s) to override");
+    push(s.reject, "to reject");
+    push(s.bonus, "bonus(es) to pay");
     let mut line = format!(
         "{} {}. Cost: {}",
         style.bold("Plan:"),
@@ -368,6 +400,103 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
         );
     }
     line
+}
+
+fn review_symbol(action: &ReviewAction) -> &'static str {
+    match action {
+        ReviewAction::Approve { .. } | ReviewAction::OverrideRejection { .. } => "✓",
+        ReviewAction::Reject { .. } => "✗",
+        ReviewAction::SendBonus { .. } => "$",
+    }
+}
+
+fn assignments(n: usize) -> String {
+    if n == 1 {
+        "1 assignment".to_owned()
+    } else {
+        format!("{n} assignments")
+    }
+}
+
+/// Review actions grouped by what they do and why: 5,000 approvals after `approve_after` are
+/// one line; `-v` lists every assignment under its group.
+fn write_review(out: &mut String, style: &Style, review: &[PlannedReview]) {
+    // Decisions-file rows each have their own line number: they group by verb and file.
+    let group_of = |r: &PlannedReview| -> String {
+        match &r.basis {
+            turkform_plan::ReviewBasis::File { file, .. } => {
+                if matches!(r.action, ReviewAction::SendBonus { resend: false, .. }) {
+                    format!("(bonuses file {})", file.display())
+                } else if matches!(r.action, ReviewAction::SendBonus { .. }) {
+                    "(pending from an earlier apply: confirmed or resent with the same token)"
+                        .to_owned()
+                } else {
+                    format!("(decisions file {})", file.display())
+                }
+            }
+            _ => r.reason.clone(),
+        }
+    };
+    let mut groups: Vec<(&'static str, String, Vec<&PlannedReview>)> = Vec::new();
+    for r in review {
+        let key = (r.action.verb(), group_of(r));
+        match groups.iter_mut().find(|g| g.0 == key.0 && g.1 == key.1) {
+            Some(g) => g.2.push(r),
+            None => groups.push((key.0, key.1, vec![r])),
+        }
+    }
+    for (verb, why, rows) in groups {
+        let moves: Money = rows.iter().map(|r| r.moves).sum();
+        let money = match rows[0].action {
+            ReviewAction::SendBonus { .. } => format!("{moves} with fees"),
+            ReviewAction::Reject { .. } => format!("{moves} committed, not paid"),
+            _ => format!("pays {moves} committed"),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {verb} {} {why}  {}",
+            paint_symbol(style, if verb == "reject" { "-" } else { "~" }),
+            assignments(rows.len()),
+            style.dim(&money)
+        );
+        if style.every_item || rows.len() == 1 && !why.starts_with("of ") {
+            for r in &rows {
+                let detail = match &r.action {
+                    ReviewAction::Approve { feedback, .. }
+                    | ReviewAction::OverrideRejection { feedback, .. } => feedback
+                        .as_ref()
+                        .map(|f| format!(" feedback {f:?}"))
+                        .unwrap_or_default(),
+                    ReviewAction::Reject { feedback, .. } => format!(" feedback {feedback:?}"),
+                    ReviewAction::SendBonus {
+                        worker_id,
+                        amount,
+                        reason,
+                        identity,
+                        ..
+                    } => format!(" {identity} to {worker_id}: {amount} ({reason:?})"),
+                };
+                let worker = match &r.action {
+                    ReviewAction::Approve { worker_id, .. }
+                    | ReviewAction::OverrideRejection { worker_id, .. }
+                    | ReviewAction::Reject { worker_id, .. } => format!(" of {worker_id}"),
+                    ReviewAction::SendBonus { .. } => String::new(),
+                };
+                let at = match &r.basis {
+                    turkform_plan::ReviewBasis::File { file, line } => {
+                        format!("  {}", style.dim(&format!("{}:{line}", file.display())))
+                    }
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "      {} {}{worker}{detail}{at}",
+                    review_symbol(&r.action),
+                    r.action.assignment_id()
+                );
+            }
+        }
+    }
 }
 
 /// Why a HIT was expired, for `state show`.
