@@ -29,6 +29,7 @@ mod engine;
 pub mod limiter;
 pub mod ops;
 mod refresh;
+mod review;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -47,6 +48,7 @@ use turkform_plan::{Action, CreateHit, Plan};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
 
 pub use refresh::{DriftSeen, RefreshReport};
+pub use review::{ReviewReport, apply_review};
 pub use tokio_util::sync::CancellationToken as Cancel;
 
 use crate::calls::{Call, CreateHitData, HitTypeData, Purpose, RequirementData};
@@ -187,6 +189,8 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     /// Stopped early by [`ApplyOptions::cancel`]; a re-run finishes the work.
     pub interrupted: bool,
+    /// Approvals, rejections and bonuses (after the HIT actions).
+    pub review: ReviewReport,
 }
 
 impl ApplyReport {
@@ -451,6 +455,7 @@ pub async fn apply(
         retries: tally.retries,
         elapsed: started.elapsed(),
         interrupted: tally.interrupted,
+        review: ReviewReport::default(),
     })
 }
 
@@ -1039,5 +1044,47 @@ impl MturkApi for Counting<'_> {
     ) -> Result<Page<RemoteHit>, ApiError> {
         self.count("ListHITs");
         self.inner.list_hits(next_token, max_results).await
+    }
+    async fn approve_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), ApiError> {
+        self.count("ApproveAssignment");
+        self.inner
+            .approve_assignment(assignment_id, feedback, override_rejection)
+            .await
+    }
+    async fn reject_assignment(&self, assignment_id: &str, feedback: &str) -> Result<(), ApiError> {
+        self.count("RejectAssignment");
+        self.inner.reject_assignment(assignment_id, feedback).await
+    }
+    async fn get_assignment(
+        &self,
+        assignment_id: &str,
+    ) -> Result<turkform_mturk::RemoteDecision, ApiError> {
+        self.count("GetAssignment");
+        self.inner.get_assignment(assignment_id).await
+    }
+    async fn send_bonus(
+        &self,
+        worker_id: &str,
+        assignment_id: &str,
+        amount: Money,
+        reason: &str,
+        token: &str,
+    ) -> Result<(), ApiError> {
+        self.count("SendBonus");
+        self.inner
+            .send_bonus(worker_id, assignment_id, amount, reason, token)
+            .await
+    }
+    async fn list_bonus_payments(
+        &self,
+        assignment_id: &str,
+    ) -> Result<Vec<turkform_mturk::BonusPayment>, ApiError> {
+        self.count("ListBonusPayments");
+        self.inner.list_bonus_payments(assignment_id).await
     }
 }

@@ -162,7 +162,13 @@ pub async fn apply(
         .approve(&plan, request.saved.is_some())
         .map_err(ApplyError::NotApproved)?;
     crate::preflight(&plan, api).await?;
-    let report = crate::apply(&plan, api, store, clock, reporter, options).await?;
+    let mut report = crate::apply(&plan, api, store, clock, reporter, options).await?;
+    if !report.interrupted {
+        let review = crate::review::apply_review(&plan, api, store, clock, options).await?;
+        report.done += review.done();
+        report.failed.extend(review.failed.iter().cloned());
+        report.review = review;
+    }
     Ok(ApplyOutcome {
         recovery,
         refresh,

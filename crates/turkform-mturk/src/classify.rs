@@ -45,6 +45,11 @@ turk_code_for!(
     update_hit_type_of_hit::UpdateHITTypeOfHITError,
     get_hit::GetHITError,
     list_hits::ListHITsError,
+    approve_assignment::ApproveAssignmentError,
+    reject_assignment::RejectAssignmentError,
+    get_assignment::GetAssignmentError,
+    send_bonus::SendBonusError,
+    list_bonus_payments::ListBonusPaymentsError,
 );
 
 /// Which call failed: a few error codes mean "already done" only for some operations.
