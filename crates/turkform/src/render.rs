@@ -473,8 +473,17 @@ fn write_review(out: &mut String, style: &Style, review: &[PlannedReview]) {
                         amount,
                         reason,
                         identity,
+                        assignment_id,
                         ..
-                    } => format!(" {identity} to {worker_id}: {amount} ({reason:?})"),
+                    } => {
+                        // The row's Id, when it has one, tells two bonuses of one assignment apart.
+                        let id = identity
+                            .strip_prefix(assignment_id.as_str())
+                            .and_then(|rest| rest.strip_prefix('/'))
+                            .map(|id| format!(" (Id {id})"))
+                            .unwrap_or_default();
+                        format!("{id} to {worker_id}: {amount} ({reason:?})")
+                    }
                 };
                 let worker = match &r.action {
                     ReviewAction::Approve { worker_id, .. }
@@ -506,5 +515,117 @@ pub fn expired_by_text(e: ExpiredBy) -> &'static str {
         ExpiredBy::Finish => "campaign finished",
         ExpiredBy::Removal => "removed",
         ExpiredBy::Replace => "replaced",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{CampaignStatus, DesiredState, RecordedState, Target, UnixTime};
+    use turkform_plan::{CampaignPlan, PlanOptions, PlannedReview, ReviewAction, ReviewBasis};
+
+    use super::*;
+
+    fn approve(i: usize) -> PlannedReview {
+        PlannedReview {
+            action: ReviewAction::Approve {
+                campaign: "street".into(),
+                assignment_id: format!("AS{i:05}"),
+                hit_id: "H".into(),
+                worker_id: format!("W{}", i % 7),
+                feedback: None,
+            },
+            basis: ReviewBasis::ApproveAfter { secs: 86_400 },
+            reason: "submitted more than 1d ago (approve_after)".into(),
+            moves: Money::from_cents(14),
+            cost_delta: Money::ZERO,
+        }
+    }
+
+    fn review_plan() -> Plan {
+        let desired = DesiredState {
+            target: Target::Sim,
+            campaigns: Vec::new(),
+            qualification_types: Vec::new(),
+            inputs_digest: String::new(),
+        };
+        let mut plan = turkform_plan::plan(
+            &desired,
+            &RecordedState::default(),
+            UnixTime(1_800_000_000),
+            &PlanOptions::default(),
+        );
+        let mut review: Vec<PlannedReview> = (0..5000).map(approve).collect();
+        for i in 0..6 {
+            review.push(PlannedReview {
+                action: ReviewAction::Reject {
+                    campaign: "street".into(),
+                    assignment_id: format!("ASBAD{i}"),
+                    hit_id: "H".into(),
+                    worker_id: "A1B2C3".into(),
+                    feedback: "Most answers on checked items were wrong".into(),
+                },
+                basis: ReviewBasis::KnownAnswers {
+                    worker_id: "A1B2C3".into(),
+                    right: 2,
+                    judged: 6,
+                },
+                reason: "of A1B2C3: accuracy 0.33 on 6 known answers".into(),
+                moves: Money::from_cents(14),
+                cost_delta: Money::ZERO,
+            });
+        }
+        review.push(PlannedReview {
+            action: ReviewAction::SendBonus {
+                campaign: "street".into(),
+                assignment_id: "AS00001".into(),
+                worker_id: "W1".into(),
+                amount: Money::from_cents(50),
+                reason: "Careful work".into(),
+                identity: "AS00001".into(),
+                token: "t".into(),
+                resend: false,
+            },
+            basis: ReviewBasis::File {
+                file: "bonuses/street.csv".into(),
+                line: 2,
+            },
+            reason: "bonus row bonuses/street.csv:2".into(),
+            moves: Money::from_cents(60),
+            cost_delta: Money::from_cents(60),
+        });
+        plan.summary.approve = 5000;
+        plan.summary.reject = 6;
+        plan.summary.bonus = 1;
+        plan.summary.cost_delta = Money::from_cents(60);
+        plan.campaigns.push(CampaignPlan {
+            name: "street".into(),
+            status: Some(CampaignStatus::Running),
+            hit_types: Vec::new(),
+            actions: Vec::new(),
+            drift: Vec::new(),
+            unchanged: 5000,
+            committed: Money::from_cents(70_000),
+            cost_delta: Money::from_cents(60),
+            max_spend: None,
+            over_budget: false,
+            review,
+        });
+        plan
+    }
+
+    #[test]
+    fn five_thousand_approvals_are_one_line_and_verbose_lists_them() {
+        let plan = review_plan();
+        let text = plan_human(&plan, &Style::default());
+        insta::assert_snapshot!(text);
+        let verbose = plan_human(
+            &plan,
+            &Style {
+                color: false,
+                every_item: true,
+            },
+        );
+        assert_eq!(verbose.matches("✓ AS").count(), 5000);
+        assert_eq!(verbose.matches("✗ ASBAD").count(), 6);
     }
 }
