@@ -8,12 +8,14 @@
 //!   and the [`Batch`] of outcomes it commits after.
 //! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), kept
 //!   apart so that another backend can port it function by function.
+//! - `bonuses`: the SQL of bonuses (recorded pending before the call, paid after, kept for good).
 //! - [`lock`]: the apply lock, an OS advisory lock the kernel drops when its holder dies.
 //!
 //! This crate owns persistence and locking only. It must not know TOML, AWS, the planner's rules
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
 pub mod assignments;
+mod bonuses;
 pub mod journal;
 pub mod lock;
 pub mod schema;

@@ -12,7 +12,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -22,7 +22,8 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -188,6 +189,26 @@ CREATE TABLE renames (
     to_campaign   TEXT NOT NULL,
     to_key        TEXT
 );
+"#;
+
+/// Schema 5 adds bonuses: every SendBonus turkform made, recorded `pending` (paid_at NULL)
+/// before the call and kept for good, so that no row is ever paid twice.
+pub const V5_BONUSES: &str = r#"
+CREATE TABLE bonuses (
+    target        TEXT NOT NULL,
+    campaign      TEXT NOT NULL,
+    -- AssignmentId, or AssignmentId/Id for a further bonus on the same assignment.
+    identity      TEXT NOT NULL,
+    assignment_id TEXT NOT NULL,
+    worker_id     TEXT NOT NULL,
+    amount_cents  INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    token         TEXT NOT NULL,
+    requested_at  INTEGER NOT NULL,
+    paid_at       INTEGER,
+    PRIMARY KEY (target, campaign, identity)
+);
+CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

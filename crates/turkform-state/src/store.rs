@@ -11,8 +11,8 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 use turkform_model::{
     Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedAssignment,
-    RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename, Target,
-    UnixTime,
+    RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename,
+    Target, UnixTime,
 };
 
 use crate::StateError;
@@ -145,11 +145,77 @@ impl StateStore {
     /// key, generation, hit id), types, orphans, from one consistent snapshot.
     pub fn load(&self) -> Result<RecordedState, StateError> {
         let loaded = self.read(|conn| load(conn, self.target, &self.lineage))?;
-        Ok(loaded.unwrap_or_else(|| RecordedState {
-            target: Some(self.target),
-            lineage: String::new(),
-            ..RecordedState::default()
-        }))
+        let Some(mut state) = loaded else {
+            return Ok(RecordedState {
+                target: Some(self.target),
+                lineage: String::new(),
+                ..RecordedState::default()
+            });
+        };
+        // The planner reviews from these; they are read through the results functions (and
+        // stream one row at a time) rather than duplicated into `load`.
+        if self.has_results() {
+            let target = self.target;
+            state.assignments = self
+                .read(|conn| {
+                    let mut out = Vec::new();
+                    crate::assignments::visit(
+                        conn,
+                        target,
+                        &crate::AssignmentFilter::default(),
+                        &mut |row| {
+                            out.push(row.assignment);
+                            true
+                        },
+                    )?;
+                    Ok(out)
+                })?
+                .unwrap_or_default();
+        }
+        if self.version >= 5 {
+            let target = self.target;
+            state.bonuses = self
+                .read(|conn| crate::bonuses::all(conn, target))?
+                .unwrap_or_default();
+        }
+        Ok(state)
+    }
+
+    /// Records a bonus as pending, before its SendBonus call (the bonus's own write-ahead
+    /// record: it outlives the intent journal, since a paid bonus must never be paid again).
+    /// `false` when the row was already recorded (what was first recorded stays). Bumps the
+    /// serial.
+    pub fn record_bonus_pending(&mut self, bonus: &RecordedBonus) -> Result<bool, StateError> {
+        let target = self.target;
+        let path = self.path.clone();
+        let conn = self.writable()?;
+        write_tx(conn, &path, |tx| {
+            let new = crate::bonuses::record_pending(tx, target, bonus)?;
+            if new {
+                bump_serial(tx, target)?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Marks a pending bonus paid (MTurk accepted it, or ListBonusPayments shows it). `false`
+    /// when it was already marked paid or is not recorded. Bumps the serial when it changes.
+    pub fn mark_bonus_paid(
+        &mut self,
+        campaign: &str,
+        identity: &str,
+        at: UnixTime,
+    ) -> Result<bool, StateError> {
+        let target = self.target;
+        let path = self.path.clone();
+        let conn = self.writable()?;
+        write_tx(conn, &path, |tx| {
+            let changed = crate::bonuses::mark_paid(tx, target, campaign, identity, at)?;
+            if changed {
+                bump_serial(tx, target)?;
+            }
+            Ok(changed)
+        })
     }
 
     // --- locking ---
@@ -1111,6 +1177,8 @@ fn load(
         refreshed_at,
         forgotten,
         renames,
+        assignments: Vec::new(),
+        bonuses: Vec::new(),
     })
 }
 

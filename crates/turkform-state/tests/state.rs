@@ -1143,3 +1143,90 @@ fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything() {
     let again = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
     assert_eq!(again.load().unwrap(), state);
 }
+
+fn bonus(identity: &str, cents: i64) -> turkform_model::RecordedBonus {
+    turkform_model::RecordedBonus {
+        campaign: "c".to_owned(),
+        identity: identity.to_owned(),
+        assignment_id: identity.split('/').next().unwrap().to_owned(),
+        worker_id: "W1".to_owned(),
+        amount: Money::from_cents(cents),
+        reason: "Great work".to_owned(),
+        token: format!("tok-{identity}"),
+        requested_at: UnixTime(1_700_000_000),
+        paid_at: None,
+    }
+}
+
+#[test]
+fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = open_rw(&path, Target::Sim);
+    let serial = store.serial().unwrap();
+    assert!(store.record_bonus_pending(&bonus("A1", 25)).unwrap());
+    assert!(store.record_bonus_pending(&bonus("A1/2", 100)).unwrap());
+    // A second record of the same row keeps the first amount: it is what MTurk may have seen.
+    assert!(!store.record_bonus_pending(&bonus("A1", 99)).unwrap());
+    assert_eq!(store.serial().unwrap(), serial + 2);
+    assert!(
+        store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_100))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_200))
+            .unwrap(),
+        "paid once"
+    );
+    drop(store);
+    let state = open_rw(&path, Target::Sim).load().unwrap();
+    let got: Vec<(&str, i64, Option<UnixTime>)> = state
+        .bonuses
+        .iter()
+        .map(|b| (b.identity.as_str(), b.amount.cents(), b.paid_at))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("A1", 25, Some(UnixTime(1_700_000_100))),
+            ("A1/2", 100, None)
+        ]
+    );
+    let other = open_rw(&path, Target::Sandbox).load().unwrap();
+    assert!(other.bonuses.is_empty(), "targets never mix");
+}
+
+#[test]
+fn load_carries_every_recorded_assignment_for_the_planner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = open_rw(&path, Target::Sim);
+    let a = turkform_model::RecordedAssignment {
+        assignment_id: "AS1".to_owned(),
+        hit_id: "H1".to_owned(),
+        campaign: "c".to_owned(),
+        item_key: "k1".to_owned(),
+        generation: 1,
+        worker_id: "W1".to_owned(),
+        status: turkform_model::AssignmentStatus::Submitted,
+        accept_time: Some(UnixTime(1_700_000_000)),
+        submit_time: Some(UnixTime(1_700_000_060)),
+        auto_approval_time: Some(UnixTime(1_700_259_260)),
+        approval_time: None,
+        rejection_time: None,
+        answer_xml: "<QuestionFormAnswers/>".to_owned(),
+        answers: [("label".to_owned(), "car".to_owned())].into(),
+        requester_feedback: None,
+        decided_by: None,
+    };
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            upsert_assignments: vec![a.clone()],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.load().unwrap().assignments, vec![a]);
+}

@@ -318,6 +318,7 @@ mod tests {
                 lifetime: Lifetime::Duration(86_400),
                 max_spend: Some(Money::from_cents(500)),
                 items,
+                review: Default::default(),
             }],
             qualification_types: vec![],
             inputs_digest: String::new(),
