@@ -71,6 +71,8 @@ fn rates(d: &WorkerDecisions) -> WorkerRates {
 /// (a failed export never leaves half a file where the last good one was).
 enum Sink {
     Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    /// Not a regular file: written in place, never replaced.
+    Special(std::io::BufWriter<std::fs::File>),
     File {
         writer: std::io::BufWriter<std::fs::File>,
         temp: std::path::PathBuf,
@@ -82,12 +84,14 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Sink::Stdout(w) => w.write(buf),
+            Sink::Special(w) => w.write(buf),
             Sink::File { writer, .. } => writer.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
+            Sink::Special(w) => w.flush(),
             Sink::File { writer, .. } => writer.flush(),
         }
     }
@@ -101,6 +105,26 @@ impl Sink {
                 std::io::stdout().lock(),
             )));
         };
+        // A device, FIFO or socket (`/dev/null`, `/dev/stdout`, a pipe) is written in place:
+        // renaming a temporary file over it would replace the device node itself.
+        if let Ok(meta) = std::fs::metadata(dest)
+            && !meta.is_file()
+        {
+            if meta.is_dir() {
+                return Err(Failure::user_msg(format!(
+                    "`{}` is a directory: give --output a file name",
+                    dest.display()
+                )));
+            }
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .map_err(|e| Failure::user_msg(format!("cannot open `{}`: {e}", dest.display())))?;
+            return Ok(Sink::Special(std::io::BufWriter::with_capacity(
+                1 << 16,
+                file,
+            )));
+        }
         let mut name = dest.as_os_str().to_os_string();
         name.push(format!(".tmp-{}", std::process::id()));
         let temp = std::path::PathBuf::from(name);
@@ -116,6 +140,9 @@ impl Sink {
     fn commit(self) -> Result<(), Failure> {
         match self {
             Sink::Stdout(mut w) => w.flush().map_err(Failure::internal),
+            Sink::Special(mut w) => w
+                .flush()
+                .map_err(|e| Failure::user_msg(format!("cannot write the results: {e}"))),
             Sink::File { writer, temp, dest } => {
                 let file = writer.into_inner().map_err(|e| {
                     Failure::user_msg(format!("cannot write `{}`: {}", temp.display(), e.error()))

@@ -475,3 +475,32 @@ fn status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abando
     insta::assert_snapshot!("status_after_review", text);
     assert!(stderr(&human).is_empty(), "{}", stderr(&human));
 }
+
+#[test]
+fn output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
+    // Regression: `--output /dev/null` renamed the temporary file over the device node.
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("pipe", 1, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    work(&sim, json!({"assignments_per_hit": 1}));
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    let fifo = project.path().join("results.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = project.run(&sim, &["results", "--output", fifo.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    // Checked before joining: had the FIFO been replaced, the reader would wait forever.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let text = reader.join().unwrap();
+    assert!(text.starts_with("\"HITId\""), "{text}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
