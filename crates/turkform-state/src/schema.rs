@@ -161,7 +161,9 @@ CREATE TABLE assignments (
     PRIMARY KEY (target, assignment_id)
 );
 CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
-CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+-- In export order, so that streaming results needs no sort of the whole table.
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time,
+                                                 assignment_id);
 CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
 -- JSON array of [column, value] pairs, in the data file's column order; NULL when unknown
 -- (HITs created before schema 3, or adopted ones).
