@@ -94,7 +94,9 @@ pub enum Action {
     /// `CreateHITWithHITType`.
     CreateHit(CreateHit),
     /// A HIT found on MTurk by annotation that state does not know: record it, no call. The
-    /// executor records `cost_delta` as its committed cost.
+    /// action's `cost_delta` prices it at its HIT type (Masters fee included) for the budget;
+    /// the executor records a cost recomputed from what MTurk reports (reward and assignments,
+    /// no Masters fee), so the two can differ.
     AdoptHit {
         campaign: String,
         item_key: String,
