@@ -21,6 +21,10 @@
 //! which MTurk also deduplicates), treats `HitAlreadyExists` as success, and looks HITs up by
 //! their annotation once the 24-hour token window has passed.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod calls;
 mod engine;
 pub mod limiter;

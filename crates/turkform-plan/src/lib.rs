@@ -6,6 +6,10 @@
 //! It must not do any I/O, async or terminal formatting: it is a pure function of its inputs, so
 //! that every rule can be unit-tested with literal states and a literal `now`.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cost;
 mod planner;
 

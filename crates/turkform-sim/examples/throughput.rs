@@ -45,8 +45,8 @@ impl Conn {
             &self.host,
             &format!("{TARGET}{op}"),
             body.as_bytes(),
-            "AKIASIMULATOR",
-            "simulator-secret",
+            turkform_sim::DEFAULT_ACCESS_KEY_ID,
+            turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
             "us-east-1",
             now,
         );
@@ -141,8 +141,8 @@ async fn run(
             .region(aws_sdk_mturk::config::Region::new("us-east-1"))
             .endpoint_url(sim.endpoint_url())
             .credentials_provider(aws_sdk_mturk::config::Credentials::new(
-                "AKIASIMULATOR",
-                "simulator-secret",
+                turkform_sim::DEFAULT_ACCESS_KEY_ID,
+                turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
                 None,
                 None,
                 "bench",
