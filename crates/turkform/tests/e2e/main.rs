@@ -7,3 +7,4 @@ mod apply_e2e;
 mod plan_e2e;
 mod safety_e2e;
 mod surface;
+mod transcripts;
