@@ -420,32 +420,42 @@ def main():
             raise SystemExit(f"no scenario {name!r}: choose from {', '.join(sorted(known))}")
     ctx.workdir = tempfile.mkdtemp(prefix="turkform-bench-")
     results = {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    selected = [name for name, _ in SCENARIOS if not args.only or name in args.only]
+
+    def save(complete):
+        # Written after every scenario, so an interrupted run keeps what it measured; "complete"
+        # says whether every selected scenario ran (table.py refuses to publish otherwise).
+        report = {
+            "meta": {
+                "date": time.strftime("%Y-%m-%d"),
+                "cores": os.cpu_count(),
+                "commit": commit,
+                "runs": ctx.runs,
+                "quick": ctx.quick,
+                "complete": complete,
+                "command": "./scripts/bench" + (" --quick" if ctx.quick else ""),
+            },
+            "scenarios": results,
+            "targets": targets(results, ctx.quick),
+        }
+        with open(out_path, "w") as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+            f.write("\n")
+        return report
+
     try:
         for name, run in SCENARIOS:
-            if args.only and name not in args.only:
+            if name not in selected:
                 continue
             sys.stderr.write(f"bench: {name}...\n")
             started = time.monotonic()
             results[name] = run(ctx)
             results[name]["scenario_s"] = time.monotonic() - started
+            save(complete=False)
     finally:
         shutil.rmtree(ctx.workdir, ignore_errors=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    report = {
-        "meta": {
-            "date": time.strftime("%Y-%m-%d"),
-            "cores": os.cpu_count(),
-            "commit": commit,
-            "runs": ctx.runs,
-            "quick": ctx.quick,
-            "command": "./scripts/bench" + (" --quick" if ctx.quick else ""),
-        },
-        "scenarios": results,
-        "targets": targets(results, ctx.quick),
-    }
-    with open(out_path, "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-        f.write("\n")
+    report = save(complete=len(results) == len(selected))
     sys.stderr.write(f"bench: raw results in {os.path.relpath(out_path, ROOT)}\n")
     import table
     print(table.render(report))

@@ -119,6 +119,8 @@ def main():
     if args.write:
         if report["meta"].get("quick"):
             raise SystemExit("refusing to put --quick figures in the README: run ./scripts/bench")
+        if not report["meta"].get("complete"):
+            raise SystemExit("refusing to put an interrupted run's figures in the README: run ./scripts/bench")
         write_readme(text, args.readme)
         sys.stderr.write(f"rewrote the Performance table in {os.path.relpath(args.readme, ROOT)}\n")
     else:
