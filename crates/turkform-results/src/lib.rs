@@ -28,3 +28,5 @@ pub use export::{
     WorkerRates,
 };
 pub use time::{TimeFormat, TimeFormatter, ZoneError};
+/// How `--aggregate` combines answers (re-exported so the binary needs only this crate).
+pub use turkform_aggregate::Method as AggregateMethod;
