@@ -11,6 +11,8 @@ Scenarios (issue 6):
   3. cron re-run:      a re-run over 10,000 HITs already in place (no latency): wall time, calls
   4. plan scaling:     no-op `plan --refresh=false` at 1k / 10k / 100k items: wall, peak RSS
   5. sim throughput:   CreateHITWithHITType requests/s with no latency (turkform-sim example)
+  6. aggregation:      `results --aggregate` majority and dawid-skene over 100,000 answers read
+                       from a state (turkform example results_export_bench)
 """
 import argparse
 import json
@@ -279,6 +281,21 @@ def main():
         figure = f"{found.group(1)} requests/s" if found else "not measured: " + (out.stdout + out.stderr).strip()[-200:]
         results.append(("sim throughput", "CreateHITWithHITType, --db on disk", figure,
                         "64 signed keep-alive connections", "no latency"))
+
+        # 6. aggregation over 100,000 counted answers (150,000 assignments, every third rejected)
+        bench_bin = os.path.join(ROOT, "target", "release", "examples", "results_export_bench")
+        out = subprocess.run([bench_bin, "--assignments", "150000", "--aggregate"],
+                             cwd=ROOT, capture_output=True, text=True)
+        try:
+            agg = json.loads(out.stdout.strip().splitlines()[-1])
+            for method in ("majority", "dawid_skene"):
+                results.append(("results --aggregate", method.replace("_", "-"),
+                                f"{agg[method + '_wall_s']:.2f} s",
+                                f"{agg[method + '_peak_rss_mb']:.0f} MB peak RSS",
+                                f"{agg['answers_counted']:,} answers, {agg['items']:,} items"))
+        except (IndexError, KeyError, ValueError):
+            results.append(("results --aggregate", "both", "not measured",
+                            (out.stdout + out.stderr).strip()[-200:], ""))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
