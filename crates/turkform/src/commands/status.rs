@@ -36,10 +36,10 @@ struct CampaignStatus {
     paid: Money,
     /// The fee part of `paid`.
     paid_fees: Money,
-    /// Bonuses with their fees (turkform sends none yet).
+    /// Bonuses MTurk accepted, with their fees.
     bonuses_paid: Money,
     max_spend: Option<Money>,
-    /// `max_spend - committed`, when there is a budget.
+    /// `max_spend - committed - bonuses_paid`, when there is a budget.
     budget_left: Option<Money>,
 }
 
@@ -133,12 +133,21 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
             entry.items_complete += 1;
         }
     }
+    // Bonuses MTurk accepted (recorded paid), with their fee; pending ones are not money spent
+    // yet. They count against the budget as the planner counts them.
+    for bonus in recorded.bonuses.iter().filter(|b| b.paid_at.is_some()) {
+        if let Some(entry) = campaigns.get_mut(bonus.campaign.as_str()) {
+            entry.bonuses_paid += bonus.amount + turkform_model::bonus_fee(bonus.amount);
+        }
+    }
     if let Some(d) = &desired {
         for c in &d.campaigns {
             if let Some(entry) = campaigns.get_mut(c.name.as_str()) {
                 entry.items_total = c.items.len().max(entry.items_total);
                 entry.max_spend = c.max_spend;
-                entry.budget_left = c.max_spend.map(|m| m - entry.committed);
+                entry.budget_left = c
+                    .max_spend
+                    .map(|m| m - entry.committed - entry.bonuses_paid);
             }
         }
     }
