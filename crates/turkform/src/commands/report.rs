@@ -260,6 +260,7 @@ fn campaign_report(
         budget,
         progress,
         spend,
+        paid: Vec::new(),
         statuses,
         workers: Vec::new(),
         agreement: Vec::new(),
