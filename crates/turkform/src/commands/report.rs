@@ -127,7 +127,7 @@ pub struct CampaignFigures {
     /// Per field: its distinct values (up to one more than [`CATEGORICAL_MAX_VALUES`], which is
     /// enough to know it is not categorical) and how many answers hold it.
     field_values: Vec<(BTreeSet<String>, u64)>,
-    /// Per item: (field number, majority agreement, answers counted) of each field with at least
+    /// Per item: (field number, majority agreement) of each field with at least
     /// two answers; categorical fields are picked once every value is known.
     items: Vec<(String, Vec<(usize, f64)>)>,
     /// The item being read: its key and its accepted answers (worker, fields).
