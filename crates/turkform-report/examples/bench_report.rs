@@ -59,6 +59,12 @@ fn main() {
             budget: Some(Money::from_cents(i64::try_from(items).unwrap() * 50)),
             progress,
             spend,
+            paid: (1..=answers)
+                .map(|n| SpendPoint {
+                    at: UnixTime(start + i64::try_from(n).unwrap() * 2 + 3600),
+                    spent: Money::from_cents(i64::try_from(n * 9 / 10).unwrap() * 12),
+                })
+                .collect(),
             statuses: StatusCounts {
                 available: answers / 10,
                 submitted: answers / 10,

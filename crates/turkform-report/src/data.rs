@@ -31,8 +31,13 @@ pub struct CampaignReport {
     pub budget: Option<Money>,
     /// Cumulative answers over time, oldest first.
     pub progress: Vec<ProgressPoint>,
-    /// Cumulative money committed or spent over time, oldest first.
+    /// Cumulative money committed over time (rewards and fees of every assignment a HIT
+    /// offers, counted when it is created), oldest first.
     pub spend: Vec<SpendPoint>,
+    /// Cumulative money paid over time (reward and fee of each approved assignment, counted
+    /// when it was approved), oldest first; empty when nothing is approved or it is not known.
+    #[serde(default)]
+    pub paid: Vec<SpendPoint>,
     pub statuses: StatusCounts,
     /// Every worker with answers (the page shows the busiest 20).
     pub workers: Vec<WorkerSummary>,

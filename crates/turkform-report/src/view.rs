@@ -27,6 +27,7 @@ const LONGEST_ESTIMATE_SECS: f64 = 10.0 * 365.25 * 86_400.0;
 const SUBMITTED_COLOR: &str = "#2563eb";
 const APPROVED_COLOR: &str = "#16a34a";
 const SPEND_COLOR: &str = "#0f766e";
+const PAID_COLOR: &str = "#16a34a";
 
 /// When a campaign should be complete at its current rate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -106,6 +107,35 @@ fn sample<T: Clone>(all: &[T], max: usize) -> Vec<T> {
         .collect()
 }
 
+/// Both cumulative series on one timeline: at each instant either changes, the value of each
+/// as of that instant (a step function: the last point at or before it).
+fn merge_money(
+    committed: &[crate::data::SpendPoint],
+    paid: &[crate::data::SpendPoint],
+) -> Vec<(UnixTime, Money, Money)> {
+    let mut out: Vec<(UnixTime, Money, Money)> = Vec::with_capacity(committed.len() + paid.len());
+    let (mut i, mut j) = (0, 0);
+    let (mut c, mut p) = (Money::ZERO, Money::ZERO);
+    while i < committed.len() || j < paid.len() {
+        let at = match (committed.get(i), paid.get(j)) {
+            (Some(a), Some(b)) => a.at.min(b.at),
+            (Some(a), None) => a.at,
+            (None, Some(b)) => b.at,
+            (None, None) => break,
+        };
+        while let Some(x) = committed.get(i).filter(|x| x.at == at) {
+            c = x.spent;
+            i += 1;
+        }
+        while let Some(x) = paid.get(j).filter(|x| x.at == at) {
+            p = x.spent;
+            j += 1;
+        }
+        out.push((at, c, p));
+    }
+    out
+}
+
 fn percent(part: u64, whole: u64) -> String {
     match part.saturating_mul(100).checked_div(whole) {
         Some(p) => format!("{p}%"),
@@ -136,6 +166,7 @@ struct OverviewRow {
     items_pct: String,
     answers: String,
     spent: String,
+    paid: String,
     budget: String,
     projection: String,
 }
@@ -152,6 +183,7 @@ struct CampaignView {
     answers_submitted: u64,
     answers_wanted: u64,
     spent: String,
+    paid: String,
     budget: String,
     projection: String,
     projection_how: String,
@@ -159,7 +191,7 @@ struct CampaignView {
     progress_rows: Vec<[String; 3]>,
     progress_points: usize,
     spend_svg: String,
-    spend_rows: Vec<[String; 2]>,
+    spend_rows: Vec<[String; 3]>,
     spend_points: usize,
     status_svg: String,
     status_rows: Vec<[String; 3]>,
@@ -207,6 +239,7 @@ pub fn build(data: &ReportData) -> Result<Page, ReportError> {
                 percent(view.answers_submitted, view.answers_wanted)
             ),
             spent: view.spent.clone(),
+            paid: view.paid.clone(),
             budget: view.budget.clone(),
             projection: view.projection.clone(),
         });
@@ -247,6 +280,9 @@ fn campaign_view(
     progress.sort_by_key(|p| p.at);
     let mut spend = c.spend.clone();
     spend.sort_by_key(|p| p.at);
+    let mut paid_series = c.paid.clone();
+    paid_series.sort_by_key(|p| p.at);
+    let paid = paid_series.last().map_or(Money::ZERO, |p| p.spent);
 
     let s = &c.statuses;
     let answers_submitted = s.submitted + s.approved + s.rejected + s.decided_unsplit;
@@ -323,22 +359,34 @@ fn campaign_view(
         .collect();
 
     let chart_spend = sample(&spend, MAX_CHART_POINTS);
+    let chart_paid = sample(&paid_series, MAX_CHART_POINTS);
     let spend_svg = svg::line_chart(
         "spend over time",
-        &[Line {
-            label: "spent",
-            color: SPEND_COLOR,
-            points: chart_spend
-                .iter()
-                .map(|p| (p.at.seconds(), p.spent.cents() as f64))
-                .collect(),
-        }],
+        &[
+            Line {
+                label: "committed",
+                color: SPEND_COLOR,
+                points: chart_spend
+                    .iter()
+                    .map(|p| (p.at.seconds(), p.spent.cents() as f64))
+                    .collect(),
+            },
+            Line {
+                label: "paid",
+                color: PAID_COLOR,
+                points: chart_paid
+                    .iter()
+                    .map(|p| (p.at.seconds(), p.spent.cents() as f64))
+                    .collect(),
+            },
+        ],
         YUnit::Dollars,
         c.budget.map(|b| b.cents() as f64),
     );
-    let spend_rows = sample(&spend, MAX_TABLE_ROWS)
+    let spend_timeline = merge_money(&spend, &paid_series);
+    let spend_rows = sample(&spend_timeline, MAX_TABLE_ROWS)
         .into_iter()
-        .map(|p| [time(p.at), p.spent.to_string()])
+        .map(|(at, committed, paid)| [time(at), committed.to_string(), paid.to_string()])
         .collect();
 
     let mut segments = vec![
@@ -432,6 +480,7 @@ fn campaign_view(
         answers_submitted,
         answers_wanted: c.answers_wanted,
         spent: spent.to_string(),
+        paid: paid.to_string(),
         budget,
         projection: projection_text,
         projection_how,
@@ -440,7 +489,7 @@ fn campaign_view(
         progress_points: progress.len(),
         spend_svg,
         spend_rows,
-        spend_points: spend.len(),
+        spend_points: spend_timeline.len(),
         status_svg,
         status_rows,
         workers: worker_rows,

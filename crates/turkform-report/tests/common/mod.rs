@@ -14,6 +14,7 @@ pub const START: i64 = 1_796_083_200;
 pub fn fixture() -> ReportData {
     let mut progress = Vec::new();
     let mut spend = Vec::new();
+    let mut paid = Vec::new();
     // 36 hours of work, an answer every 3 minutes at first, then faster.
     let mut submitted = 0u64;
     for step in 0..=720 {
@@ -28,6 +29,11 @@ pub fn fixture() -> ReportData {
             spend.push(SpendPoint {
                 at: UnixTime(at),
                 spent: Money::from_cents(i64::try_from(submitted).unwrap() * 15),
+            });
+            let approved = submitted.saturating_sub(40) * 9 / 10;
+            paid.push(SpendPoint {
+                at: UnixTime(at + 3600),
+                spent: Money::from_cents(i64::try_from(approved).unwrap() * 12),
             });
         }
     }
@@ -59,6 +65,7 @@ pub fn fixture() -> ReportData {
                 budget: Some(Money::from_cents(30_000)),
                 progress,
                 spend,
+                paid,
                 statuses: StatusCounts {
                     available: 620,
                     pending: 99,
@@ -83,6 +90,7 @@ pub fn fixture() -> ReportData {
                     at: UnixTime(START + 3600),
                     spent: Money::from_cents(1_800),
                 }],
+                paid: vec![],
                 statuses: StatusCounts {
                     available: 150,
                     ..StatusCounts::default()

@@ -1,7 +1,36 @@
 //! `turkform report` writes one self-contained page whose figures match what the simulator
-//! says through the SDK (ListHITs counters), after real submissions, an approval and an accept.
+//! says through the SDK (ListHITs counters and ListAssignmentsForHIT), after real submissions,
+//! approvals, a rejection and an accept.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_mturk::types::AssignmentStatus;
 
 use crate::common::*;
+
+/// Every assignment of every HIT, from ListAssignmentsForHIT.
+fn assignments_from_sdk(sim: &Sim) -> Vec<aws_sdk_mturk::types::Assignment> {
+    let client = sim.sdk();
+    let hits: Vec<String> = sim
+        .list_hits()
+        .into_iter()
+        .filter_map(|h| h.hit_id)
+        .collect();
+    sim.block_on(async {
+        let mut all = Vec::new();
+        for hit_id in hits {
+            let listed = client
+                .list_assignments_for_hit()
+                .hit_id(&hit_id)
+                .max_results(100)
+                .send()
+                .await
+                .unwrap();
+            all.extend(listed.assignments.unwrap_or_default());
+        }
+        all
+    })
+}
 
 /// (answers submitted or decided, decided, pending) summed over every HIT, from ListHITs.
 fn counters_from_sdk(sim: &Sim) -> (i64, i64, i64) {
@@ -36,7 +65,7 @@ fn report_shows_the_progress_spend_and_statuses_the_simulator_holds() {
     // Two HITs fully answered, one more slot accepted but not submitted.
     sim.work(&serde_json::json!({"action": "submit", "max_hits": 2, "answers": {"answer": "yes"}}));
     sim.work(&serde_json::json!({"action": "accept", "max_hits": 1, "assignments_per_hit": 1}));
-    // One approval made outside turkform, with the SDK.
+    // Two approvals and a rejection made outside turkform, with the SDK, on one HIT each way.
     let hit_id = sim
         .list_hits()
         .into_iter()
@@ -51,10 +80,24 @@ fn report_shows_the_progress_spend_and_statuses_the_simulator_holds() {
             .send()
             .await
             .unwrap();
-        let first = &listed.assignments.unwrap()[0];
+        let ids: Vec<String> = listed
+            .assignments
+            .unwrap()
+            .into_iter()
+            .filter_map(|a| a.assignment_id)
+            .collect();
+        for id in &ids[..2] {
+            client
+                .approve_assignment()
+                .assignment_id(id)
+                .send()
+                .await
+                .unwrap();
+        }
         client
-            .approve_assignment()
-            .assignment_id(first.assignment_id.clone().unwrap())
+            .reject_assignment()
+            .assignment_id(&ids[2])
+            .requester_feedback("did not follow the instructions")
             .send()
             .await
             .unwrap();
@@ -64,9 +107,33 @@ fn report_shows_the_progress_spend_and_statuses_the_simulator_holds() {
     let (submitted, decided, pending) = counters_from_sdk(&sim);
     assert_eq!(
         (submitted, decided, pending),
-        (6, 1, 1),
+        (6, 3, 1),
         "the simulator's own view"
     );
+    let listed = assignments_from_sdk(&sim);
+    let count = |s: AssignmentStatus| {
+        listed
+            .iter()
+            .filter(|a| a.assignment_status == Some(s.clone()))
+            .count()
+    };
+    let (awaiting, approved, rejected) = (
+        count(AssignmentStatus::Submitted),
+        count(AssignmentStatus::Approved),
+        count(AssignmentStatus::Rejected),
+    );
+    assert_eq!((awaiting, approved, rejected), (3, 2, 1));
+    // worker -> (answers, approved, rejected)
+    let mut workers: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for a in &listed {
+        let w = workers.entry(a.worker_id.clone().unwrap()).or_default();
+        w.0 += 1;
+        match a.assignment_status {
+            Some(AssignmentStatus::Approved) => w.1 += 1,
+            Some(AssignmentStatus::Rejected) => w.2 += 1,
+            _ => {}
+        }
+    }
 
     std::fs::create_dir_all(project.path().join("public")).unwrap();
     let out = project.run(&sim, &["report", "--output", "public/report.html"]);
@@ -89,13 +156,43 @@ fn report_shows_the_progress_spend_and_statuses_the_simulator_holds() {
         html.contains("budget $10.00"),
         "the budget line is labelled on the chart"
     );
-    // Statuses table: submitted awaiting review, decided, pending.
-    assert!(html.contains(&format!(
-        "<td>submitted</td><td>{}</td>",
-        submitted - decided
-    )));
-    assert!(html.contains(&format!("<td>approved or rejected</td><td>{decided}</td>")));
+    // Statuses table: from the assignments (submitted, approved, rejected) and the counters.
+    assert!(html.contains(&format!("<td>submitted</td><td>{awaiting}</td>")));
+    assert!(html.contains(&format!("<td>approved</td><td>{approved}</td>")));
+    assert!(html.contains(&format!("<td>rejected</td><td>{rejected}</td>")));
     assert!(html.contains(&format!("<td>pending</td><td>{pending}</td>")));
+    assert!(
+        !html.contains("approved or rejected</td>"),
+        "every decided assignment is told apart"
+    );
+    // Progress: the latest row holds every submission and every approval.
+    assert!(
+        html.contains(&format!(
+            "<td>{}</td><td>{approved}</td></tr>",
+            listed.len()
+        )),
+        "the last progress row counts {} submitted, {approved} approved",
+        listed.len()
+    );
+    // Paid: reward and fee of each approved assignment.
+    assert!(html.contains(&format!(
+        "<div class=\"label\">paid</div><div class=\"value\">${}.{:02}</div>",
+        approved * 12 / 100,
+        approved * 12 % 100
+    )));
+    // Busiest workers: answers and approval rate (approved / decided) per worker.
+    for (worker, (answers, ok, bad)) in &workers {
+        let decided = ok + bad;
+        // The page escapes `/` as every other text.
+        let rate = (ok * 100).checked_div(decided).map_or_else(
+            || "none decided".to_owned(),
+            |p| format!("{p}% ({ok}&#x2f;{decided})"),
+        );
+        let row = format!("<tr><td>{worker}</td><td>{answers}</td><td>{rate}</td>");
+        assert!(html.contains(&row), "worker row `{row}` in the page");
+    }
+    // Every answer is "yes": each fully answered item agrees completely.
+    assert!(html.contains("mean agreement 100%"));
     assert!(!html.to_ascii_lowercase().contains("<script"));
     // No temporary file is left beside the page.
     let leftovers: Vec<_> = std::fs::read_dir(project.path().join("public"))
