@@ -10,6 +10,7 @@ mod plan_e2e;
 mod preview_e2e;
 mod report_e2e;
 mod results_e2e;
+mod review_e2e;
 mod safety_e2e;
 mod surface;
 mod transcripts;
