@@ -11,9 +11,14 @@
 //! This crate owns persistence and locking only. It must not know TOML, AWS, the planner's rules
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
+mod db;
 pub mod journal;
 pub mod lock;
+pub mod migrate;
+pub mod pg;
+mod pg_store;
 pub mod schema;
+mod sqlite;
 pub mod store;
 
 use std::path::PathBuf;
@@ -71,6 +76,25 @@ pub enum StateError {
     /// `state show`/`state rm` of something the state does not hold.
     #[error("{what} is not in the state")]
     NotFound { what: String },
+    /// A `postgres://` state setting that cannot be used as it is. Never contains the URL
+    /// (it may hold a password).
+    #[error("the PostgreSQL state URL is not usable: {detail}")]
+    BadLocation { detail: String },
+    /// The PostgreSQL server cannot be reached, refused the login, or dropped the connection.
+    #[error(
+        "cannot use the PostgreSQL state at `{location}` ({detail}): check that the server is \
+         up, the URL, and the password (PGPASSWORD or ~/.pgpass)"
+    )]
+    Unreachable { location: String, detail: String },
+    /// The PostgreSQL server refused a statement on a reachable, identified state.
+    #[error("the PostgreSQL state at `{location}` failed ({detail})")]
+    Postgres { location: String, detail: String },
+    /// `state migrate` into a destination that already holds a state.
+    #[error(
+        "the destination `{location}` already holds a state (lineage {lineage}): migrate into a \
+         new file or an empty schema"
+    )]
+    DestinationNotEmpty { location: String, lineage: String },
     /// SQLite failed on a file that passed every check: an internal error.
     #[error("the state database failed")]
     Sqlite(#[from] rusqlite::Error),

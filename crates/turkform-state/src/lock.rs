@@ -40,22 +40,45 @@ impl LockInfo {
     }
 }
 
-/// The held apply lock; released (and its record cleared) on drop, or by the kernel if the
-/// process dies first.
+/// The held apply lock; released (and its record cleared) on drop, or when the process dies
+/// first (by the kernel for a file, by the server dropping the session for PostgreSQL).
 #[derive(Debug)]
 pub struct StateLock {
-    file: File,
+    held: Held,
     path: PathBuf,
     info: LockInfo,
 }
 
+enum Held {
+    File(File),
+    /// Held only to be dropped: its own drop unlocks and ends the session.
+    Pg(#[allow(dead_code)] crate::pg::PgLock),
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::File(file) => f.debug_tuple("File").field(file).finish(),
+            Held::Pg(_) => f.write_str("PostgreSQL advisory lock"),
+        }
+    }
+}
+
 impl StateLock {
+    pub(crate) fn postgres(lock: crate::pg::PgLock, info: LockInfo, location: String) -> StateLock {
+        StateLock {
+            held: Held::Pg(lock),
+            path: PathBuf::from(location),
+            info,
+        }
+    }
+
     /// The record written for this holder.
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
 
-    /// The lock file (`<state>.lock`).
+    /// The lock file (`<state>.lock`), or for PostgreSQL the state's URL without a password.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -63,12 +86,16 @@ impl StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
+        let Held::File(file) = &self.held else {
+            // PgLock's own drop unlocks; closing its session would anyway.
+            return;
+        };
         // Clear the record before letting go, so that nobody reads us as a stale holder. The
         // file stays: deleting a flock'ed file lets two processes lock two different inodes.
-        if let Err(e) = self.file.set_len(0) {
+        if let Err(e) = file.set_len(0) {
             tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
         }
-        let _ = fs4::FileExt::unlock(&self.file);
+        let _ = fs4::FileExt::unlock(file);
     }
 }
 
@@ -191,7 +218,11 @@ fn write_record(mut file: File, path: PathBuf, command: &str) -> Result<StateLoc
         let _ = fs4::FileExt::unlock(&file);
         return Err(StateError::io(&path, e));
     }
-    Ok(StateLock { file, path, info })
+    Ok(StateLock {
+        held: Held::File(file),
+        path,
+        info,
+    })
 }
 
 /// The holder record, if the file has a readable one. A holder may be between truncating and

@@ -20,6 +20,118 @@ use turkform_state::{
     schema,
 };
 
+/// Where a test's state lives: a file in a fresh directory, or a fresh schema on the
+/// PostgreSQL server of `TURKFORM_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`),
+/// dropped after the test.
+struct Loc {
+    dir: tempfile::TempDir,
+    pg: Option<PgSchema>,
+}
+
+struct PgSchema {
+    base: String,
+    schema: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ));
+        }
+    }
+}
+
+fn test_pg_base() -> String {
+    std::env::var("TURKFORM_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl Loc {
+    fn sqlite() -> Loc {
+        Loc {
+            dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
+    fn postgres() -> Loc {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "tf_state_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        Loc {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some(PgSchema {
+                base: test_pg_base(),
+                schema,
+            }),
+        }
+    }
+
+    fn is_pg(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// What `StateStore::open` is given: the file, or the URL with `?schema=`.
+    fn path(&self) -> PathBuf {
+        match &self.pg {
+            None => self.dir.path().join("state/s.db"),
+            Some(pg) => {
+                let sep = if pg.base.contains('?') { '&' } else { '?' };
+                PathBuf::from(format!("{}{sep}schema={}", pg.base, pg.schema))
+            }
+        }
+    }
+
+    /// A second, unrelated state on the same backend.
+    fn another(&self) -> Loc {
+        if self.is_pg() {
+            Loc::postgres()
+        } else {
+            Loc::sqlite()
+        }
+    }
+}
+
+/// Each named test, once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Loc::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Loc::postgres());
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    every_recorded_type_round_trips_with_all_fields,
+    upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan,
+    targets_are_partitions_that_never_mix,
+    serial_bumps_once_per_committing_change_and_lineage_survives_reopen,
+    journal_begin_pending_then_commit_completes,
+    beginning_the_same_token_twice_returns_the_same_intent,
+    pending_intents_survive_a_crash_before_commit,
+    a_second_lock_fails_fast_naming_the_holder,
+    a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released,
+    the_run_log_records_who_ran_what_and_how_it_ended,
+    remove_item_and_remove_hit_forget_records_or_say_not_found,
+);
+
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
 const READONLY_CHILD_ENV: &str = "TURKFORM_STATE_TEST_READONLY_CHILD";
 
@@ -76,10 +188,8 @@ fn dir_listing(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn every_recorded_type_round_trips_with_all_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nested/state.db");
+fn every_recorded_type_round_trips_with_all_fields(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     assert_eq!(store.lineage().len(), 32);
     assert!(store.lineage().bytes().all(|b| b.is_ascii_hexdigit()));
@@ -189,10 +299,8 @@ fn every_recorded_type_round_trips_with_all_fields() {
     }
 }
 
-#[test]
-fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let orphan = OrphanHit {
         hit_id: "H1".to_owned(),
@@ -246,10 +354,8 @@ fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan() {
     assert_eq!(state.serial, 3);
 }
 
-#[test]
-fn targets_are_partitions_that_never_mix() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn targets_are_partitions_that_never_mix(loc: Loc) {
+    let path = loc.path();
     let mut sim = open_rw(&path, Target::Sim);
     let mut sandbox = open_rw(&path, Target::Sandbox);
     assert_eq!(sim.lineage(), sandbox.lineage());
@@ -305,10 +411,8 @@ fn targets_are_partitions_that_never_mix() {
     assert!(matches!(err, StateError::NotFound { .. }), "{err:?}");
 }
 
-#[test]
-fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sandbox);
     let lineage = store.lineage().to_owned();
     assert_eq!(store.serial().unwrap(), 0);
@@ -336,14 +440,12 @@ fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen() {
     let read_only = StateStore::open(&path, Target::Sandbox, OpenMode::ReadOnly).unwrap();
     assert_eq!(read_only.lineage(), lineage);
 
-    let other = dir.path().join("other.db");
-    assert_ne!(open_rw(&other, Target::Sandbox).lineage(), lineage);
+    let other = loc.another();
+    assert_ne!(open_rw(&other.path(), Target::Sandbox).lineage(), lineage);
 }
 
-#[test]
-fn journal_begin_pending_then_commit_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn journal_begin_pending_then_commit_completes(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let a = store.begin_intent(&intent("token-a")).unwrap();
     let mut b_new = intent("token-b");
@@ -424,10 +526,8 @@ fn journal_begin_pending_then_commit_completes() {
     assert!(store.pending_intents().unwrap().is_empty());
 }
 
-#[test]
-fn beginning_the_same_token_twice_returns_the_same_intent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn beginning_the_same_token_twice_returns_the_same_intent(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let first = store.begin_intent(&intent("tok")).unwrap();
     let second = store.begin_intent(&intent("tok")).unwrap();
@@ -443,19 +543,19 @@ fn beginning_the_same_token_twice_returns_the_same_intent() {
     assert_eq!(pending[1].attempts, 2);
 }
 
-#[test]
-fn pending_intents_survive_a_crash_before_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn pending_intents_survive_a_crash_before_commit(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let id = store.begin_intent(&intent("crash")).unwrap();
     // A crash: the store goes away without a commit (and without a clean close of the
     // connection, which would checkpoint the WAL).
     std::mem::forget(store);
-    assert!(
-        std::fs::metadata(format!("{}-wal", path.display())).is_ok(),
-        "the intent lives in the WAL of a connection that was never closed"
-    );
+    if !loc.is_pg() {
+        assert!(
+            std::fs::metadata(format!("{}-wal", path.display())).is_ok(),
+            "the intent lives in the WAL of a connection that was never closed"
+        );
+    }
     for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
         let reopened = StateStore::open(&path, Target::Sim, mode).unwrap();
         let pending = reopened.pending_intents().unwrap();
@@ -469,10 +569,8 @@ fn pending_intents_survive_a_crash_before_commit() {
     assert_eq!(resumed.pending_intents().unwrap()[0].attempts, 2);
 }
 
-#[test]
-fn a_second_lock_fails_fast_naming_the_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn a_second_lock_fails_fast_naming_the_holder(loc: Loc) {
+    let path = loc.path();
     let first = open_rw(&path, Target::Sim);
     let second = open_rw(&path, Target::Sim);
     let lock = first.lock("turkform apply", Duration::ZERO).unwrap();
@@ -494,18 +592,21 @@ fn a_second_lock_fails_fast_naming_the_holder() {
         "{message}"
     );
     assert!(message.contains("`turkform apply`"), "{message}");
-    // Partitions share one file, so they share the lock.
     let sandbox = open_rw(&path, Target::Sandbox);
-    assert!(sandbox.lock("x", Duration::ZERO).is_err());
+    if loc.is_pg() {
+        // Keyed by lineage and target: another target of the same state is another lock.
+        drop(sandbox.lock("x", Duration::ZERO).unwrap());
+    } else {
+        // Partitions share one file, so they share the lock.
+        assert!(sandbox.lock("x", Duration::ZERO).is_err());
+    }
     drop(lock);
     let again = second.lock("turkform refresh", Duration::ZERO).unwrap();
     assert_eq!(again.info().command, "turkform refresh");
 }
 
-#[test]
-fn a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released(loc: Loc) {
+    let path = loc.path();
     let store = open_rw(&path, Target::Sim);
     let lock = store.lock("holder", Duration::ZERO).unwrap();
     let started = Instant::now();
@@ -965,10 +1066,8 @@ fn a_v1_state_upgrades_to_the_current_schema_after_a_backup() {
     assert_eq!(dir_listing(dir.path()), listing);
 }
 
-#[test]
-fn the_run_log_records_who_ran_what_and_how_it_ended() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn the_run_log_records_who_ran_what_and_how_it_ended(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sandbox);
     let first = store.begin_run("turkform apply", "alice").unwrap();
     store.finish_run(first, "failed: 3 items").unwrap();
@@ -994,10 +1093,8 @@ fn the_run_log_records_who_ran_what_and_how_it_ended() {
     ));
 }
 
-#[test]
-fn remove_item_and_remove_hit_forget_records_or_say_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn remove_item_and_remove_hit_forget_records_or_say_not_found(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     store
         .commit(&Batch {

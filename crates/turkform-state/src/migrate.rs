@@ -1,0 +1,250 @@
+//! `turkform state migrate --to URL`: a whole state (every target, the journal and the run
+//! log) copied to another backend, keeping its lineage and serials, so that plans saved before
+//! the move still apply after it.
+//!
+//! [`TABLES`] lists every table and column that is copied: a table added by a migration gets
+//! its line here in the same commit.
+
+use std::path::Path;
+use std::time::Duration;
+
+use turkform_model::Target;
+
+use crate::StateError;
+use crate::db::{DbError, Param, Tx};
+use crate::lock::StateLock;
+use crate::schema::{IDENTITY_TABLES, SCHEMA_VERSION};
+use crate::store::{OpenMode, StateStore, TxError};
+
+/// Every table of the current schema with the columns copied, in insertion order. `meta` is
+/// not here: the destination keeps its own identity rows except for the lineage (and
+/// creation time), which are the source's.
+pub const TABLES: &[(&str, &[&str])] = &[
+    ("partitions", &["target", "serial", "refreshed_at"]),
+    (
+        "qualification_types",
+        &["target", "name", "qualification_type_id", "definition_hash"],
+    ),
+    ("hit_types", &["target", "definition_hash", "hit_type_id"]),
+    (
+        "hits",
+        &[
+            "target",
+            "campaign",
+            "item_key",
+            "generation",
+            "hit_id",
+            "hit_type_id",
+            "hit_type_hash",
+            "content_hash",
+            "max_assignments",
+            "committed_cost_cents",
+            "created_at",
+            "expiration",
+            "status",
+            "assignments_available",
+            "assignments_pending",
+            "assignments_completed",
+            "expired_by",
+            "paused_remaining_secs",
+            "drift",
+        ],
+    ),
+    (
+        "orphans",
+        &[
+            "target",
+            "hit_id",
+            "hit_type_id",
+            "annotation",
+            "max_assignments",
+            "created_at",
+            "expiration",
+            "status",
+        ],
+    ),
+    (
+        "intents",
+        &[
+            "id",
+            "target",
+            "kind",
+            "campaign",
+            "item_key",
+            "generation",
+            "hit_id",
+            "token",
+            "payload",
+            "created_at",
+            "attempts",
+            "outcome",
+            "message",
+            "finished_at",
+        ],
+    ),
+    (
+        "runs",
+        &[
+            "id",
+            "target",
+            "command",
+            "\"user\"",
+            "host",
+            "pid",
+            "started_at",
+            "finished_at",
+            "result",
+        ],
+    ),
+];
+
+/// What a migration copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateReport {
+    pub lineage: String,
+    /// Rows copied per table, in [`TABLES`] order.
+    pub rows: Vec<(String, u64)>,
+    /// Each target's serial, as it was and now is.
+    pub serials: Vec<(Target, u64)>,
+}
+
+/// Copies the whole state at `from` into `to` (a file path or a `postgres://` URL, either
+/// way). The source is locked (every target) for the copy and never changed; the destination
+/// must hold no state yet and receives everything in one transaction, so a failed copy leaves
+/// it empty. Refuses a source at an older schema (open it read-write once, e.g. with
+/// `turkform refresh`, to migrate it first).
+pub fn migrate_state(
+    from: &Path,
+    to: &Path,
+    lock_timeout: Duration,
+) -> Result<MigrateReport, StateError> {
+    let source = StateStore::open(from, Target::Sim, OpenMode::ReadOnly)?;
+    if source.lineage().is_empty() {
+        return Err(StateError::NotFound {
+            what: format!("a state at `{}`", source.location()),
+        });
+    }
+    if source.schema_version() < SCHEMA_VERSION {
+        return Err(StateError::ReadOnly {
+            path: source.path().to_path_buf(),
+            detail: format!(
+                "schema {} is older than {SCHEMA_VERSION}; run `turkform refresh` on it once to \
+                 upgrade it, then migrate",
+                source.schema_version()
+            ),
+        });
+    }
+    // Nothing may change the source while it is copied. One lock per target on PostgreSQL;
+    // a file has one lock for all.
+    let mut locks: Vec<StateLock> = Vec::new();
+    for target in Target::ALL {
+        let store = StateStore::open(from, target, OpenMode::ReadOnly)?;
+        if !source.is_postgres() && !locks.is_empty() {
+            break;
+        }
+        locks.push(store.lock("turkform state migrate", lock_timeout)?);
+    }
+
+    let mut tables = Vec::with_capacity(TABLES.len());
+    for (table, columns) in TABLES {
+        let sql = format!(
+            "SELECT {} FROM {table} ORDER BY {}",
+            columns.join(", "),
+            (1..=columns.len().min(5))
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = source
+            .read(|tx| {
+                tx.query_all(&sql, &[], |r| {
+                    (0..columns.len())
+                        .map(|i| r.owned(i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })?
+            .unwrap_or_default();
+        tables.push(rows);
+    }
+    let created_at = source.read(|tx| meta_value(tx, "created_at"))?.flatten();
+    let lineage = source.lineage().to_owned();
+
+    let mut dest = StateStore::open(to, Target::Sim, OpenMode::ReadWrite)?;
+    let dest_location = dest.location();
+    let dest_lineage = dest.lineage().to_owned();
+    let is_pg = dest.is_postgres();
+    let rows = dest.write(|tx| {
+        for (table, _) in TABLES {
+            let any = tx.query_opt(&format!("SELECT 1 FROM {table} LIMIT 1"), &[], |_| Ok(()))?;
+            if any.is_some() {
+                return Err(TxError::NotFound(String::new()));
+            }
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'lineage'",
+            &[&lineage],
+        )?;
+        if let Some(at) = &created_at {
+            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'created_at'", &[at])?;
+        }
+        let mut counts = Vec::with_capacity(TABLES.len());
+        for ((table, columns), rows) in TABLES.iter().zip(&tables) {
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                (1..=columns.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for row in rows {
+                let params: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
+                tx.execute(&sql, &params)?;
+            }
+            counts.push(((*table).to_owned(), rows.len() as u64));
+        }
+        if is_pg {
+            for table in IDENTITY_TABLES {
+                // The next id must follow the copied ones.
+                tx.execute(
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                       (SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+                    ),
+                    &[],
+                )?;
+            }
+        }
+        Ok(counts)
+    });
+    let rows = match rows {
+        Err(StateError::NotFound { what }) if what.is_empty() => {
+            return Err(StateError::DestinationNotEmpty {
+                location: dest_location,
+                lineage: dest_lineage,
+            });
+        }
+        other => other?,
+    };
+    drop(locks);
+
+    let mut serials = Vec::new();
+    for target in Target::ALL {
+        let store = StateStore::open(to, target, OpenMode::ReadOnly)?;
+        let serial = store.serial()?;
+        if serial > 0 {
+            serials.push((target, serial));
+        }
+    }
+    Ok(MigrateReport {
+        lineage,
+        rows,
+        serials,
+    })
+}
+
+fn meta_value(tx: &mut Tx<'_>, key: &str) -> Result<Option<String>, DbError> {
+    tx.query_opt("SELECT value FROM meta WHERE key = ?1", &[&key], |r| {
+        r.get::<String>(0)
+    })
+}
