@@ -243,6 +243,16 @@ pub fn migrate_state(
     })
 }
 
+/// A state location fit to show: a file path as it is, a URL without its password.
+pub fn shown(location: &Path) -> String {
+    match location.to_str() {
+        Some(text) if crate::pg::is_url(text) => crate::pg::PgLocation::parse(text)
+            .map(|l| l.redacted().to_owned())
+            .unwrap_or_else(|_| "an unusable postgres:// URL".to_owned()),
+        _ => location.display().to_string(),
+    }
+}
+
 fn meta_value(tx: &mut Tx<'_>, key: &str) -> Result<Option<String>, DbError> {
     tx.query_opt("SELECT value FROM meta WHERE key = ?1", &[&key], |r| {
         r.get::<String>(0)

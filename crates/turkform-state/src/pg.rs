@@ -119,7 +119,9 @@ impl PgLocation {
             TlsMode::Require | TlsMode::Verify => tokio_postgres::config::SslMode::Require,
         });
         config.connect_timeout(Duration::from_secs(10));
-        config.application_name("turkform");
+        if config.get_application_name().is_none() {
+            config.application_name("turkform");
+        }
         if config.get_password().is_none()
             && let Some(password) = find_password(&config)
         {

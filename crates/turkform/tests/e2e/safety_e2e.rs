@@ -35,13 +35,12 @@ fn state_lines(project: &Project, sim: &Sim) -> usize {
     stdout(&out).lines().count()
 }
 
-#[test]
-fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
+fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(5),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("crash", 300, &CampaignOptions::default());
     let mut rng = Lcg(20_261_122);
     for _ in 0..20 {
@@ -64,13 +63,12 @@ fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
     assert_exit(&again, 0);
 }
 
-#[test]
-fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated() {
+fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(20),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("tokens", 40, &CampaignOptions::default());
     // Kill during the creates until some, but not all, HITs exist.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -104,13 +102,12 @@ fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated() {
     assert_eq!(state_lines(&project, &sim), 40);
 }
 
-#[test]
-fn two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder() {
+fn two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(10),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("race", 80, &CampaignOptions::default());
     let first = project
         .command(&sim, &["apply", "--auto-approve"])
@@ -342,3 +339,9 @@ fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_exactly_one_hit_per_item(&sim, 200);
 }
+
+crate::on_both_backends!(
+    sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit,
+    hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated,
+    two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder,
+);
