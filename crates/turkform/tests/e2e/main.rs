@@ -5,5 +5,6 @@ mod common;
 
 mod apply_e2e;
 mod plan_e2e;
+mod postgres_e2e;
 mod safety_e2e;
 mod surface;
