@@ -52,33 +52,25 @@ pub(crate) fn open(
             })
         }
         OpenMode::ReadWrite => {
-            if let Db::Pg(conn) = &mut db {
-                let exists = conn
-                    .query_opt(
-                        "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname::TEXT = ?1",
-                        &[&location.schema()],
-                        |r| r.get::<i64>(0),
-                    )
-                    .map_err(|e| location.error(e))?
-                    .unwrap_or(0);
-                if exists == 0 {
-                    // IF NOT EXISTS: another opener may create it between the check and here.
-                    conn.batch(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {}",
-                        location.schema_ident()
-                    ))
-                    .map_err(|e| location.error(e))?;
-                }
-            }
             // Not a lineage (those are hex): a key of its own for creating this schema.
             let schema_key = location.lock_key("creating the schema", Target::Sim);
             let lineage = db
                 .write(|tx| -> Result<String, PgOpenError> {
                     // Two first runs at once: the second waits here, then finds the state.
-                    tx.execute(
-                        "SELECT pg_advisory_xact_lock(?1)",
-                        &[&schema_key],
-                    )?;
+                    tx.execute("SELECT pg_advisory_xact_lock(?1)", &[&schema_key])?;
+                    // Inside the lock: CREATE SCHEMA IF NOT EXISTS is not safe against a
+                    // concurrent creator, and a user without CREATE on the database may still
+                    // use a schema that exists.
+                    let exists = tx
+                        .query_opt(
+                            "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname::TEXT = ?1",
+                            &[&location.schema()],
+                            |r| r.get::<i64>(0),
+                        )?
+                        .unwrap_or(0);
+                    if exists == 0 {
+                        tx.batch(&format!("CREATE SCHEMA {}", location.schema_ident()))?;
+                    }
                     match identify(tx, &location)? {
                         Found::Nothing => {
                             let lineage = hex::encode(rand::random::<[u8; 16]>());

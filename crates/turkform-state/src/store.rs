@@ -153,7 +153,12 @@ impl StateStore {
     /// PostgreSQL a session-level advisory lock keyed by schema, lineage and target.
     pub fn lock(&self, command: &str, timeout: Duration) -> Result<StateLock, StateError> {
         match &self.backend {
-            Backend::Sqlite => lock::acquire(&self.path, command, timeout),
+            Backend::Sqlite => lock::acquire(
+                &self.path,
+                command,
+                timeout,
+                self.mode == OpenMode::ReadWrite,
+            ),
             Backend::Pg(location) => {
                 let has_schema = self.conn.borrow().is_some();
                 let (held, info) = crate::pg::acquire(

@@ -128,11 +128,14 @@ on_both_backends!(
     pending_intents_survive_a_crash_before_commit,
     a_second_lock_fails_fast_naming_the_holder,
     a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released,
+    a_sigkilled_holder_never_blocks_the_next_run,
+    concurrent_first_opens_all_succeed_on_one_lineage,
     the_run_log_records_who_ran_what_and_how_it_ended,
     remove_item_and_remove_hit_forget_records_or_say_not_found,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
+const LOCK_CHILD_MARKER_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD_MARKER";
 const READONLY_CHILD_ENV: &str = "TURKFORM_STATE_TEST_READONLY_CHILD";
 
 fn hit(campaign: &str, key: &str, generation: u32, id: &str) -> RecordedHit {
@@ -640,15 +643,31 @@ fn lock_child_helper() {
     let _lock = store
         .lock("turkform apply (child)", Duration::ZERO)
         .unwrap();
-    std::fs::write(path.with_extension("locked"), b"").unwrap();
+    std::fs::write(std::env::var(LOCK_CHILD_MARKER_ENV).unwrap(), b"").unwrap();
     std::thread::sleep(Duration::from_secs(120));
 }
 
-#[test]
-fn a_sigkilled_holder_never_blocks_the_next_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    open_rw(&path, Target::Sim);
+/// Several first runs at once on a new state (a new file, a new PostgreSQL schema): one
+/// creates it, the others find it; none fails.
+fn concurrent_first_opens_all_succeed_on_one_lineage(loc: Loc) {
+    let path = loc.path();
+    let lineages: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                scope.spawn(move || open_rw(&path, Target::Sim).lineage().to_owned())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        lineages.iter().all(|l| l == &lineages[0] && l.len() == 32),
+        "{lineages:?}"
+    );
+}
+
+/// Starts a child process that takes the lock on `path` and holds it; returns once it does.
+fn spawn_lock_holder(path: &Path, marker: &Path) -> std::process::Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -656,18 +675,26 @@ fn a_sigkilled_holder_never_blocks_the_next_run() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(LOCK_CHILD_ENV, &path)
+        .env(LOCK_CHILD_ENV, path)
+        .env(LOCK_CHILD_MARKER_ENV, marker)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let marker = path.with_extension("locked");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
         assert!(Instant::now() < deadline, "the child never took the lock");
         assert!(child.try_wait().unwrap().is_none(), "the child died early");
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+fn a_sigkilled_holder_never_blocks_the_next_run(loc: Loc) {
+    let path = loc.path();
+    open_rw(&path, Target::Sim);
+    let marker = loc.dir.path().join("locked");
+    let mut child = spawn_lock_holder(&path, &marker);
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
         Err(StateError::LockHeld { holder }) => {
@@ -676,18 +703,102 @@ fn a_sigkilled_holder_never_blocks_the_next_run() {
         }
         other => panic!("expected the child to hold the lock, got {other:?}"),
     }
-    // SIGKILL: no destructor runs, the holder record stays in the file.
+    // SIGKILL: no destructor runs, the holder record stays behind.
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        !std::fs::read(turkform_state::lock::lock_path(&path))
-            .unwrap()
-            .is_empty()
-    );
+    if !loc.is_pg() {
+        assert!(
+            !std::fs::read(turkform_state::lock::lock_path(&path))
+                .unwrap()
+                .is_empty()
+        );
+    }
     let lock = store
         .lock("turkform apply", Duration::from_secs(5))
         .unwrap();
     assert_eq!(lock.info().pid, std::process::id());
+}
+
+/// Regression (issue 10, item 17): deleting the lock file while an apply held it let a
+/// second apply take a new lock file and run alongside the first.
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_apply_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    open_rw(&path, Target::Sim);
+    let marker = dir.path().join("locked");
+    let mut child = spawn_lock_holder(&path, &marker);
+    std::fs::remove_file(turkform_state::lock::lock_path(&path)).unwrap();
+    let store = open_rw(&path, Target::Sim);
+    match store.lock("turkform apply", Duration::ZERO) {
+        Err(StateError::LockHeld { holder }) => {
+            assert_eq!(holder.pid, child.id());
+            assert_eq!(holder.command, "turkform apply (child)");
+        }
+        other => panic!("a second holder got in beside the first: {other:?}"),
+    }
+    // force-unlock does not break a live local holder either.
+    assert!(matches!(
+        store.force_unlock(),
+        Err(StateError::LockHeld { .. })
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Once the holder is dead its record in the state file is stale and taken over.
+    let lock = store.lock("turkform apply", Duration::ZERO).unwrap();
+    assert_eq!(lock.info().pid, std::process::id());
+    drop(lock);
+    let again = store.lock("turkform refresh", Duration::ZERO).unwrap();
+    assert_eq!(again.info().command, "turkform refresh");
+}
+
+/// Regression (issue 10, item 12): after a disk-full a crashed writer's WAL holds pages that
+/// the main file does not have yet, and the main file's header may already promise them; the
+/// hand-written header check refused that healthy state as "truncated". SQLite, reading the
+/// WAL, judges it now, and its pending intents survive.
+#[test]
+fn a_state_whose_wal_holds_pages_the_main_file_lacks_is_not_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(open_rw(&path, Target::Sim));
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let mut store = open_rw(&path, Target::Sim);
+    let intents: Vec<NewIntent> = (0..3_000).map(|i| intent(&format!("t{i}"))).collect();
+    store.begin_intents(&intents).unwrap();
+    let pages: u32 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    // A crash: copy the file and its WAL as they are, never checkpointed.
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    let copy = crashed.join("s.db");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::copy(
+        format!("{}-wal", path.display()),
+        format!("{}-wal", copy.display()),
+    )
+    .unwrap();
+    std::mem::forget(store);
+    drop(conn);
+    // The checkpoint that filled the disk had written page 1 (the header now promises every
+    // page) but not the pages after it.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let page_size = u64::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    assert!(
+        (bytes.len() as u64) < u64::from(pages) * page_size,
+        "the WAL holds the growth"
+    );
+    bytes[28..32].copy_from_slice(&pages.to_be_bytes());
+    let change_counter = [bytes[24], bytes[25], bytes[26], bytes[27]];
+    bytes[92..96].copy_from_slice(&change_counter);
+    std::fs::write(&copy, &bytes).unwrap();
+
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
+        let store = StateStore::open(&copy, Target::Sim, mode)
+            .unwrap_or_else(|e| panic!("{mode:?}: a healthy state refused: {e}"));
+        assert_eq!(store.pending_intents().unwrap().len(), 3_000, "{mode:?}");
+    }
 }
 
 #[test]
