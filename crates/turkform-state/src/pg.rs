@@ -182,7 +182,7 @@ impl PgLocation {
                                     }
                                 }
                                 Err(e) => {
-                                    let _ = sender.send(Err(e.to_string()));
+                                    let _ = sender.send(Err(with_causes(&e)));
                                 }
                             }
                         };
@@ -227,7 +227,7 @@ impl PgLocation {
                 detail: format!("unreadable value: {detail}"),
             },
             DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
-                self.unreachable(e.to_string())
+                self.unreachable(with_causes(&e))
             }
             DbError::Pg(e) => {
                 let detail = match e.as_db_error() {
@@ -258,6 +258,22 @@ impl PgLocation {
         bytes.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(bytes)
     }
+}
+
+/// An error with its causes ("error connecting to server: Connection refused"). The driver's
+/// messages never contain the password.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn tls_connector(mode: TlsMode) -> Result<postgres_native_tls::MakeTlsConnector, String> {
