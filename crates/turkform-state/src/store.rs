@@ -3,7 +3,7 @@
 //! target's serial.
 //!
 //! Every query below is written once in portable SQL and runs on both backends through
-//! [`crate::db`]; only opening, creating and migrating differ (in [`crate::sqlite`] and
+//! `crate::db`; only opening, creating and migrating differ (in `crate::sqlite` and
 //! [`crate::pg`]).
 
 use std::cell::{Cell, RefCell};

@@ -579,7 +579,10 @@ fn a_second_lock_fails_fast_naming_the_holder(loc: Loc) {
     let lock = first.lock("turkform apply", Duration::ZERO).unwrap();
     let started = Instant::now();
     let err = second.lock("turkform refresh", Duration::ZERO).unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(500));
+    // No waiting; on PostgreSQL the lock's own session is connected first, which a loaded
+    // machine can make slower than a file lock.
+    let fast = Duration::from_millis(if loc.is_pg() { 3_000 } else { 500 });
+    assert!(started.elapsed() < fast, "{:?}", started.elapsed());
     match &err {
         StateError::LockHeld { holder } => {
             assert_eq!(holder.pid, std::process::id());
