@@ -162,11 +162,19 @@ async fn main() {
     drop_schema(&apply_schema);
     assert_eq!((sqlite_hits, pg_hits), (items, items));
 
-    // The no-op plan: a PostgreSQL state that already records every item (made by an apply
-    // at full speed), then what `plan --refresh=false` does with it.
+    // The no-op plan: a PostgreSQL state that already records every item (applied at full
+    // speed into SQLite, then moved with `state migrate`), then what `plan --refresh=false`
+    // does with it.
     let noop_schema = format!("tf_bench_noop_{tag}");
     let noop_location = pg_url(&noop_schema);
-    let (setup_wall, _) = timed_apply(&noop_location, noop_items, 0, None, 64).await;
+    let setup_started = Instant::now();
+    let noop_file = dir.path().join("noop.db");
+    timed_apply(&noop_file, noop_items, 0, None, 64).await;
+    let migrate_started = Instant::now();
+    turkform_state::migrate::migrate_state(&noop_file, &noop_location, Duration::ZERO)
+        .expect("migrate the no-op state to PostgreSQL");
+    let migrate_wall = migrate_started.elapsed();
+    let setup_wall = setup_started.elapsed();
     let desired = desired(noop_items);
     let started = Instant::now();
     let store = StateStore::open(&noop_location, Target::Sim, OpenMode::ReadOnly).expect("state");
@@ -198,7 +206,8 @@ async fn main() {
         },
         "noop_plan_postgres": {
             "items": noop_items,
-            "setup_apply_s": setup_wall.as_secs_f64(),
+            "setup_s": setup_wall.as_secs_f64(),
+            "state_migrate_sqlite_to_postgres_s": migrate_wall.as_secs_f64(),
             "open_and_load_s": load_wall.as_secs_f64(),
             "plan_total_s": noop_wall.as_secs_f64(),
             "summary": changes,
