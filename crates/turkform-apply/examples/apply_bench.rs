@@ -86,6 +86,7 @@ async fn main() {
                         key: format!("item-{i:05}"),
                         content_hash: question.content_hash(),
                         question,
+                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
                     }
                 })
                 .collect(),

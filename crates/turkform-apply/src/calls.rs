@@ -16,7 +16,7 @@ use turkform_mturk::{
     ApiError, CreateHitRequest, HitTypeRequest, MturkApi, QuestionRequest, RemoteHit,
     ResolvedRequirement,
 };
-use turkform_state::IntentKind;
+use turkform_state::{HitInput, IntentKind};
 
 /// A journaled MTurk call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +121,10 @@ pub(crate) struct CreateHitData {
     pub annotation: String,
     pub token: String,
     pub cost: Money,
+    /// The item's data row, recorded with the new HIT (absent from intents journaled before
+    /// turkform recorded rows: those HITs simply have no `Input.*`).
+    #[serde(default)]
+    pub input: Vec<(String, String)>,
 }
 
 impl Call {
@@ -384,6 +388,14 @@ impl CreateHitData {
         }
     }
 
+    /// The data row to record with the HIT this call created.
+    pub fn hit_input(&self, hit: &RemoteHit) -> Option<HitInput> {
+        (!self.input.is_empty()).then(|| HitInput {
+            hit_id: hit.hit_id.clone(),
+            row: self.input.clone(),
+        })
+    }
+
     /// The record of the HIT this call created.
     pub fn record(&self, hit: &RemoteHit) -> RecordedHit {
         fresh_record(
@@ -405,6 +417,8 @@ pub(crate) struct Change {
     pub hit_type: Option<RecordedHitType>,
     pub qualification_type: Option<RecordedQualificationType>,
     pub adopted_orphan: Option<String>,
+    /// The data row of a HIT just created.
+    pub hit_input: Option<HitInput>,
     /// The HIT id to report.
     pub hit_id: Option<String>,
 }
@@ -462,6 +476,7 @@ pub(crate) fn settle(
         (Call::CreateHit(c), Output::Hit(hit)) => {
             change.hit_id = Some(hit.hit_id.clone());
             change.hit = Some(c.record(hit));
+            change.hit_input = c.hit_input(hit);
             // A HIT recovered by token may have been seen by a refresh as an orphan meanwhile.
             change.adopted_orphan = Some(hit.hit_id.clone());
         }
@@ -486,7 +501,12 @@ pub(crate) fn settle(
                 question.as_deref(),
                 hit_type_hash_of,
             );
-            if let Some(h) = content_hash {
+            // What MTurk returned is the truth: a question edited while the state was lost
+            // must be replaced. Only when MTurk gives no question (a HIT layout) is the
+            // planner's assumption taken.
+            if let Some(h) = content_hash
+                && record.content_hash.is_empty()
+            {
                 record.content_hash = h.clone();
             }
             if let Some(h) = hit_type_hash {

@@ -261,6 +261,7 @@ impl<'a> Engine<'a> {
             self.memory.hits.insert(hit.hit_id.clone(), hit.clone());
             batch.upsert_hits.push(hit);
         }
+        batch.hit_inputs.extend(change.hit_input);
         if let Some(t) = change.hit_type {
             self.memory
                 .hit_types

@@ -9,6 +9,8 @@
 //!   retries, group commit, interruption.
 //! - [`limiter`]: the AIMD rate limiter.
 //! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
+//! - [`ops`]: one entry per command (`plan`, `apply`, `refresh`) owning the sequence and the
+//!   saved-plan applicability check.
 //!
 //! It reports progress through [`Reporter`] and never prints; it must not know TOML, terminals or
 //! how a plan is rendered. The caller holds the state lock ([`StateStore::lock`]) around
@@ -18,12 +20,15 @@
 //! identically) is committed before its call is sent, and the call's outcome is committed with
 //! the record change it implies in one transaction. A SIGKILL between the two leaves the intent
 //! pending; [`recover`] resends it with the same `UniqueRequestToken` (or the same `ExpireAt`,
-//! which MTurk also deduplicates), treats `HitAlreadyExists` as success, and looks HITs up by
-//! their annotation once the 24-hour token window has passed.
+//! which MTurk also deduplicates) and treats `HitAlreadyExists` as success, except a pending
+//! create, which is looked up by its annotation (adopted if it exists, abandoned if not) and
+//! never resent: its item may have changed since, and the next plan creates it afresh.
 
+mod assignments;
 mod calls;
 mod engine;
 pub mod limiter;
+pub mod ops;
 mod refresh;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -37,7 +42,8 @@ use turkform_model::{
     Annotation, Money, QualificationTypeRef, QualificationTypeSpec, Target, UnixTime,
 };
 use turkform_mturk::{
-    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteHit, RemoteQualificationType,
+    ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteAssignment, RemoteHit,
+    RemoteQualificationType,
 };
 use turkform_plan::{Action, CreateHit, Plan};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
@@ -143,6 +149,9 @@ pub struct ApplyOptions {
     /// Cancel (Ctrl-C) to stop sending new calls: in-flight ones finish and are recorded, and
     /// the report says `interrupted`.
     pub cancel: CancellationToken,
+    /// The project identity (`project` in `turkform.toml`), carried in every annotation and
+    /// token; `None` for a project without one (old-format annotations).
+    pub project: Option<String>,
 }
 
 impl ApplyOptions {
@@ -152,6 +161,7 @@ impl ApplyOptions {
             concurrency: 16,
             max_retries: 8,
             cancel: CancellationToken::new(),
+            project: None,
         }
     }
 }
@@ -239,6 +249,20 @@ pub enum ApplyError {
         state_lineage: String,
         state_serial: u64,
     },
+    #[error(
+        "MTurk shows none of the {recorded} HITs state records (it lists {listed} HITs): this is another endpoint, account or profile than the one they were made on, so nothing was recorded; check --endpoint-url, AWS_PROFILE and the target, or `turkform state rm` HITs deleted on purpose"
+    )]
+    NoRecordedHitFound { recorded: usize, listed: usize },
+    #[error(
+        "the plan `{path}` is stale: {why}; make a new plan with `turkform plan --out FILE` and review it"
+    )]
+    SavedPlanStale { path: String, why: String },
+    #[error(
+        "the plan `{path}` no longer fits what MTurk shows: {why}; nothing was changed: make a new plan with `turkform plan --out FILE` and review it"
+    )]
+    SavedPlanDiffers { path: String, why: String },
+    #[error("{0}")]
+    NotApproved(String),
     #[error("cannot read MTurk")]
     Api(#[source] ApiError),
     #[error("the state store failed")]
@@ -384,7 +408,7 @@ pub async fn apply(
         let mut jobs = Vec::new();
         for c in &plan.campaigns {
             for a in &c.actions {
-                match hit_job(&a.action, a.cost_delta, options.target, now, &engine.memory) {
+                match hit_job(&a.action, a.cost_delta, options, now, &engine.memory) {
                     Ok(Some(job)) if matches!(job.call, Call::Adopt { .. }) => adoptions.push(job),
                     Ok(Some(job)) => jobs.push(job),
                     Ok(None) => {}
@@ -427,14 +451,15 @@ pub async fn apply(
 }
 
 /// Reconciles state with MTurk: statuses, counters, expirations, drift, orphans. See
-/// [`RefreshReport`]. Call it under the state lock.
+/// [`RefreshReport`]. Call it under the state lock. For a project without an identity;
+/// [`ops::refresh`] adopts only the HITs of [`ApplyOptions::project`].
 pub async fn refresh(
     api: &dyn MturkApi,
     store: &mut StateStore,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
 ) -> Result<RefreshReport, ApplyError> {
-    refresh::refresh(api, store, clock, reporter).await
+    refresh::refresh(api, store, clock, reporter, None).await
 }
 
 /// Tokens are honoured by MTurk for 24 h; past this age (with a margin for clock skew) a
@@ -442,9 +467,9 @@ pub async fn refresh(
 const TOKEN_TRUST_SECS: i64 = 23 * 3600;
 
 /// Resumes the calls a previous run began but never recorded (run before planning, under the
-/// state lock). Creates are resent with their token (`HitAlreadyExists` = success, the HIT is
-/// read back); creates older than the token window are first looked up by annotation with
-/// `ListHITs`; expire/extend/add-assignments/retype are resent identically.
+/// state lock). Creates are never resent: they are looked up by annotation with `ListHITs`,
+/// recorded if found and abandoned if not (the plan that follows decides from the current
+/// campaign files); expire/extend/add-assignments/retype are resent identically.
 pub async fn recover(
     api: &dyn MturkApi,
     store: &mut StateStore,
@@ -467,7 +492,7 @@ pub async fn recover(
     let now = clock.now();
     let mut batch = Batch::default();
     let mut jobs = Vec::new();
-    let mut stale_creates = Vec::new();
+    let mut pending_creates = Vec::new();
     let mut stale_additions = Vec::new();
     for intent in pending {
         let call: Call = match serde_json::from_value(intent.payload.clone()) {
@@ -486,8 +511,12 @@ pub async fn recover(
         };
         let stale = now.secs_since(intent.created_at) >= TOKEN_TRUST_SECS;
         match call {
-            Call::CreateHit(c) if stale && intent.kind == IntentKind::CreateHit => {
-                stale_creates.push((intent.id, c));
+            // Never resent: the item may have been removed or its question edited since, and
+            // a resend would spend money on stale content (within the token window MTurk would
+            // even create it). Looked up by annotation instead: adopted if it got there,
+            // abandoned if not, and the next plan decides from the current campaign files.
+            Call::CreateHit(c) if intent.kind == IntentKind::CreateHit => {
+                pending_creates.push((intent.id, c));
             }
             call @ Call::AddAssignments { .. } if stale => {
                 stale_additions.push((intent.id, call));
@@ -515,12 +544,13 @@ pub async fn recover(
     }
 
     let mut memory = load_memory(store)?;
-    if !stale_creates.is_empty() {
-        let found = find_by_annotation(&counting, &stale_creates).await?;
-        for (id, c) in stale_creates {
+    if !pending_creates.is_empty() {
+        let found = find_by_annotation(&counting, &pending_creates).await?;
+        for (id, c) in pending_creates {
             match found.get(&c.annotation) {
                 Some(hit) => {
                     let record = c.record(hit);
+                    batch.hit_inputs.extend(c.hit_input(hit));
                     memory.hits.insert(record.hit_id.clone(), record.clone());
                     batch.completed.push((id, IntentOutcome::Done));
                     batch.remove_orphans.push(record.hit_id.clone());
@@ -532,8 +562,14 @@ pub async fn recover(
                         hit_id: hit.hit_id.clone(),
                     });
                 }
-                // Not on MTurk: it never got there. Resending with the old token is safe.
-                None => jobs.push(Job::resumed(Call::CreateHit(c), id)),
+                // Not on MTurk: it never got there. The plan that follows creates it again if
+                // the item still wants it, with what the item says now.
+                None => batch.completed.push((
+                    id,
+                    IntentOutcome::Abandoned {
+                        message: "not found on MTurk by its annotation; planned again from the campaign files".to_owned(),
+                    },
+                )),
             }
         }
     }
@@ -712,10 +748,11 @@ type JobError = (String, &'static str, String);
 fn create_data(
     c: &CreateHit,
     cost: Money,
-    target: Target,
+    options: &ApplyOptions,
     now: UnixTime,
     memory: &Memory,
 ) -> Result<CreateHitData, JobError> {
+    let project = options.project.as_deref();
     let fail = |m: String| (c.item_key.clone(), "create", m);
     let hit_type_id = memory
         .hit_types
@@ -737,15 +774,18 @@ fn create_data(
         max_assignments: c.max_assignments,
         lifetime_secs,
         question: c.question.clone(),
-        annotation: Annotation::new(&c.campaign, &c.item_key, c.generation).render(),
-        token: turkform_model::request_token(
-            target,
+        annotation: Annotation::of_project(project, &c.campaign, &c.item_key, c.generation)
+            .render(),
+        token: turkform_model::project_request_token(
+            project,
+            options.target,
             &c.campaign,
             &c.item_key,
             "create",
             c.generation,
         ),
         cost,
+        input: c.input.clone(),
     })
 }
 
@@ -770,12 +810,12 @@ fn expire_now_instant(now: UnixTime, why: turkform_model::ExpiredBy) -> UnixTime
 fn hit_job(
     action: &Action,
     cost: Money,
-    target: Target,
+    options: &ApplyOptions,
     now: UnixTime,
     memory: &Memory,
 ) -> Result<Option<Job>, JobError> {
     let call = match action {
-        Action::CreateHit(c) => Call::CreateHit(create_data(c, cost, target, now, memory)?),
+        Action::CreateHit(c) => Call::CreateHit(create_data(c, cost, options, now, memory)?),
         Action::AdoptHit {
             campaign,
             item_key,
@@ -805,8 +845,9 @@ fn hit_job(
             hit_id: hit_id.clone(),
             from: *from,
             to: *to,
-            token: turkform_model::request_token(
-                target,
+            token: turkform_model::project_request_token(
+                options.project.as_deref(),
+                options.target,
                 campaign,
                 item_key,
                 &format!("add-assignments:{to}"),
@@ -875,7 +916,7 @@ fn hit_job(
             expire_old,
             create,
         } => {
-            let create_call = Call::CreateHit(create_data(create, cost, target, now, memory)?);
+            let create_call = Call::CreateHit(create_data(create, cost, options, now, memory)?);
             if !*expire_old {
                 return Ok(Some(Job::new(create_call)));
             }
@@ -1001,5 +1042,15 @@ impl MturkApi for Counting<'_> {
     ) -> Result<Page<RemoteHit>, ApiError> {
         self.count("ListHITs");
         self.inner.list_hits(next_token, max_results).await
+    }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteAssignment>, ApiError> {
+        self.count("ListAssignmentsForHIT");
+        self.inner
+            .list_assignments_for_hit(hit_id, next_token)
+            .await
     }
 }

@@ -8,9 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use turkform_model::{Annotation, Drift, HitStatus, OrphanHit, RecordedHit};
+use turkform_model::{
+    Annotation, Drift, HitStatus, OrphanHit, RecordedHit, RecordedState, UnixTime,
+};
 use turkform_mturk::{MturkApi, RemoteHit};
-use turkform_state::{Batch, StateStore};
+use turkform_state::{AccountBalance, Batch, StateStore};
 
 use crate::engine::blocking;
 use crate::{ApplyError, ApplyEvent, Clock, Reporter};
@@ -28,11 +30,16 @@ pub struct RefreshReport {
     pub updated: usize,
     /// Changes made outside turkform, newly seen.
     pub drift: Vec<DriftSeen>,
-    /// HITs with turkform's annotation that state does not know.
+    /// HITs with this project's annotation that state does not know.
     pub orphans: usize,
     /// Recorded custom qualification types MTurk no longer lists.
     pub missing_qualification_types: Vec<String>,
     pub api_calls: u64,
+    /// HITs whose assignments were read (ListAssignmentsForHIT), and the calls that took.
+    pub assignment_syncs: usize,
+    pub assignment_calls: u64,
+    /// Assignments new to state or changed since the last refresh.
+    pub assignments_recorded: usize,
 }
 
 /// One newly seen drift.
@@ -44,14 +51,91 @@ pub struct DriftSeen {
     pub drift: Drift,
 }
 
+/// Reads MTurk and records what it shows (persisting `refresh` and `apply`).
+/// `project`: the project identity; only its HITs (and old-format ones) are adopted.
 pub(crate) async fn refresh(
     api: &dyn MturkApi,
     store: &mut StateStore,
     clock: &dyn Clock,
     reporter: &dyn Reporter,
+    project: Option<&str>,
 ) -> Result<RefreshReport, ApplyError> {
     let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
+    let (report, batch) = read(api, store, &recorded, clock, project).await?;
+    blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
+    reporter.event(&refreshed(&report));
+    Ok(report)
+}
+
+/// Reads MTurk and returns `recorded` as the refresh would leave it, writing nothing: what
+/// `plan` sees (a plan never writes the state, so a saved plan stays valid).
+pub(crate) async fn refresh_in_memory(
+    api: &dyn MturkApi,
+    store: &StateStore,
+    recorded: &mut RecordedState,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+    project: Option<&str>,
+) -> Result<RefreshReport, ApplyError> {
+    let (report, batch) = read(api, store, recorded, clock, project).await?;
+    merge(recorded, batch);
+    reporter.event(&refreshed(&report));
+    Ok(report)
+}
+
+fn refreshed(report: &RefreshReport) -> ApplyEvent {
+    ApplyEvent::Refreshed {
+        listed: report.listed,
+        updated: report.updated,
+        drift: report.drift.len(),
+        orphans: report.orphans,
+    }
+}
+
+/// What committing `batch` does to the store, done to an in-memory record (only the parts a
+/// refresh fills in).
+fn merge(recorded: &mut RecordedState, batch: Batch) {
+    let mut index: HashMap<String, usize> = recorded
+        .hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.hit_id.clone(), i))
+        .collect();
+    for hit in batch.upsert_hits {
+        match index.get(&hit.hit_id) {
+            Some(&i) => recorded.hits[i] = hit,
+            None => {
+                index.insert(hit.hit_id.clone(), recorded.hits.len());
+                recorded.hits.push(hit);
+            }
+        }
+    }
+    if let Some(orphans) = batch.replace_orphans {
+        recorded.orphans = orphans;
+    }
+    if batch.refreshed_at.is_some() {
+        recorded.refreshed_at = batch.refreshed_at;
+    }
+}
+
+/// How many recorded HITs missing from the listing are looked up one by one before a refresh
+/// that found none of them concludes it is looking at another account or endpoint.
+const WRONG_WORLD_PROBES: usize = 3;
+
+/// MTurk disposes of a HIT 120 days after it expires (DESIGN.md: "Deleted (DeleteHIT or 120
+/// days)").
+const DISPOSAL_SECS: i64 = 120 * 86_400;
+
+/// Reads MTurk in pages and works out what changed, as a batch for the store.
+async fn read(
+    api: &dyn MturkApi,
+    store: &StateStore,
+    recorded: &RecordedState,
+    clock: &dyn Clock,
+    project: Option<&str>,
+) -> Result<(RefreshReport, Batch), ApplyError> {
     let mut report = RefreshReport::default();
+    let now = clock.now();
 
     let mut remote: HashMap<String, RemoteHit> = HashMap::new();
     let mut next = None;
@@ -91,28 +175,66 @@ pub(crate) async fn refresh(
         .map(|q| q.name.clone())
         .collect();
 
+    // A listing holding none of the HITs state records as existing is another account, profile
+    // or endpoint far more often than a world where all of them were deleted: recording it would
+    // mark every HIT deleted and lose track of them. A few lookups confirm before refusing.
+    // HITs whose expiration is past MTurk's 120-day disposal are expected to be gone: a project
+    // coming back after months must not be refused for that.
+    let existing: Vec<&RecordedHit> = recorded
+        .hits
+        .iter()
+        .filter(|h| h.status != HitStatus::Disposed && now.secs_since(h.expiration) < DISPOSAL_SECS)
+        .collect();
+    let mut looked_up: HashMap<String, Option<RemoteHit>> = HashMap::new();
+    if !existing.is_empty() && !existing.iter().any(|h| remote.contains_key(&h.hit_id)) {
+        for hit in existing.iter().take(WRONG_WORLD_PROBES) {
+            report.api_calls += 1;
+            let seen = match crate::get_hit_retrying(api, &hit.hit_id).await {
+                Ok(r) => Some(r),
+                Err(e) if e.is_hit_does_not_exist() => None,
+                Err(e) => return Err(ApplyError::Api(e)),
+            };
+            looked_up.insert(hit.hit_id.clone(), seen);
+        }
+        if looked_up.values().all(Option::is_none) {
+            return Err(ApplyError::NoRecordedHitFound {
+                recorded: existing.len(),
+                listed: report.listed,
+            });
+        }
+    }
+
     let hash_of: HashMap<&str, &str> = recorded
         .hit_types
         .iter()
         .map(|t| (t.hit_type_id.as_str(), t.definition_hash.as_str()))
         .collect();
     let mut batch = Batch::default();
+    let known_assignments = crate::assignments::Known::load(store, clock.now())?;
+    let mut to_sync: Vec<RecordedHit> = Vec::new();
     for hit in &recorded.hits {
-        if hit.status == HitStatus::Disposed {
-            continue;
-        }
         let seen = match remote.get(&hit.hit_id) {
             Some(r) => Some(r.clone()),
-            None => {
-                report.api_calls += 1;
-                match crate::get_hit_retrying(api, &hit.hit_id).await {
-                    Ok(r) => Some(r),
-                    Err(e) if e.is_hit_does_not_exist() => None,
-                    Err(e) => return Err(ApplyError::Api(e)),
+            // Recorded as gone and not listed: still gone (no lookup per deleted HIT).
+            None if hit.status == HitStatus::Disposed => continue,
+            None => match looked_up.remove(&hit.hit_id) {
+                Some(seen) => seen,
+                None => {
+                    report.api_calls += 1;
+                    match crate::get_hit_retrying(api, &hit.hit_id).await {
+                        Ok(r) => Some(r),
+                        Err(e) if e.is_hit_does_not_exist() => None,
+                        Err(e) => return Err(ApplyError::Api(e)),
+                    }
                 }
-            }
+            },
         };
-        let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of);
+        if let Some(r) = &seen
+            && known_assignments.needs_sync(hit, r)
+        {
+            to_sync.push(hit.clone());
+        }
+        let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of, now);
         for drift in new_drift {
             report.drift.push(DriftSeen {
                 campaign: hit.campaign.clone(),
@@ -127,12 +249,22 @@ pub(crate) async fn refresh(
         }
     }
 
-    let known: HashSet<&str> = recorded.hits.iter().map(|h| h.hit_id.as_str()).collect();
+    // HITs `state rm` forgot are never adopted again; annotations carrying a name `state mv`
+    // changed belong to the new name.
+    let known: HashSet<&str> = recorded
+        .hits
+        .iter()
+        .map(|h| h.hit_id.as_str())
+        .chain(recorded.forgotten.iter().map(|f| f.hit_id.as_str()))
+        .collect();
     let mut orphans: Vec<OrphanHit> = remote
         .values()
         .filter(|r| !known.contains(r.hit_id.as_str()))
         .filter_map(|r| {
-            let annotation = Annotation::parse(r.requester_annotation.as_deref()?)?;
+            // Another project's HIT is never adopted (nor, being unknown, expired).
+            let annotation = Annotation::parse(r.requester_annotation.as_deref()?)
+                .filter(|a| a.belongs_to(project))?;
+            let annotation = recorded.renamed(annotation);
             Some(OrphanHit {
                 hit_id: r.hit_id.clone(),
                 hit_type_id: r.hit_type_id.clone(),
@@ -145,17 +277,29 @@ pub(crate) async fn refresh(
         })
         .collect();
     orphans.sort_by(|a, b| a.hit_id.cmp(&b.hit_id));
+    // Read in the same commit as the counters that prompted them: if this fails, nothing is
+    // committed and the next refresh reads the same HITs again.
+    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
+    report.assignment_syncs = to_sync.len();
+    report.assignment_calls = calls;
+    report.api_calls += calls;
+    report.assignments_recorded = assignments.len();
+    batch.upsert_assignments = assignments;
+    report.api_calls += 1;
+    match crate::read_retrying(|| api.get_account_balance()).await {
+        Ok(available) => {
+            batch.account_balance = Some(AccountBalance {
+                available,
+                read_at: now,
+            });
+        }
+        // The balance is for display; a refresh is not failed for it.
+        Err(e) => tracing::warn!(error = %e, "cannot read the account balance"),
+    }
     report.orphans = orphans.len();
     batch.replace_orphans = Some(orphans);
-    batch.refreshed_at = Some(clock.now());
-    blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
-    reporter.event(&ApplyEvent::Refreshed {
-        listed: report.listed,
-        updated: report.updated,
-        drift: report.drift.len(),
-        orphans: report.orphans,
-    });
-    Ok(report)
+    batch.refreshed_at = Some(now);
+    Ok((report, batch))
 }
 
 /// The record updated from what MTurk reports (`None`: it no longer exists), and the drift
@@ -164,10 +308,14 @@ fn reconcile(
     hit: &RecordedHit,
     remote: Option<&RemoteHit>,
     hash_of: &HashMap<&str, &str>,
+    now: UnixTime,
 ) -> (RecordedHit, Vec<Drift>) {
     let mut updated = hit.clone();
     let mut found = Vec::new();
     let Some(r) = remote else {
+        if hit.status == HitStatus::Disposed {
+            return (updated, found);
+        }
         updated.status = HitStatus::Disposed;
         updated.assignments_available = 0;
         updated.assignments_pending = 0;
@@ -210,6 +358,15 @@ fn reconcile(
             now: r.max_assignments,
         });
         updated.max_assignments = r.max_assignments;
+    }
+    // Drift is never final: a HIT recorded as deleted that MTurk lists again, or recorded as
+    // expired outside turkform that is open again, is what MTurk shows now (a refresh against
+    // the wrong endpoint or profile once recorded them so).
+    updated.drift.retain(|d| !matches!(d, Drift::Deleted));
+    if r.expiration > now && matches!(r.status, HitStatus::Assignable | HitStatus::Unassignable) {
+        updated
+            .drift
+            .retain(|d| !matches!(d, Drift::Expired { .. }));
     }
     updated.status = r.status;
     updated.assignments_available = r.assignments_available;

@@ -102,6 +102,10 @@ pub struct DesiredItem {
     pub question: Question,
     /// [`Question::content_hash`], computed once.
     pub content_hash: String,
+    /// The data row as (column, value) in the data file's column order: recorded with the HIT
+    /// so that results show the `Input.*` the worker saw, even after the file changed.
+    #[serde(default)]
+    pub row: Vec<(String, String)>,
 }
 
 /// What a worker sees: rendered question XML, or a HIT layout with parameters.

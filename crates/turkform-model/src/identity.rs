@@ -20,15 +20,36 @@ pub fn request_token(
     action: &str,
     generation: u32,
 ) -> String {
+    project_request_token(None, target, campaign, item_key, action, generation)
+}
+
+/// [`request_token`] of a project with an identity (`project` in `turkform.toml`): two
+/// projects on one account with equal campaign names and keys never share a token, so MTurk
+/// never answers one project's create with the other's HIT. Without one, the token is the
+/// one turkform always made.
+pub fn project_request_token(
+    project: Option<&str>,
+    target: Target,
+    campaign: &str,
+    item_key: &str,
+    action: &str,
+    generation: u32,
+) -> String {
     let mut h = Sha256::new();
-    for part in [
+    let generation = generation.to_string();
+    let mut parts = vec![
         "turkform-token/v1",
         target.as_str(),
         campaign,
         item_key,
         action,
-        &generation.to_string(),
-    ] {
+        &generation,
+    ];
+    if let Some(p) = project {
+        parts.push("project");
+        parts.push(p);
+    }
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -36,11 +57,15 @@ pub fn request_token(
 }
 
 /// The item a HIT belongs to, as written in its `RequesterAnnotation`:
-/// `turkform:1:<campaign>:<generation>:k:<item key>`, or `...:h:<sha256 of key>` when the key
-/// would push the annotation past MTurk's 255 characters. Only what the requester put in the key
-/// (or a hash of it) is revealed.
+/// `turkform:2:<project>:<campaign>:<generation>:k:<item key>` for a project with an identity,
+/// `turkform:1:<campaign>:<generation>:k:<item key>` for one without (and for every HIT made
+/// before projects had one); `...:h:<sha256 of key>` when the key would push the annotation past
+/// MTurk's 255 characters. Only what the requester put in the key (or a hash of it) is revealed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Annotation {
+    /// The project identity (`project` in `turkform.toml`); `None` in the old format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     pub campaign: String,
     pub generation: u32,
     pub key: AnnotatedKey,
@@ -56,12 +81,24 @@ pub enum AnnotatedKey {
 }
 
 const PREFIX: &str = "turkform:1:";
+const PROJECT_PREFIX: &str = "turkform:2:";
 /// MTurk's limit on `RequesterAnnotation`.
 pub const MAX_ANNOTATION_CHARS: usize = 255;
 
 impl Annotation {
     pub fn new(campaign: &str, item_key: &str, generation: u32) -> Annotation {
+        Annotation::of_project(None, campaign, item_key, generation)
+    }
+
+    /// The annotation of a HIT made by `project` (`None`: a project without an identity).
+    pub fn of_project(
+        project: Option<&str>,
+        campaign: &str,
+        item_key: &str,
+        generation: u32,
+    ) -> Annotation {
         let plain = Annotation {
+            project: project.map(str::to_owned),
             campaign: campaign.to_owned(),
             generation,
             key: AnnotatedKey::Plain(item_key.to_owned()),
@@ -81,15 +118,41 @@ impl Annotation {
             AnnotatedKey::Plain(k) => ("k", k.as_str()),
             AnnotatedKey::Hashed(h) => ("h", h.as_str()),
         };
-        format!(
-            "{PREFIX}{}:{}:{tag}:{value}",
-            self.campaign, self.generation
-        )
+        match &self.project {
+            Some(p) => format!(
+                "{PROJECT_PREFIX}{p}:{}:{}:{tag}:{value}",
+                self.campaign, self.generation
+            ),
+            None => format!(
+                "{PREFIX}{}:{}:{tag}:{value}",
+                self.campaign, self.generation
+            ),
+        }
+    }
+
+    /// Whether `project` may adopt the HIT carrying this annotation: one of another project
+    /// never; an old-format one (made before projects had an identity) always, so that a project
+    /// that lost its state re-adopts what it posted before it had an identity.
+    pub fn belongs_to(&self, project: Option<&str>) -> bool {
+        match (&self.project, project) {
+            (None, _) => true,
+            (Some(mine), Some(ours)) => mine == ours,
+            (Some(_), None) => false,
+        }
     }
 
     /// Reads an annotation turkform wrote; `None` for any other annotation.
     pub fn parse(s: &str) -> Option<Annotation> {
-        let rest = s.strip_prefix(PREFIX)?;
+        let (project, rest) = match s.strip_prefix(PROJECT_PREFIX) {
+            Some(rest) => {
+                let (project, rest) = rest.split_once(':')?;
+                if project.is_empty() {
+                    return None;
+                }
+                (Some(project.to_owned()), rest)
+            }
+            None => (None, s.strip_prefix(PREFIX)?),
+        };
         let mut parts = rest.splitn(4, ':');
         let campaign = parts.next()?;
         let generation = parts.next()?.parse().ok()?;
@@ -104,6 +167,7 @@ impl Annotation {
             _ => return None,
         };
         Some(Annotation {
+            project,
             campaign: campaign.to_owned(),
             generation,
             key,
@@ -164,5 +228,27 @@ mod tests {
         );
 
         assert_eq!(Annotation::parse("batch 7 by hand"), None);
+    }
+
+    #[test]
+    fn project_annotations_round_trip_and_keep_to_their_project() {
+        let a = Annotation::of_project(Some("p-1a2b"), "shared", "k:1", 2);
+        assert_eq!(a.render(), "turkform:2:p-1a2b:shared:2:k:k:1");
+        assert_eq!(Annotation::parse(&a.render()), Some(a.clone()));
+        assert!(a.belongs_to(Some("p-1a2b")));
+        assert!(!a.belongs_to(Some("p-other")));
+        assert!(!a.belongs_to(None));
+        let old = Annotation::parse("turkform:1:shared:2:k:k:1").unwrap();
+        assert_eq!(old.project, None);
+        assert!(old.belongs_to(Some("p-1a2b")) && old.belongs_to(None));
+        assert_eq!(Annotation::parse("turkform:2::shared:1:k:x"), None);
+        assert_ne!(
+            project_request_token(Some("a"), Target::Sim, "c", "k", "create", 1),
+            project_request_token(Some("b"), Target::Sim, "c", "k", "create", 1)
+        );
+        assert_eq!(
+            project_request_token(None, Target::Sim, "c", "k", "create", 1),
+            request_token(Target::Sim, "c", "k", "create", 1)
+        );
     }
 }

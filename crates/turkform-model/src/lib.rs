@@ -6,6 +6,7 @@
 //! the pure functions that must agree everywhere (content hashes, request tokens, annotations).
 //! It must not know about TOML, SQLite, AWS, async or terminals.
 
+pub mod assignment;
 pub mod desired;
 pub mod identity;
 pub mod money;
@@ -14,18 +15,19 @@ pub mod recorded;
 pub mod target;
 pub mod time;
 
+pub use assignment::{AssignmentStatus, DecidedBy, RecordedAssignment};
 pub use desired::{
     CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
     QualificationTypeSpec, Question,
 };
-pub use identity::{AnnotatedKey, Annotation, request_token};
+pub use identity::{AnnotatedKey, Annotation, project_request_token, request_token};
 pub use money::{Money, MoneyError};
 pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState,
+    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
+    RecordedQualificationType, RecordedState, Rename,
 };
 pub use target::Target;
 pub use time::UnixTime;

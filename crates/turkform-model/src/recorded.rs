@@ -23,6 +23,71 @@ pub struct RecordedState {
     pub orphans: Vec<OrphanHit>,
     /// When the recorded statuses were last refreshed from MTurk.
     pub refreshed_at: Option<UnixTime>,
+    /// HITs `state rm` forgot: never adopted again by their annotation.
+    #[serde(default)]
+    pub forgotten: Vec<ForgottenHit>,
+    /// `state mv` renames, oldest first: annotations carrying an old name belong to the new one.
+    #[serde(default)]
+    pub renames: Vec<Rename>,
+}
+
+impl RecordedState {
+    /// The generation an item's next first HIT gets: past every generation `state rm` forgot,
+    /// so that it never shares a token or an annotation with a forgotten HIT.
+    pub fn next_fresh_generation(&self, campaign: &str, item_key: &str) -> u32 {
+        self.forgotten
+            .iter()
+            .filter(|f| f.campaign == campaign && f.item_key == item_key)
+            .map(|f| f.generation + 1)
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// The annotation as state names things now (after `state mv`).
+    pub fn renamed(&self, mut annotation: crate::Annotation) -> crate::Annotation {
+        for r in &self.renames {
+            r.apply(&mut annotation);
+        }
+        annotation
+    }
+}
+
+/// A HIT `state rm` forgot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgottenHit {
+    pub campaign: String,
+    pub item_key: String,
+    pub generation: u32,
+    pub hit_id: String,
+}
+
+/// One `state mv`: a campaign (`from_key`/`to_key` `None`) or an item renamed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    pub from_campaign: String,
+    pub from_key: Option<String>,
+    pub to_campaign: String,
+    pub to_key: Option<String>,
+}
+
+impl Rename {
+    /// Renames `annotation` if it names what this renamed.
+    pub fn apply(&self, annotation: &mut crate::Annotation) {
+        if annotation.campaign != self.from_campaign {
+            return;
+        }
+        match (&self.from_key, &self.to_key) {
+            (Some(from), Some(to)) => {
+                // Only ever read back by the planner (never sent), so the plain key is fine
+                // even where MTurk's 255 characters would have needed the hashed form.
+                if annotation.matches_key(from) {
+                    annotation.campaign = self.to_campaign.clone();
+                    annotation.key = crate::AnnotatedKey::Plain(to.clone());
+                }
+            }
+            _ => annotation.campaign = self.to_campaign.clone(),
+        }
+    }
 }
 
 /// A custom qualification type turkform created.

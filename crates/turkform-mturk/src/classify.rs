@@ -45,6 +45,7 @@ turk_code_for!(
     update_hit_type_of_hit::UpdateHITTypeOfHITError,
     get_hit::GetHITError,
     list_hits::ListHITsError,
+    list_assignments_for_hit::ListAssignmentsForHITError,
 );
 
 /// Which call failed: a few error codes mean "already done" only for some operations.

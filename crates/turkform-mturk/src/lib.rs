@@ -15,7 +15,8 @@ pub use sdk::{ConnectError, ConnectOptions, CredentialsSource, SdkMturk};
 
 use async_trait::async_trait;
 use turkform_model::{
-    ActionsGuarded, Comparator, HitStatus, Locale, Money, QualificationTypeSpec, UnixTime,
+    ActionsGuarded, AssignmentStatus, Comparator, HitStatus, Locale, Money, QualificationTypeSpec,
+    UnixTime,
 };
 
 /// A `QualificationRequirement` with its type id known (custom types already created).
@@ -78,6 +79,23 @@ pub struct RemoteHit {
     pub assignments_completed: u32,
     pub title: String,
     pub reward: Option<Money>,
+}
+
+/// An assignment as `ListAssignmentsForHIT` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteAssignment {
+    pub assignment_id: String,
+    pub hit_id: String,
+    pub worker_id: String,
+    pub status: AssignmentStatus,
+    pub accept_time: Option<UnixTime>,
+    pub submit_time: Option<UnixTime>,
+    pub auto_approval_time: Option<UnixTime>,
+    pub approval_time: Option<UnixTime>,
+    pub rejection_time: Option<UnixTime>,
+    /// The QuestionFormAnswers XML.
+    pub answer: String,
+    pub requester_feedback: Option<String>,
 }
 
 /// A qualification type as MTurk reports it.
@@ -210,6 +228,14 @@ pub trait MturkApi: Send + Sync {
         next_token: Option<String>,
         max_results: i32,
     ) -> Result<Page<RemoteHit>, ApiError>;
+
+    /// `ListAssignmentsForHIT` with every status (Submitted, Approved, Rejected), one page of
+    /// 100.
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteAssignment>, ApiError>;
 }
 
 impl ApiError {

@@ -17,11 +17,11 @@ use aws_credential_types::Credentials;
 use aws_sdk_mturk::config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_mturk::types as sdk;
 use aws_smithy_types::DateTime;
-use turkform_model::{HitStatus, Money, QualificationTypeSpec, Target, UnixTime};
+use turkform_model::{AssignmentStatus, HitStatus, Money, QualificationTypeSpec, Target, UnixTime};
 
 use crate::classify::{Call, classify};
 use crate::{
-    ApiError, CreateHitRequest, HitTypeRequest, Page, QuestionRequest, RemoteHit,
+    ApiError, CreateHitRequest, HitTypeRequest, Page, QuestionRequest, RemoteAssignment, RemoteHit,
     RemoteQualificationType, ResolvedRequirement,
 };
 
@@ -486,6 +486,68 @@ impl crate::MturkApi for SdkMturk {
             next_token: out.next_token().map(str::to_owned),
         })
     }
+
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteAssignment>, ApiError> {
+        let out = self
+            .client
+            .list_assignments_for_hit()
+            .hit_id(hit_id)
+            .max_results(100)
+            .set_assignment_statuses(Some(vec![
+                sdk::AssignmentStatus::Submitted,
+                sdk::AssignmentStatus::Approved,
+                sdk::AssignmentStatus::Rejected,
+            ]))
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let items = out
+            .assignments()
+            .iter()
+            .map(remote_assignment)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+}
+
+fn remote_assignment(a: &sdk::Assignment) -> Result<RemoteAssignment, ApiError> {
+    let assignment_id = a
+        .assignment_id()
+        .ok_or_else(|| malformed("AssignmentId"))?
+        .to_owned();
+    let status = match a.assignment_status() {
+        Some(s) => AssignmentStatus::parse(s.as_str()).ok_or_else(|| ApiError::Fatal {
+            code: None,
+            turk_error_code: None,
+            message: format!(
+                "assignment `{assignment_id}` has an unknown status `{}`",
+                s.as_str()
+            ),
+        })?,
+        None => return Err(malformed("AssignmentStatus")),
+    };
+    let time = |t: Option<&DateTime>| t.map(|t| UnixTime(t.secs()));
+    Ok(RemoteAssignment {
+        hit_id: a.hit_id().ok_or_else(|| malformed("HITId"))?.to_owned(),
+        worker_id: a.worker_id().unwrap_or_default().to_owned(),
+        status,
+        accept_time: time(a.accept_time()),
+        submit_time: time(a.submit_time()),
+        auto_approval_time: time(a.auto_approval_time()),
+        approval_time: time(a.approval_time()),
+        rejection_time: time(a.rejection_time()),
+        answer: a.answer().unwrap_or_default().to_owned(),
+        requester_feedback: a.requester_feedback().map(str::to_owned),
+        assignment_id,
+    })
 }
 
 fn secs(s: u64) -> i64 {

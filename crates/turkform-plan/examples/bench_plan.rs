@@ -56,6 +56,7 @@ fn states(items: usize) -> (DesiredState, RecordedState) {
             drift: Vec::new(),
         });
         desired_items.push(DesiredItem {
+            row: vec![("id".to_owned(), key.clone())],
             key,
             question,
             content_hash,

@@ -33,6 +33,9 @@ pub struct Plan {
     pub state_serial: u64,
     /// [`turkform_model::DesiredState::inputs_digest`] of the campaigns it was made from.
     pub inputs_digest: String,
+    /// The campaign filter it was made with (empty: all), so that applying it plans the same.
+    #[serde(default)]
+    pub only_campaigns: Vec<String>,
     /// Custom qualification types to create or update (run first).
     pub qualification_types: Vec<PlannedAction>,
     /// One entry per campaign that is desired or still has HITs in state, sorted by name.
@@ -100,12 +103,14 @@ pub enum Action {
         item_key: String,
         generation: u32,
         hit_id: String,
-        /// The desired item's content hash, assumed to be the orphan's (MTurk does not return
-        /// enough to tell, and replacing on a guess would pay for the item twice); `None` when
-        /// the item is no longer desired.
+        /// The desired item's content hash, recorded only when MTurk returns no question to hash
+        /// (a HIT layout): the executor hashes the question GetHIT returns, so an edit made
+        /// while the state was lost is replaced by the next plan. `None` when the item is no
+        /// longer desired.
         content_hash: Option<String>,
         /// The definition hash of the orphan's HIT type when state knows that type id; `None`
-        /// otherwise (the next plan then retypes it to the campaign's type).
+        /// otherwise: the plan then also registers the campaign's HIT type, and MTurk returning
+        /// the orphan's type id for it records the type (else the next plan retypes).
         hit_type_hash: Option<String>,
     },
     /// `CreateAdditionalAssignmentsForHIT`.
@@ -160,6 +165,10 @@ pub struct CreateHit {
     pub lifetime: Lifetime,
     pub question: Question,
     pub content_hash: String,
+    /// The item's data row, recorded with the HIT for `Input.*` in results (so a saved plan
+    /// carries it too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<(String, String)>,
 }
 
 /// Something the planner noticed and will not act on.

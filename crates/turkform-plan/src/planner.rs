@@ -110,6 +110,7 @@ pub fn plan(
         state_lineage: recorded.lineage.clone(),
         state_serial: recorded.serial,
         inputs_digest: desired.inputs_digest.clone(),
+        only_campaigns: options.only_campaigns.clone(),
         qualification_types,
         campaigns,
         warnings,
@@ -193,6 +194,8 @@ fn plan_qualification_types(
 /// comparisons, with nothing cloned.
 struct Index<'a> {
     campaigns: HashMap<&'a str, CampaignRecords<'a>>,
+    /// Per (campaign, item key): the first generation past every HIT `state rm` forgot.
+    fresh_generation: HashMap<(&'a str, &'a str), u32>,
     recorded_hit_types: HashSet<&'a str>,
     hash_by_hit_type_id: HashMap<&'a str, &'a str>,
     /// Specs of the desired campaigns by hash: the only specs the planner knows, used to price
@@ -285,8 +288,16 @@ impl<'a> Index<'a> {
                 (a.annotation.generation, &a.hit_id).cmp(&(b.annotation.generation, &b.hit_id))
             });
         }
+        let mut fresh_generation: HashMap<(&str, &str), u32> = HashMap::new();
+        for f in &recorded.forgotten {
+            let next = fresh_generation
+                .entry((f.campaign.as_str(), f.item_key.as_str()))
+                .or_insert(1);
+            *next = (*next).max(f.generation + 1);
+        }
         Index {
             campaigns,
+            fresh_generation,
             recorded_hit_types: recorded
                 .hit_types
                 .iter()
@@ -910,6 +921,12 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         campaign: &DesiredCampaign,
         generation: u32,
     ) -> CreateHit {
+        // Never a generation `state rm` forgot: its token and annotation are the old HIT's.
+        let generation = self
+            .index
+            .fresh_generation
+            .get(&(self.name, key))
+            .map_or(generation, |&fresh| generation.max(fresh));
         CreateHit {
             campaign: self.name.to_owned(),
             item_key: key.to_owned(),
@@ -919,6 +936,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             lifetime: campaign.lifetime,
             question: item.question.clone(),
             content_hash: item.content_hash.clone(),
+            input: item.row.clone(),
         }
     }
 
@@ -980,6 +998,18 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
     }
 
     fn adopt(&mut self, key: &str, orphan: &OrphanHit, content_hash: Option<&str>) {
+        // A HIT type state does not know (a lost state): registering the campaign's type costs
+        // one CreateHITType, which MTurk answers with the existing id when the properties are
+        // the same, so the adoption can record the orphan's type instead of leaving the next
+        // plan to create and retype it.
+        if self.campaign.is_some()
+            && !self
+                .index
+                .hash_by_hit_type_id
+                .contains_key(orphan.hit_type_id.as_str())
+        {
+            self.needs_hit_type = true;
+        }
         // The money was spent on MTurk when the HIT was created; it is counted here so that the
         // budget sees it. Priced at the HIT's type when known, else at the campaign's.
         let spec = self

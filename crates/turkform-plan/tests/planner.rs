@@ -45,6 +45,7 @@ fn item(key: &str, version: u32) -> DesiredItem {
         key: key.to_owned(),
         content_hash: question.content_hash(),
         question,
+        row: vec![("id".to_owned(), key.to_owned())],
     }
 }
 
@@ -158,6 +159,7 @@ fn expected_create(c: &DesiredCampaign, key: &str, generation: u32) -> CreateHit
         lifetime: c.lifetime,
         question: item.question.clone(),
         content_hash: item.content_hash.clone(),
+        input: item.row.clone(),
     }
 }
 

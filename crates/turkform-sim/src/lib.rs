@@ -16,6 +16,8 @@
 //! - `validate`: limits, qualification requirements, question XML
 //! - `world`: the in-memory account; time-driven state derived from the virtual clock
 //! - `work`: simulated workers (`POST /_sim/work`)
+//! - `answers`: QuestionForm questions and the QuestionFormAnswers a submission becomes
+//! - `worker_site`: the loopback-only worker site under `/_sim/worker/`
 //! - `store`: SQLite persistence with a group-commit writer thread
 //! - [`money`]: cents, currency strings, the fee schedule
 
@@ -27,6 +29,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod answers;
 mod ids;
 pub mod money;
 mod ops;
@@ -36,6 +39,7 @@ mod store;
 mod validate;
 mod wire;
 mod work;
+mod worker_site;
 mod world;
 
 pub use money::Cents;
@@ -65,6 +69,9 @@ pub struct SimConfig {
     pub seed: Option<u64>,
     /// The smallest Reward accepted (MTurk documents none for this API; default 0.00).
     pub min_reward: Cents,
+    /// Also accept `http://` ExternalURLs on 127.0.0.1, localhost and [::1], so a task page
+    /// served locally can be tried on the worker site (MTurk itself requires HTTPS; default off).
+    pub local_external_urls: bool,
 }
 
 impl Default for SimConfig {
@@ -80,6 +87,7 @@ impl Default for SimConfig {
             drop_rate: 0.0,
             seed: None,
             min_reward: Cents(0),
+            local_external_urls: false,
         }
     }
 }

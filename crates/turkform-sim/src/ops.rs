@@ -61,6 +61,8 @@ pub struct Ctx<'a> {
     /// Virtual now, epoch milliseconds.
     pub now: i64,
     pub min_reward: Cents,
+    /// [`crate::SimConfig::local_external_urls`].
+    pub local_external_urls: bool,
     /// Id generation.
     pub rng: &'a mut StdRng,
 }
@@ -272,7 +274,7 @@ fn create_hit_type(w: &mut World, ctx: &mut Ctx<'_>, input: &Input<'_>) -> ApiRe
 
 fn create_hit(w: &mut World, ctx: &mut Ctx<'_>, input: &Input<'_>) -> ApiResult<Value> {
     let t = hit_type_from_input(w, ctx, input)?;
-    let parts = hit_parts(input)?;
+    let parts = hit_parts(input, ctx.local_external_urls)?;
     if let Some(existing) = token_hit(w, ctx, parts.token) {
         return Err(existing);
     }
@@ -286,7 +288,7 @@ fn create_hit_with_hit_type(
     input: &Input<'_>,
 ) -> ApiResult<Value> {
     let type_id = input.entity_id_req("HITTypeId")?;
-    let parts = hit_parts(input)?;
+    let parts = hit_parts(input, ctx.local_external_urls)?;
     if let Some(existing) = token_hit(w, ctx, parts.token) {
         return Err(existing);
     }
@@ -309,7 +311,7 @@ struct HitParts<'a> {
     hit_review_policy: Option<Value>,
 }
 
-fn hit_parts<'a>(input: &Input<'a>) -> ApiResult<HitParts<'a>> {
+fn hit_parts<'a>(input: &Input<'a>, local_external_urls: bool) -> ApiResult<HitParts<'a>> {
     let max = input.i32_opt("MaxAssignments")?.unwrap_or(1);
     validate::check_range("MaxAssignments", max, 1, 1_000_000_000)?;
     let lifetime = input.i64_req("LifetimeInSeconds")?;
@@ -326,7 +328,7 @@ fn hit_parts<'a>(input: &Input<'a>) -> ApiResult<HitParts<'a>> {
             ));
         }
         (Some(q), None) => {
-            validate::check_question(q)?;
+            validate::check_question_with(q, local_external_urls)?;
         }
         (None, Some(_)) => {}
     }

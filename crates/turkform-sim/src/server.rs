@@ -22,7 +22,7 @@ use crate::ops::{self, Ctx};
 use crate::store::Store;
 use crate::wire::{ApiError, Input};
 use crate::world::{Key, World};
-use crate::{SimConfig, SimError, ids, sigv4, work};
+use crate::{SimConfig, SimError, ids, sigv4, work, worker_site};
 
 /// The `X-Amz-Target` prefix of every operation.
 pub const TARGET_PREFIX: &str = "MTurkRequesterServiceV20170117.";
@@ -76,7 +76,7 @@ struct Dice {
 }
 
 pub(crate) struct Shared {
-    config: SimConfig,
+    pub(crate) config: SimConfig,
     core: Mutex<Core>,
     store: Option<Store>,
     stats: Mutex<Stats>,
@@ -156,7 +156,10 @@ impl Shared {
 
     /// Runs `f` on the world at virtual now, queues what it changed for commit, and returns
     /// its result with the sequence number to wait for before answering.
-    fn with_world<T>(&self, f: impl FnOnce(&mut World, &mut StdRng, i64) -> T) -> (T, u64) {
+    pub(crate) fn with_world<T>(
+        &self,
+        f: impl FnOnce(&mut World, &mut StdRng, i64) -> T,
+    ) -> (T, u64) {
         let mut core = lock(&self.core);
         let core = &mut *core;
         let now = real_now_ms() + core.world.meta.clock_offset_ms;
@@ -171,7 +174,7 @@ impl Shared {
         (out, core.last_queued)
     }
 
-    async fn committed(&self, seq: u64) -> bool {
+    pub(crate) async fn committed(&self, seq: u64) -> bool {
         match &self.store {
             Some(s) if seq > 0 => s.committed(seq).await,
             _ => true,
@@ -189,7 +192,7 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>) -> Result<()
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -201,7 +204,7 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>) -> Result<()
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |req| handle(shared.clone(), req));
+                    let service = service_fn(move |req| handle(shared.clone(), peer, req));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
@@ -250,7 +253,7 @@ fn front(status: u16, kind: &'static str, message: impl Into<String>) -> ApiErro
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+async fn handle(shared: Arc<Shared>, peer: std::net::SocketAddr, req: Request<Incoming>) -> Reply {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -264,6 +267,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         }
     };
     let path = parts.uri.path();
+    if let Some(site) = worker_site::route(path) {
+        return Ok(worker_site::handle(&shared, peer, &parts, site, &body).await);
+    }
     if let Some(control) = path.strip_prefix("/_sim/") {
         return Ok(control_endpoint(&shared, parts.method.as_str(), control, &body).await);
     }
@@ -354,10 +360,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         }
     };
     let min_reward = shared.config.min_reward;
+    let local_external_urls = shared.config.local_external_urls;
     let ((result, now), seq) = shared.with_world(|world, rng, now| {
         let mut ctx = Ctx {
             now,
             min_reward,
+            local_external_urls,
             rng,
         };
         (ops::dispatch(world, &mut ctx, op, &Input::new(&input)), now)

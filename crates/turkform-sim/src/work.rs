@@ -7,10 +7,11 @@ use rand::rngs::StdRng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::answers::{self, AnswerValue};
 use crate::ids;
 use crate::ops;
 use crate::validate::{self, QuestionKind};
-use crate::world::{Accept, Assignment, Key, Locale, QualRequest, Requirement, World};
+use crate::world::{Accept, Assignment, Hit, Key, Locale, QualRequest, Requirement, World};
 
 /// The body of `POST /_sim/work`.
 #[derive(Debug, Deserialize)]
@@ -30,6 +31,12 @@ pub struct WorkRequest {
     /// Answers by QuestionIdentifier (or crowd-form field name).
     #[serde(default)]
     pub answers: BTreeMap<String, Value>,
+    /// Answers for particular HITs, keyed as [`hit_matches`] says; they override `answers`.
+    #[serde(default)]
+    pub answers_by_hit: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Named workers who take the slots in this order, each with answers of their own.
+    #[serde(default)]
+    pub workers: Vec<SimWorker>,
     /// System qualification values of the simulated workers.
     #[serde(default)]
     pub worker: WorkerProfile,
@@ -37,6 +44,19 @@ pub struct WorkRequest {
     pub qualification_type_id: Option<String>,
     /// For `request_qualification`: the worker's answer to the test.
     pub answer: Option<String>,
+}
+
+/// A named simulated worker in a work request, e.g. one who always answers wrongly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimWorker {
+    pub worker_id: String,
+    /// Override the request's `answers` and `answers_by_hit`.
+    #[serde(default)]
+    pub answers: BTreeMap<String, Value>,
+    /// Override this worker's `answers` for particular HITs.
+    #[serde(default)]
+    pub answers_by_hit: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 fn default_action() -> String {
@@ -139,7 +159,7 @@ fn locale_matches(worker: &Locale, wanted: &Locale) -> bool {
 }
 
 /// Whether a worker meets one requirement. Without the qualification only DoesNotExist holds.
-fn meets(w: &World, profile: &WorkerProfile, worker: &str, r: &Requirement) -> bool {
+pub(crate) fn meets(w: &World, profile: &WorkerProfile, worker: &str, r: &Requirement) -> bool {
     let value = worker_value(w, profile, worker, &r.type_id);
     let ints = r.integers.as_deref().unwrap_or(&[]);
     let locs = r.locales.as_deref().unwrap_or(&[]);
@@ -172,40 +192,62 @@ fn meets(w: &World, profile: &WorkerProfile, worker: &str, r: &Requirement) -> b
     }
 }
 
-fn xml_escape_ascii(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_ascii() => out.push(c),
-            c => out.push_str(&format!("&#{};", c as u32)),
-        }
+/// Whether an `answers_by_hit` key names this HIT, and how closely: its HITId (3), its whole
+/// RequesterAnnotation (2), or the end of the annotation after a `:` (1), so that an item key
+/// matches annotations such as `turkform:1:<campaign>:<generation>:k:<item key>`.
+pub fn hit_matches(key: &str, hit: &Hit) -> u8 {
+    if key == hit.id {
+        return 3;
     }
-    out
-}
-
-fn answer_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    match hit.annotation.as_deref() {
+        Some(a) if a == key => 2,
+        Some(a) if a.strip_suffix(key).is_some_and(|rest| rest.ends_with(':')) => 1,
+        _ => 0,
     }
 }
 
-/// The QuestionFormAnswers document a worker submits for a HIT.
-pub fn answer_xml(kind: Option<&QuestionKind>, answers: &BTreeMap<String, Value>) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    match kind {
-        Some(QuestionKind::Form { identifiers }) => {
-            for id in identifiers {
-                let text = answers
-                    .get(id)
-                    .map(answer_text)
-                    .unwrap_or_else(|| format!("simulated answer to {id}"));
-                pairs.push((id.clone(), text));
+/// The entry of `map` that names `hit` most closely (the longest key among annotation suffixes).
+fn for_hit<'a>(
+    map: &'a BTreeMap<String, BTreeMap<String, Value>>,
+    hit: &Hit,
+) -> Option<&'a BTreeMap<String, Value>> {
+    map.iter()
+        .map(|(k, v)| ((hit_matches(k, hit), k.len()), v))
+        .filter(|((m, _), _)| *m > 0)
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, v)| v)
+}
+
+/// The answers one worker gives on one HIT: the request's `answers`, its `answers_by_hit`
+/// entry, the worker's `answers`, the worker's `answers_by_hit` entry, later ones winning
+/// field by field.
+fn answers_for(req: &WorkRequest, hit: &Hit, worker: &str) -> BTreeMap<String, Value> {
+    let named = req.workers.iter().find(|s| s.worker_id == worker);
+    answers::merge(&[
+        Some(&req.answers),
+        for_hit(&req.answers_by_hit, hit),
+        named.map(|s| &s.answers),
+        named.and_then(|s| for_hit(&s.answers_by_hit, hit)),
+    ])
+}
+
+/// The QuestionFormAnswers document a worker submits for a HIT: per QuestionIdentifier of a
+/// QuestionForm (FreeText, SelectionIdentifier or UploadedFileKey as its AnswerSpecification
+/// says); one `taskAnswers` for a crowd-form; otherwise one FreeText per given answer.
+pub fn answer_xml(hit: &Hit, answers: &BTreeMap<String, Value>) -> Result<String, String> {
+    let kind = ops::question_kind(hit);
+    let mut pairs: Vec<(String, AnswerValue)> = Vec::new();
+    match &kind {
+        Some(QuestionKind::Form { .. }) => {
+            let form = hit
+                .question
+                .as_deref()
+                .and_then(answers::parse_form)
+                .unwrap_or_default();
+            for q in &form.questions {
+                let value = answers::json_answer(q, answers.get(&q.id))
+                    .map_err(|e| format!("HIT `{}`: {e}", hit.id))?;
+                pairs.push((q.id.clone(), value));
             }
         }
         Some(QuestionKind::Html { crowd_form: true }) => {
@@ -213,33 +255,54 @@ pub fn answer_xml(kind: Option<&QuestionKind>, answers: &BTreeMap<String, Value>
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            pairs.push((
-                "taskAnswers".into(),
-                Value::from(vec![Value::Object(obj)]).to_string(),
-            ));
+            pairs.push(("taskAnswers".into(), answers::task_answers(&obj)));
         }
         _ => {
             if answers.is_empty() {
-                pairs.push(("answer".into(), "simulated answer".into()));
+                pairs.push((
+                    "answer".into(),
+                    AnswerValue::FreeText("simulated answer".into()),
+                ));
             }
             for (k, v) in answers {
-                pairs.push((k.clone(), answer_text(v)));
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                pairs.push((k.clone(), AnswerValue::FreeText(text)));
             }
         }
     }
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"ASCII\"?><QuestionFormAnswers xmlns=\"{}\">",
-        validate::ANSWERS_NS
-    );
-    for (id, text) in pairs {
-        xml.push_str(&format!(
-            "<Answer><QuestionIdentifier>{}</QuestionIdentifier><FreeText>{}</FreeText></Answer>",
-            xml_escape_ascii(&id),
-            xml_escape_ascii(&text)
-        ));
+    Ok(answers::document(&pairs))
+}
+
+/// Refuses a request whose answers could not be written, before anything changes: a
+/// selection value the question does not offer, an `answers_by_hit` key that names no HIT.
+fn check_answers(w: &World, now: i64, req: &WorkRequest, hit_ids: &[String]) -> Result<(), String> {
+    let all_maps =
+        std::iter::once(&req.answers_by_hit).chain(req.workers.iter().map(|s| &s.answers_by_hit));
+    for map in all_maps {
+        for key in map.keys() {
+            if !w.hits.values().any(|h| hit_matches(key, h) > 0) {
+                return Err(format!(
+                    "answers_by_hit key `{key}` names no HIT: use a HITId, a RequesterAnnotation or the item key at its end"
+                ));
+            }
+        }
     }
-    xml.push_str("</QuestionFormAnswers>");
-    xml
+    let mut workers: Vec<&str> = req.workers.iter().map(|s| s.worker_id.as_str()).collect();
+    if workers.is_empty() {
+        workers.push(req.worker_id.as_deref().unwrap_or(""));
+    }
+    for hit_id in hit_ids {
+        let Some(hit) = w.live_hit(hit_id, now) else {
+            continue;
+        };
+        for worker in &workers {
+            answer_xml(hit, &answers_for(req, hit, worker))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a work request against the world; returns the JSON report or a message for HTTP 400.
@@ -267,6 +330,20 @@ pub fn run(w: &mut World, rng: &mut StdRng, now: i64, req: &WorkRequest) -> Resu
         }
         None => w.hit_order.values().cloned().collect(),
     };
+    if req.worker_id.is_some() && !req.workers.is_empty() {
+        return Err("give either worker_id or workers, not both".into());
+    }
+    for s in &req.workers {
+        crate::wire::check_worker_id("workers", &s.worker_id).map_err(|_| {
+            format!(
+                "worker_id `{}` in workers is not a worker id: it must match ^A[A-Z0-9]+$",
+                s.worker_id
+            )
+        })?;
+    }
+    if req.action == "submit" {
+        check_answers(w, now, req, &hit_ids)?;
+    }
     let mut report = Vec::new();
     let mut all = Vec::new();
     let mut touched = 0usize;
@@ -320,8 +397,7 @@ fn return_pending(w: &mut World, hit_id: &str, req: &WorkRequest) -> Vec<String>
     let limit = req.assignments_per_hit.unwrap_or(u64::MAX);
     let mut returned = Vec::new();
     hit.accepts.retain(|a| {
-        let chosen = (returned.len() as u64) < limit
-            && req.worker_id.as_ref().is_none_or(|id| *id == a.worker_id);
+        let chosen = (returned.len() as u64) < limit && chosen_worker(req, &a.worker_id);
         if chosen {
             returned.push(a.assignment_id.clone());
         }
@@ -349,7 +425,6 @@ fn take_slots(
     let Some(t) = w.hit_types.get(&hit.type_id).cloned() else {
         return Vec::new();
     };
-    let kind = ops::question_kind(hit);
     let expired = now >= hit.expiration_ms;
     let mut limit = req.assignments_per_hit.unwrap_or(u64::MAX);
     let mut done = Vec::new();
@@ -357,22 +432,15 @@ fn take_slots(
         let pending: Vec<Accept> = hit
             .accepts
             .iter()
-            .filter(|a| req.worker_id.as_ref().is_none_or(|id| *id == a.worker_id))
+            .filter(|a| chosen_worker(req, &a.worker_id))
             .cloned()
             .collect();
         for a in pending {
             if limit == 0 {
                 break;
             }
-            submit_accept(
-                w,
-                now,
-                hit_id,
-                &a,
-                t.auto_approval_delay_secs,
-                kind.as_ref(),
-                &req.answers,
-            );
+            let answer = submission(w, req, hit_id, &a.worker_id);
+            submit_accept(w, now, hit_id, &a, t.auto_approval_delay_secs, answer);
             done.push(a.assignment_id);
             limit -= 1;
         }
@@ -393,6 +461,13 @@ fn take_slots(
                 }
                 candidate = 1;
                 id.clone()
+            }
+            None if !req.workers.is_empty() => {
+                let Some(s) = req.workers.get(candidate as usize) else {
+                    break;
+                };
+                candidate += 1;
+                s.worker_id.clone()
             }
             None => {
                 candidate += 1;
@@ -430,15 +505,8 @@ fn take_slots(
             deadline_ms: now + t.assignment_duration_secs * 1000,
         };
         if submit {
-            submit_accept(
-                w,
-                now,
-                hit_id,
-                &accept,
-                t.auto_approval_delay_secs,
-                kind.as_ref(),
-                &req.answers,
-            );
+            let answer = submission(w, req, hit_id, &accept.worker_id);
+            submit_accept(w, now, hit_id, &accept, t.auto_approval_delay_secs, answer);
         } else if let Some(hit) = w.hits.get_mut(hit_id) {
             hit.accepts.push(accept);
             w.touch(Key::Hit(hit_id.to_owned()));
@@ -449,14 +517,31 @@ fn take_slots(
     done
 }
 
-fn submit_accept(
+/// Whether a request's worker filter (`worker_id` or `workers`) lets `worker` submit.
+fn chosen_worker(req: &WorkRequest, worker: &str) -> bool {
+    match &req.worker_id {
+        Some(id) => id == worker,
+        None => req.workers.is_empty() || req.workers.iter().any(|s| s.worker_id == worker),
+    }
+}
+
+/// The answer XML `worker` submits on a HIT; `check_answers` has already proved it can be made.
+fn submission(w: &World, req: &WorkRequest, hit_id: &str, worker: &str) -> String {
+    match w.hits.get(hit_id) {
+        Some(hit) => answer_xml(hit, &answers_for(req, hit, worker))
+            .unwrap_or_else(|_| answers::document(&[])),
+        None => answers::document(&[]),
+    }
+}
+
+/// Turns an accepted slot into a Submitted assignment holding `answer`.
+pub(crate) fn submit_accept(
     w: &mut World,
     now: i64,
     hit_id: &str,
     accept: &Accept,
     auto_approval_delay_secs: i64,
-    kind: Option<&QuestionKind>,
-    answers: &BTreeMap<String, Value>,
+    answer: String,
 ) {
     let assignment = Assignment {
         id: accept.assignment_id.clone(),
@@ -469,7 +554,7 @@ fn submit_accept(
         auto_approval_ms: now + auto_approval_delay_secs * 1000,
         approval_ms: None,
         rejection_ms: None,
-        answer: answer_xml(kind, answers),
+        answer,
         feedback: None,
     };
     if let Some(hit) = w.hits.get_mut(hit_id) {

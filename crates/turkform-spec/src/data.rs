@@ -23,6 +23,9 @@ pub(crate) struct Row {
     pub key: String,
     /// What templates see as `item`.
     pub value: Value,
+    /// (column, cell) in the file's column order, as results show it (`Input.<column>`). A
+    /// JSON Lines value that is not a string is written as JSON.
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -183,6 +186,11 @@ fn read_csv(
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
         let key = record.get(key_index).unwrap_or("").to_owned();
+        let fields = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| (h.to_owned(), v.to_owned()))
+            .collect();
         let value = Value::from_object(CsvRow {
             header: Arc::clone(&header),
             record,
@@ -193,6 +201,7 @@ fn read_csv(
                 number,
                 key,
                 value,
+                fields,
             },
             diags,
         );
@@ -285,12 +294,23 @@ fn read_jsonl(
                 continue;
             }
         };
+        let fields = map
+            .iter()
+            .map(|(k, v)| {
+                let cell = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), cell)
+            })
+            .collect();
         each(
             Row {
                 line,
                 number,
                 key,
                 value: Value::from_serialize(&json),
+                fields,
             },
             diags,
         );

@@ -388,6 +388,7 @@ fn render_campaign(
                     key: row.key,
                     question,
                     content_hash,
+                    row: row.fields,
                 });
             }
             Err(e) => {

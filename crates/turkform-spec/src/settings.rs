@@ -19,6 +19,9 @@ pub struct Settings {
     /// `None` when the file does not say: the caller applies its own default (sandbox).
     pub target: Option<Target>,
     pub apply: ApplySettings,
+    /// The project identity (`project`), carried in every annotation so that two projects on
+    /// one account never adopt each other's HITs; `None` for a project made before it existed.
+    pub project: Option<String>,
 }
 
 /// The `[apply]` table.
@@ -35,11 +38,26 @@ impl Default for Settings {
             state: PathBuf::from("state/turkform.db"),
             target: None,
             apply: ApplySettings { concurrency: 16 },
+            project: None,
         }
     }
 }
 
-const KEYS: [&str; 4] = ["campaigns", "state", "target", "apply"];
+const KEYS: [&str; 5] = ["campaigns", "state", "target", "apply", "project"];
+
+/// Longest project identity: it goes into every annotation (255 characters in all).
+pub const MAX_PROJECT_CHARS: usize = 40;
+
+/// Whether `id` can be a project identity: 1 to 40 of `a-z`, `0-9` and `-`, not starting with
+/// `-` (it is written into annotations, where `:` separates fields).
+pub fn valid_project_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PROJECT_CHARS
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
 const APPLY_KEYS: [&str; 1] = ["concurrency"];
 
 /// Reads `turkform.toml` in `project_root`; a missing file means all defaults.
@@ -92,6 +110,19 @@ pub fn load_settings(project_root: &Path) -> Result<Settings, Diagnostics> {
                 e,
                 Some("`sim` runs offline; `sandbox` is MTurk's free test site".into()),
             ),
+        }
+    }
+    if let Some((p, span)) = root.str(&mut r, "project", None) {
+        if valid_project_id(p) {
+            settings.project = Some(p.to_owned());
+        } else {
+            r.error(
+                span.start,
+                format!("`project` = \"{p}\" is not a project identity"),
+                Some(
+                    "use 1 to 40 of a-z, 0-9 and `-`; keep the one `turkform init` wrote, since it is how turkform tells its HITs from other projects'".into(),
+                ),
+            );
         }
     }
     if let Some(apply) = root.table(&mut r, "apply", "[apply]") {

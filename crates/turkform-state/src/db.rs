@@ -450,6 +450,48 @@ impl Tx<'_> {
         }
     }
 
+    /// Runs a query whose result may be larger than memory, handing each row to `f` until it
+    /// returns `false`. SQLite steps its cursor; PostgreSQL binds a server-side portal and
+    /// fetches `chunk` rows at a time from it, so at most one chunk is held whatever the
+    /// server has to send. Must run inside a transaction (a portal lives until its end).
+    pub fn stream(
+        &mut self,
+        sql: &str,
+        params: &[&dyn Param],
+        chunk: i32,
+        mut f: impl FnMut(&Row<'_>) -> Result<bool, DbError>,
+    ) -> Result<(), DbError> {
+        let values = values(params);
+        match self {
+            Tx::Sqlite(tx) => {
+                let mut stmt = tx.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+                while let Some(r) = rows.next()? {
+                    if !f(&Row::Sqlite(r))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Tx::Pg { tx, statements } => {
+                let stmt = prepare(tx.client(), statements, sql)?;
+                let portal = block_on(tx.bind(&stmt, &pg_params(&values)))?;
+                let chunk = chunk.max(1);
+                loop {
+                    let rows = block_on(tx.query_portal(&portal, chunk))?;
+                    for row in &rows {
+                        if !f(&Row::Pg(row))? {
+                            return Ok(());
+                        }
+                    }
+                    if rows.len() < usize::try_from(chunk).unwrap_or(usize::MAX) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
     /// The first row of a query, if any, through `f`.
     pub fn query_opt<T>(
         &mut self,

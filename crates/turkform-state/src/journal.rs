@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use turkform_model::{
-    OrphanHit, RecordedHit, RecordedHitType, RecordedQualificationType, UnixTime,
+    Money, OrphanHit, RecordedAssignment, RecordedHit, RecordedHitType, RecordedQualificationType,
+    UnixTime,
 };
 
 /// The row id of an intent in the journal.
@@ -131,6 +132,28 @@ pub struct Batch {
     /// Hit ids adopted (or otherwise dealt with).
     pub remove_orphans: Vec<String>,
     pub refreshed_at: Option<UnixTime>,
+    /// Keyed by `assignment_id`: an existing assignment is replaced whole. Committed with the
+    /// HIT counters that prompted the sync, so a failed sync is retried by the next refresh.
+    pub upsert_assignments: Vec<RecordedAssignment>,
+    /// The data row a HIT was posted with, by hit id (applied after `upsert_hits`).
+    pub hit_inputs: Vec<HitInput>,
+    /// `GetAccountBalance` as refresh read it.
+    pub account_balance: Option<AccountBalance>,
+}
+
+/// The data row of the item a HIT was created for, as it was when the HIT was posted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitInput {
+    pub hit_id: String,
+    /// (column, value) in the data file's column order.
+    pub row: Vec<(String, String)>,
+}
+
+/// The account's available balance and when it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    pub available: Money,
+    pub read_at: UnixTime,
 }
 
 impl Batch {
@@ -143,6 +166,9 @@ impl Batch {
             && self.replace_orphans.is_none()
             && self.remove_orphans.is_empty()
             && self.refreshed_at.is_none()
+            && self.upsert_assignments.is_empty()
+            && self.hit_inputs.is_empty()
+            && self.account_balance.is_none()
     }
 }
 

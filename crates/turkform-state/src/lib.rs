@@ -14,6 +14,8 @@
 //!   `PGPASSWORD` or `~/.pgpass`, always shown redacted) and the advisory lock.
 //! - [`journal`]: the write-ahead intent journal the executor records before each MTurk call,
 //!   and the [`Batch`] of outcomes it commits after.
+//! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), on
+//!   `Tx` like [`store`], so it runs on both backends.
 //! - [`lock`]: the apply lock of a file, an OS advisory lock the kernel drops when its holder
 //!   dies, with the holder also named inside the state file.
 //! - [`migrate`]: `state migrate`, a whole state copied between backends.
@@ -39,6 +41,7 @@
 //! This crate owns persistence and locking only. It must not know TOML, AWS, the planner's rules
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
+pub mod assignments;
 mod db;
 pub mod journal;
 pub mod lock;
@@ -51,8 +54,10 @@ pub mod store;
 
 use std::path::PathBuf;
 
+pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
 pub use journal::{
-    Batch, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId, RunRecord,
+    AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
+    RunRecord,
 };
 pub use lock::{LockInfo, StateLock};
 pub use schema::SCHEMA_VERSION;
@@ -123,6 +128,9 @@ pub enum StateError {
          new file or an empty schema"
     )]
     DestinationNotEmpty { location: String, lineage: String },
+    /// A repair (`state mv`) that would merge two things the state keeps apart.
+    #[error("{why}")]
+    Refused { why: String },
     /// SQLite failed on a file that passed every check: an internal error.
     #[error("the state database failed")]
     Sqlite(#[from] rusqlite::Error),

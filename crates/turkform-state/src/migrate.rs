@@ -20,7 +20,16 @@ use crate::store::{OpenMode, StateStore, TxError};
 /// not here: the destination keeps its own identity rows except for the lineage (and
 /// creation time), which are the source's.
 pub const TABLES: &[(&str, &[&str])] = &[
-    ("partitions", &["target", "serial", "refreshed_at"]),
+    (
+        "partitions",
+        &[
+            "target",
+            "serial",
+            "refreshed_at",
+            "balance_cents",
+            "balance_read_at",
+        ],
+    ),
     (
         "qualification_types",
         &["target", "name", "qualification_type_id", "definition_hash"],
@@ -48,6 +57,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "expired_by",
             "paused_remaining_secs",
             "drift",
+            "input_row",
         ],
     ),
     (
@@ -94,6 +104,43 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "started_at",
             "finished_at",
             "result",
+        ],
+    ),
+    (
+        "assignments",
+        &[
+            "target",
+            "assignment_id",
+            "hit_id",
+            "campaign",
+            "item_key",
+            "generation",
+            "worker_id",
+            "status",
+            "accept_time",
+            "submit_time",
+            "auto_approval_time",
+            "approval_time",
+            "rejection_time",
+            "answer_xml",
+            "answers",
+            "requester_feedback",
+            "decided_by",
+        ],
+    ),
+    (
+        "forgotten_hits",
+        &["target", "hit_id", "campaign", "item_key", "generation"],
+    ),
+    (
+        "renames",
+        &[
+            "id",
+            "target",
+            "from_campaign",
+            "from_key",
+            "to_campaign",
+            "to_key",
         ],
     ),
 ];

@@ -14,7 +14,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -24,7 +24,7 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -133,6 +133,63 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_target ON runs (target, id);
 CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
+"#;
+
+/// Schema 3 adds results: every assignment refresh has seen (kept for good), the data row each
+/// HIT was posted with (for `Input.*` columns), and the last account balance refresh read.
+/// Plain TEXT / INTEGER columns and no SQLite-only functions, so other backends can share it.
+pub const V3: &str = r#"
+CREATE TABLE assignments (
+    target             TEXT NOT NULL,
+    assignment_id      TEXT NOT NULL,
+    hit_id             TEXT NOT NULL,
+    campaign           TEXT NOT NULL,
+    item_key           TEXT NOT NULL,
+    generation         INTEGER NOT NULL,
+    worker_id          TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    accept_time        INTEGER,
+    submit_time        INTEGER,
+    auto_approval_time INTEGER,
+    approval_time      INTEGER,
+    rejection_time     INTEGER,
+    answer_xml         TEXT NOT NULL,
+    -- JSON object of the flattened answers (field -> string).
+    answers            TEXT NOT NULL,
+    requester_feedback TEXT,
+    -- 'turkform', 'auto', 'outside'; NULL while undecided.
+    decided_by         TEXT,
+    PRIMARY KEY (target, assignment_id)
+);
+CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
+-- JSON array of [column, value] pairs, in the data file's column order; NULL when unknown
+-- (HITs created before schema 3, or adopted ones).
+ALTER TABLE hits ADD COLUMN input_row TEXT;
+ALTER TABLE partitions ADD COLUMN balance_cents INTEGER;
+ALTER TABLE partitions ADD COLUMN balance_read_at INTEGER;
+"#;
+
+/// Schema 4 adds what `state rm` forgot (never adopted again by annotation; the item's next HIT
+/// gets a later generation) and what `state mv` renamed (annotations keep the old name).
+pub const V4_FORGOTTEN_AND_RENAMES: &str = r#"
+CREATE TABLE forgotten_hits (
+    target     TEXT NOT NULL,
+    hit_id     TEXT NOT NULL,
+    campaign   TEXT NOT NULL,
+    item_key   TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (target, hit_id)
+);
+CREATE TABLE renames (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    target        TEXT NOT NULL,
+    from_campaign TEXT NOT NULL,
+    from_key      TEXT,
+    to_campaign   TEXT NOT NULL,
+    to_key        TEXT
+);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -332,7 +389,8 @@ pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError
 /// `COLLATE "C"` text so that keys sort and compare exactly as in SQLite), so that the
 /// store's portable SQL runs unchanged on both. `PG_MIGRATIONS[i]` takes a schema from `i` to
 /// `i + 1`; a new SQLite migration gets its PostgreSQL twin here in the same commit.
-pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [PG_V1, PG_V2];
+pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    [PG_V1, PG_V2, PG_V3, PG_V4_FORGOTTEN_AND_RENAMES];
 
 pub const PG_V1: &str = r#"
 CREATE TABLE meta (
@@ -426,9 +484,59 @@ CREATE INDEX runs_by_target ON runs (target, id);
 CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
 "#;
 
+/// [`V3`] on PostgreSQL: results (assignments, the posted row of each HIT, the last balance).
+pub const PG_V3: &str = r#"
+CREATE TABLE assignments (
+    target             TEXT COLLATE "C" NOT NULL,
+    assignment_id      TEXT COLLATE "C" NOT NULL,
+    hit_id             TEXT COLLATE "C" NOT NULL,
+    campaign           TEXT COLLATE "C" NOT NULL,
+    item_key           TEXT COLLATE "C" NOT NULL,
+    generation         BIGINT NOT NULL,
+    worker_id          TEXT COLLATE "C" NOT NULL,
+    status             TEXT COLLATE "C" NOT NULL,
+    accept_time        BIGINT,
+    submit_time        BIGINT,
+    auto_approval_time BIGINT,
+    approval_time      BIGINT,
+    rejection_time     BIGINT,
+    answer_xml         TEXT COLLATE "C" NOT NULL,
+    answers            TEXT COLLATE "C" NOT NULL,
+    requester_feedback TEXT COLLATE "C",
+    decided_by         TEXT COLLATE "C",
+    PRIMARY KEY (target, assignment_id)
+);
+CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
+ALTER TABLE hits ADD COLUMN input_row TEXT COLLATE "C";
+ALTER TABLE partitions ADD COLUMN balance_cents BIGINT;
+ALTER TABLE partitions ADD COLUMN balance_read_at BIGINT;
+"#;
+
+/// [`V4_FORGOTTEN_AND_RENAMES`] on PostgreSQL.
+pub const PG_V4_FORGOTTEN_AND_RENAMES: &str = r#"
+CREATE TABLE forgotten_hits (
+    target     TEXT COLLATE "C" NOT NULL,
+    hit_id     TEXT COLLATE "C" NOT NULL,
+    campaign   TEXT COLLATE "C" NOT NULL,
+    item_key   TEXT COLLATE "C" NOT NULL,
+    generation BIGINT NOT NULL,
+    PRIMARY KEY (target, hit_id)
+);
+CREATE TABLE renames (
+    id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    target        TEXT COLLATE "C" NOT NULL,
+    from_campaign TEXT COLLATE "C" NOT NULL,
+    from_key      TEXT COLLATE "C",
+    to_campaign   TEXT COLLATE "C" NOT NULL,
+    to_key        TEXT COLLATE "C"
+);
+"#;
+
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with
 /// their ids ([`crate::migrate`]), the sequence is moved past them.
-pub const IDENTITY_TABLES: [&str; 2] = ["intents", "runs"];
+pub const IDENTITY_TABLES: [&str; 3] = ["intents", "runs", "renames"];
 
 #[cfg(test)]
 mod tests {

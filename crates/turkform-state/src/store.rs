@@ -7,17 +7,22 @@
 //! [`crate::pg`]).
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use turkform_model::{
-    Annotation, Drift, ExpiredBy, HitStatus, Money, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState, Target, UnixTime,
+    Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedAssignment,
+    RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename, Target,
+    UnixTime,
 };
 
 use crate::StateError;
-use crate::db::{Db, DbError, Row, Tx};
-use crate::journal::{Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord};
+use crate::assignments::{AssignmentCount, AssignmentFilter, ExportRow, WorkerDecisions};
+use crate::db::{Db, DbError, Param, Row, Tx};
+use crate::journal::{
+    AccountBalance, Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord,
+};
 use crate::lock::{self, LockInfo, StateLock};
 use crate::pg::PgLocation;
 use crate::sqlite::{self, ReadPath};
@@ -139,7 +144,7 @@ impl StateStore {
     /// Everything recorded for this target: hits of all generations (ordered by campaign, item
     /// key, generation, hit id), types, orphans, from one consistent snapshot.
     pub fn load(&self) -> Result<RecordedState, StateError> {
-        let loaded = self.read(|tx| load(tx, self.target, &self.lineage))?;
+        let loaded = self.read(|tx| load(tx, self.target, &self.lineage, self.version))?;
         Ok(loaded.unwrap_or_else(|| RecordedState {
             target: Some(self.target),
             lineage: String::new(),
@@ -322,13 +327,141 @@ impl StateStore {
             .unwrap_or_default())
     }
 
+    // --- results ---
+
+    /// Whether the state has the results tables (an older file opened read-only does not).
+    fn has_results(&self) -> bool {
+        self.version >= 3
+    }
+
+    /// The account balance the last refresh read, if any.
+    pub fn account_balance(&self) -> Result<Option<AccountBalance>, StateError> {
+        if !self.has_results() {
+            return Ok(None);
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::account_balance(tx, target))?
+            .flatten())
+    }
+
+    /// Every recorded assignment of one HIT.
+    pub fn assignments_of_hit(&self, hit_id: &str) -> Result<Vec<RecordedAssignment>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::of_hit(tx, target, hit_id))?
+            .unwrap_or_default())
+    }
+
+    /// HITs holding a Submitted assignment whose auto-approval time is at or before `now`.
+    pub fn hits_past_auto_approval(&self, now: UnixTime) -> Result<Vec<String>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::hits_past_auto_approval(tx, target, now))?
+            .unwrap_or_default())
+    }
+
+    /// Assignments per HIT and status.
+    pub fn assignment_counts(&self) -> Result<Vec<AssignmentCount>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::counts(tx, target))?
+            .unwrap_or_default())
+    }
+
+    /// This requester's decisions per worker (for approval-rate columns), windows ending `now`.
+    pub fn worker_decisions(
+        &self,
+        now: UnixTime,
+    ) -> Result<BTreeMap<String, WorkerDecisions>, StateError> {
+        if !self.has_results() {
+            return Ok(BTreeMap::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::worker_decisions(tx, target, now))?
+            .unwrap_or_default())
+    }
+
+    /// The campaigns with at least one assignment, by name.
+    pub fn campaigns_with_assignments(&self) -> Result<Vec<String>, StateError> {
+        if !self.has_results() {
+            return Ok(Vec::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::assignments::campaigns(tx, target))?
+            .unwrap_or_default())
+    }
+
+    /// `campaign`'s Input columns (first seen) and answer fields (sorted), for an export header.
+    pub fn export_columns(&self, campaign: &str) -> Result<(Vec<String>, Vec<String>), StateError> {
+        if !self.has_results() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| {
+                Ok((
+                    crate::assignments::input_columns(tx, target, campaign)?,
+                    crate::assignments::answer_fields(tx, target, campaign)?,
+                ))
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Streams the assignments `filter` selects (see [`crate::assignments::ExportRow`]), one at
+    /// a time, from one consistent snapshot; `each` returns `false` to stop.
+    pub fn visit_assignments(
+        &self,
+        filter: &AssignmentFilter,
+        mut each: impl FnMut(ExportRow) -> bool,
+    ) -> Result<(), StateError> {
+        if !self.has_results() {
+            return Ok(());
+        }
+        let target = self.target;
+        let visit = |tx: &mut Tx<'_>| crate::assignments::visit(tx, target, filter, &mut each);
+        // A direct read is redone when a writer touched the file meanwhile; a stream cannot be
+        // redone (rows are already written out), so a read-only SQLite store streams through
+        // SQLite's WAL protocol instead, inside one read transaction.
+        if let ReadPath::Direct(_) = self.read_path.get() {
+            if self.conn.borrow().is_none() {
+                return Ok(());
+            }
+            let mut shared = Db::Sqlite(sqlite::open_shared_read_only(&self.path)?);
+            return shared.read(visit).map_err(|e| self.db_error(e));
+        }
+        let mut conn = self.conn.borrow_mut();
+        match conn.as_mut() {
+            None => Ok(()),
+            Some(db) => db.read(visit).map_err(|e| self.db_error(e)),
+        }
+    }
+
     // --- repair ---
 
-    /// Forgets every HIT (all generations) of one item. Fails with [`StateError::NotFound`]
-    /// when the item has none.
+    /// Forgets every HIT (all generations) of one item, for good: they are remembered as
+    /// forgotten, so that refresh never adopts them again by their annotation and the item's
+    /// next HIT gets a later generation. Fails with [`StateError::NotFound`] when the item has
+    /// none.
     pub fn remove_item(&mut self, campaign: &str, item_key: &str) -> Result<usize, StateError> {
         let target = self.target;
         self.write(|tx| {
+            forget(
+                tx,
+                "target = ?1 AND campaign = ?2 AND item_key = ?3",
+                &[&target.as_str(), &campaign, &item_key],
+            )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND campaign = ?2 AND item_key = ?3",
                 &[&target.as_str(), &campaign, &item_key],
@@ -343,10 +476,16 @@ impl StateStore {
         })
     }
 
-    /// Forgets one HIT. Fails with [`StateError::NotFound`] when state does not know it.
+    /// Forgets one HIT, for good (as [`StateStore::remove_item`]). Fails with
+    /// [`StateError::NotFound`] when state does not know it.
     pub fn remove_hit(&mut self, hit_id: &str) -> Result<(), StateError> {
         let target = self.target;
         self.write(|tx| {
+            forget(
+                tx,
+                "target = ?1 AND hit_id = ?2",
+                &[&target.as_str(), &hit_id],
+            )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
                 &[&target.as_str(), &hit_id],
@@ -356,6 +495,78 @@ impl StateStore {
             }
             bump_serial(tx, target)?;
             Ok(())
+        })
+    }
+
+    /// Renames a campaign (`from_key`/`to_key` `None`) or one item in state, and remembers the
+    /// rename so that HITs whose annotation carries the old name are adopted under the new one.
+    /// Fails with [`StateError::NotFound`] when state has no HIT under the old name, and with
+    /// [`StateError::Refused`] when the new name already has HITs.
+    pub fn rename(&mut self, rename: &Rename) -> Result<usize, StateError> {
+        let target = self.target;
+        self.write(|tx| {
+            let t = target.as_str();
+            let count = |tx: &mut Tx<'_>, campaign: &str, key: &Option<String>| {
+                let n = match key {
+                    Some(k) => tx.query_opt(
+                        "SELECT count(*) FROM hits
+                         WHERE target = ?1 AND campaign = ?2 AND item_key = ?3",
+                        &[&t, &campaign, k],
+                        |r| r.get::<i64>(0),
+                    )?,
+                    None => tx.query_opt(
+                        "SELECT count(*) FROM hits WHERE target = ?1 AND campaign = ?2",
+                        &[&t, &campaign],
+                        |r| r.get::<i64>(0),
+                    )?,
+                };
+                Ok::<i64, DbError>(n.unwrap_or(0))
+            };
+            if count(tx, &rename.from_campaign, &rename.from_key)? == 0 {
+                return Err(TxError::NotFound(describe(
+                    &rename.from_campaign,
+                    &rename.from_key,
+                )));
+            }
+            if count(tx, &rename.to_campaign, &rename.to_key)? > 0 {
+                return Err(TxError::Refused(format!(
+                    "state already has HITs for {}; `turkform state rm` them first if they are to be forgotten",
+                    describe(&rename.to_campaign, &rename.to_key)
+                )));
+            }
+            let mut moved = 0;
+            for table in ["forgotten_hits", "assignments", "hits"] {
+                moved = match (&rename.from_key, &rename.to_key) {
+                    (Some(f), Some(to)) => tx.execute(
+                        &format!(
+                            "UPDATE {table} SET campaign = ?4, item_key = ?5
+                             WHERE target = ?1 AND campaign = ?2 AND item_key = ?3"
+                        ),
+                        &[&t, &rename.from_campaign, f, &rename.to_campaign, to],
+                    )?,
+                    _ => tx.execute(
+                        &format!(
+                            "UPDATE {table} SET campaign = ?3 WHERE target = ?1 AND campaign = ?2"
+                        ),
+                        &[&t, &rename.from_campaign, &rename.to_campaign],
+                    )?,
+                };
+            }
+            tx.execute(
+                "INSERT INTO renames (target, from_campaign, from_key, to_campaign, to_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &[
+                    &t,
+                    &rename.from_campaign,
+                    &rename.from_key,
+                    &rename.to_campaign,
+                    &rename.to_key,
+                ],
+            )?;
+            // Orphans carry the old name; the next refresh lists them again, renamed.
+            tx.execute("DELETE FROM orphans WHERE target = ?1", &[&t])?;
+            bump_serial(tx, target)?;
+            Ok(usize::try_from(moved).unwrap_or(usize::MAX))
         })
     }
 
@@ -409,6 +620,7 @@ impl StateStore {
         result.map_err(|e| match e {
             TxError::Db(e) => self.db_error(e),
             TxError::NotFound(what) => StateError::NotFound { what },
+            TxError::Refused(why) => StateError::Refused { why },
         })
     }
 
@@ -432,6 +644,30 @@ impl StateStore {
 pub(crate) enum TxError {
     Db(DbError),
     NotFound(String),
+    Refused(String),
+}
+
+/// `campaign `c`` or `item `k` of campaign `c``, as the errors name them.
+fn describe(campaign: &str, key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!("item `{k}` of campaign `{campaign}`"),
+        None => format!("campaign `{campaign}`"),
+    }
+}
+
+/// Remembers the HITs about to be removed from `hits` (see [`StateStore::remove_item`]).
+fn forget(tx: &mut Tx<'_>, condition: &str, args: &[&dyn Param]) -> Result<(), DbError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO forgotten_hits (target, hit_id, campaign, item_key, generation)
+             SELECT target, hit_id, campaign, item_key, generation FROM hits WHERE {condition}
+             ON CONFLICT (target, hit_id) DO UPDATE SET
+                campaign = excluded.campaign, item_key = excluded.item_key,
+                generation = excluded.generation"
+        ),
+        args,
+    )?;
+    Ok(())
 }
 
 impl From<DbError> for TxError {
@@ -463,7 +699,12 @@ fn bump_serial(tx: &mut Tx<'_>, target: Target) -> Result<(), DbError> {
     Ok(())
 }
 
-fn load(tx: &mut Tx<'_>, target: Target, lineage: &str) -> Result<RecordedState, DbError> {
+fn load(
+    tx: &mut Tx<'_>,
+    target: Target,
+    lineage: &str,
+    version: u32,
+) -> Result<RecordedState, DbError> {
     let t = target.as_str();
     let (serial, refreshed_at) = read_partition(tx, target)?;
 
@@ -532,6 +773,13 @@ fn load(tx: &mut Tx<'_>, target: Target, lineage: &str) -> Result<RecordedState,
         },
     )?;
 
+    // A state older than schema 4 opened read-only is read as it is, never migrated.
+    let (forgotten, renames) = if version >= 4 {
+        load_forgotten_and_renames(tx, t)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
     Ok(RecordedState {
         target: Some(target),
         lineage: lineage.to_owned(),
@@ -541,7 +789,42 @@ fn load(tx: &mut Tx<'_>, target: Target, lineage: &str) -> Result<RecordedState,
         hits,
         orphans,
         refreshed_at,
+        forgotten,
+        renames,
     })
+}
+
+fn load_forgotten_and_renames(
+    tx: &mut Tx<'_>,
+    t: &str,
+) -> Result<(Vec<ForgottenHit>, Vec<Rename>), DbError> {
+    let forgotten = tx.query_all(
+        "SELECT campaign, item_key, generation, hit_id FROM forgotten_hits
+         WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
+        &[&t],
+        |r| {
+            Ok(ForgottenHit {
+                campaign: r.get(0)?,
+                item_key: r.get(1)?,
+                generation: r.get(2)?,
+                hit_id: r.get(3)?,
+            })
+        },
+    )?;
+    let renames = tx.query_all(
+        "SELECT from_campaign, from_key, to_campaign, to_key FROM renames
+         WHERE target = ?1 ORDER BY id",
+        &[&t],
+        |r| {
+            Ok(Rename {
+                from_campaign: r.get(0)?,
+                from_key: r.get(1)?,
+                to_campaign: r.get(2)?,
+                to_key: r.get(3)?,
+            })
+        },
+    )?;
+    Ok((forgotten, renames))
 }
 
 fn status_from(r: &Row<'_>, column: usize) -> Result<HitStatus, DbError> {
@@ -680,6 +963,8 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
         } else {
             Some(json(&h.drift)?)
         };
+        // The posted row is not part of the record the planner sees: carry it over.
+        let input_row = crate::assignments::input_row_of(tx, target, &h.hit_id)?;
         tx.execute(
             "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
             &[&t, &h.hit_id],
@@ -689,9 +974,9 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
                                hit_type_hash, content_hash, max_assignments, committed_cost_cents,
                                created_at, expiration, status, assignments_available,
                                assignments_pending, assignments_completed, expired_by,
-                               paused_remaining_secs, drift)
+                               paused_remaining_secs, drift, input_row)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19)",
+                     ?18, ?19, ?20)",
             &[
                 &t,
                 &h.campaign,
@@ -712,11 +997,13 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
                 &h.expired_by.map(expired_by_str),
                 &h.paused_remaining_secs,
                 &drift,
+                &input_row,
             ],
         )?;
         // A HIT state knows is no longer an orphan.
         tx.execute(REMOVE_ORPHAN, &[&t, &h.hit_id])?;
     }
+    crate::assignments::write(tx, target, batch)?;
     if let Some(at) = batch.refreshed_at {
         tx.execute(
             "INSERT INTO partitions (target, serial, refreshed_at) VALUES (?1, 0, ?2)

@@ -20,103 +20,9 @@ use turkform_state::{
     schema,
 };
 
-/// Where a test's state lives: a file in a fresh directory, or a fresh schema on the
-/// PostgreSQL server of `TURKFORM_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`),
-/// dropped after the test.
-struct Loc {
-    dir: tempfile::TempDir,
-    pg: Option<PgSchema>,
-}
-
-struct PgSchema {
-    base: String,
-    schema: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                self.schema
-            ));
-        }
-    }
-}
-
-fn test_pg_base() -> String {
-    std::env::var("TURKFORM_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-impl Loc {
-    fn sqlite() -> Loc {
-        Loc {
-            dir: tempfile::tempdir().unwrap(),
-            pg: None,
-        }
-    }
-
-    fn postgres() -> Loc {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let schema = format!(
-            "tf_state_test_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u32>()
-        );
-        Loc {
-            dir: tempfile::tempdir().unwrap(),
-            pg: Some(PgSchema {
-                base: test_pg_base(),
-                schema,
-            }),
-        }
-    }
-
-    fn is_pg(&self) -> bool {
-        self.pg.is_some()
-    }
-
-    /// What `StateStore::open` is given: the file, or the URL with `?schema=`.
-    fn path(&self) -> PathBuf {
-        match &self.pg {
-            None => self.dir.path().join("state/s.db"),
-            Some(pg) => {
-                let sep = if pg.base.contains('?') { '&' } else { '?' };
-                PathBuf::from(format!("{}{sep}schema={}", pg.base, pg.schema))
-            }
-        }
-    }
-
-    /// A second, unrelated state on the same backend.
-    fn another(&self) -> Loc {
-        if self.is_pg() {
-            Loc::postgres()
-        } else {
-            Loc::sqlite()
-        }
-    }
-}
-
-/// Each named test, once on SQLite and once on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(super::Loc::sqlite());
-            }
-            #[test]
-            fn postgres() {
-                super::$name(super::Loc::postgres());
-            }
-        }
-    )*};
-}
+#[macro_use]
+mod common;
+use common::Loc;
 
 on_both_backends!(
     every_recorded_type_round_trips_with_all_fields,
@@ -132,6 +38,7 @@ on_both_backends!(
     concurrent_first_opens_all_succeed_on_one_lineage,
     the_run_log_records_who_ran_what_and_how_it_ended,
     remove_item_and_remove_hit_forget_records_or_say_not_found,
+    removed_hits_are_remembered_as_forgotten_and_renames_move_everything,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
@@ -1288,4 +1195,67 @@ fn a_read_only_store_sees_changes_a_writer_makes_while_it_is_open() {
     assert_eq!(reader.serial().unwrap(), 3);
     drop(writer);
     assert_eq!(reader.load().unwrap().hits.len(), 2);
+}
+
+fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![
+                hit("old", "k1", 1, "H1"),
+                hit("old", "k1", 2, "H2"),
+                hit("old", "k2", 1, "H3"),
+                hit("other", "k1", 1, "H4"),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+
+    assert_eq!(store.remove_item("old", "k1").unwrap(), 2);
+    let state = store.load().unwrap();
+    let mut forgotten: Vec<(&str, u32)> = state
+        .forgotten
+        .iter()
+        .map(|f| (f.hit_id.as_str(), f.generation))
+        .collect();
+    forgotten.sort();
+    assert_eq!(forgotten, [("H1", 1), ("H2", 2)]);
+    assert_eq!(state.next_fresh_generation("old", "k1"), 3);
+    assert_eq!(state.next_fresh_generation("old", "k2"), 1);
+
+    let serial = store.serial().unwrap();
+    let mv = |from: &str, to: &str| turkform_model::Rename {
+        from_campaign: from.to_owned(),
+        from_key: None,
+        to_campaign: to.to_owned(),
+        to_key: None,
+    };
+    // Into a name state already uses: refused, nothing changed.
+    assert!(matches!(
+        store.rename(&mv("old", "other")),
+        Err(StateError::Refused { .. })
+    ));
+    assert!(matches!(
+        store.rename(&mv("nosuch", "x")),
+        Err(StateError::NotFound { .. })
+    ));
+    assert_eq!(store.serial().unwrap(), serial);
+
+    assert_eq!(store.rename(&mv("old", "new")).unwrap(), 1);
+    let state = store.load().unwrap();
+    assert!(state.hits.iter().all(|h| h.campaign != "old"));
+    assert_eq!(state.hits.iter().filter(|h| h.campaign == "new").count(), 1);
+    // What was forgotten under the old name stays forgotten under the new one.
+    assert_eq!(state.next_fresh_generation("new", "k1"), 3);
+    assert_eq!(state.renames, [mv("old", "new")]);
+    let renamed = state.renamed(turkform_model::Annotation::new("old", "k9", 1));
+    assert_eq!(renamed.campaign, "new");
+    assert!(renamed.matches_key("k9"));
+    assert!(store.serial().unwrap() > serial);
+    drop(store);
+
+    // Reopened, it is all still there.
+    let again = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(again.load().unwrap(), state);
 }

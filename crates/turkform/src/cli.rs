@@ -67,12 +67,18 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Per-campaign progress from the last refresh
     Status(StatusArgs),
+    /// Write a self-contained HTML report: progress, spend, statuses, projected completion
+    Report(ReportArgs),
+    /// Write every assignment: MTurk's batch-results CSV, or JSON Lines
+    Results(ResultsArgs),
     /// Inspect and repair the state database
     #[command(subcommand)]
     State(StateCommand),
     /// The local MTurk simulator
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Do one item's HIT in a browser on an embedded simulator (nothing is applied)
+    Preview(PreviewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +93,17 @@ pub struct RenderArgs {
     pub campaign: String,
     /// The item's key [default: the first item]
     pub item: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The campaign's name
+    pub campaign: String,
+    /// The item's key [default: the first item]
+    pub item: Option<String>,
+    /// Print the worker-site URL without opening a browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +174,53 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only these campaigns [default: all in the campaign files or in state]
+    pub campaigns: Vec<String>,
+    /// Where to write the HTML page (replaced atomically)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Only these campaigns (default: every campaign with assignments)
+    pub campaigns: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ResultsFormat::Csv)]
+    pub format: ResultsFormat,
+    /// Which assignments
+    #[arg(long, value_enum, default_value_t = ResultsStatus::All)]
+    pub status: ResultsStatus,
+    /// Write to this file instead of stdout (replaced whole once complete)
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// How CSV times are written: US Pacific as the web UI does, or UTC RFC 3339
+    #[arg(long, value_enum, default_value_t = ResultsTimeFormat::Mturk)]
+    pub time_format: ResultsTimeFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsStatus {
+    Submitted,
+    Approved,
+    Rejected,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsTimeFormat {
+    Mturk,
+    Iso8601,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// List every HIT in state
@@ -168,6 +232,9 @@ pub enum StateCommand {
     Show { item: String },
     /// Forget an item (CAMPAIGN/KEY) or a HIT id; nothing is changed on MTurk
     Rm { item: String },
+    /// Rename a campaign (OLD NEW) or an item (CAMPAIGN/KEY CAMPAIGN/KEY) in state, so that the
+    /// same rename in the campaign files re-posts nothing; nothing is changed on MTurk
+    Mv { from: String, to: String },
     /// Remove the lock record of a holder that vanished on another host
     ForceUnlock,
     /// Copy the whole state (every target, lineage and serials kept) to another backend: a

@@ -20,6 +20,8 @@ pub struct Resolved {
     pub target_source: &'static str,
     pub endpoint_url: Option<String>,
     pub concurrency: usize,
+    /// `project` in `turkform.toml`: carried in every annotation; `None` for an older project.
+    pub project: Option<String>,
 }
 
 /// Changes into `-C DIR` first, so that every relative path (and every diagnostic) reads as
@@ -84,6 +86,7 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, Failure> {
         target_source,
         endpoint_url,
         concurrency,
+        project: file.project.clone(),
     })
 }
 

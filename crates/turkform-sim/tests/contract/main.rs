@@ -3,6 +3,7 @@
 
 mod support;
 
+mod answers;
 mod auth_and_wire;
 mod faults;
 mod hits;
@@ -10,4 +11,5 @@ mod interop;
 mod lifecycle;
 mod persistence;
 mod qualifications;
+mod worker_site;
 mod workers_and_misc;

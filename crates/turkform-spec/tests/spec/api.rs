@@ -95,16 +95,17 @@ fn hashes_and_digest_are_stable_and_follow_the_inputs() {
 #[test]
 fn init_creates_a_valid_project_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
-    let created = turkform_spec::init_project(dir.path()).unwrap();
+    let created = turkform_spec::init_project(dir.path(), "3f9c2a7d41b8").unwrap();
     assert_eq!(created.len(), 5);
     let settings = turkform_spec::load_settings(dir.path()).unwrap();
     assert_eq!(settings.target, Some(Target::Sandbox));
+    assert_eq!(settings.project.as_deref(), Some("3f9c2a7d41b8"));
     let state = in_dir(dir.path(), || {
         turkform_spec::load_project(&options("campaigns", Target::Sandbox))
     })
     .unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(state.campaigns[0].items.len(), 3);
-    let again = turkform_spec::init_project(dir.path()).unwrap_err();
+    let again = turkform_spec::init_project(dir.path(), "3f9c2a7d41b8").unwrap_err();
     assert!(again.to_string().contains("already exists"), "{again}");
 }
 

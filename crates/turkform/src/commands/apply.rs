@@ -3,9 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use turkform_apply::Clock;
 use turkform_model::Target;
-use turkform_plan::{Plan, PlanOptions};
+use turkform_plan::Plan;
 use turkform_state::OpenMode;
 
 use crate::cli::{ApplyArgs, GlobalArgs, RefreshArgs};
@@ -67,23 +66,12 @@ pub async fn run(
     check_production(resolved)?;
     let lock_timeout = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
     let saved = match saved_plan_path(args) {
-        Some(path) => Some((path, read_plan_file(path)?)),
+        Some(path) => Some(turkform_apply::ops::SavedPlan {
+            path: path.display().to_string(),
+            plan: read_plan_file(path)?,
+        }),
         None => None,
     };
-    if let Some((path, plan)) = &saved
-        && plan.target != resolved.target
-    {
-        return Err(Failure::user_msg(format!(
-            "the plan `{}` was made for target {} and this run targets {}",
-            path.display(),
-            plan.target,
-            resolved.target
-        ))
-        .hint(format!(
-            "apply it with `--target {}`, or make a new plan",
-            plan.target
-        )));
-    }
     let only: Vec<String> = if saved.is_some() {
         Vec::new()
     } else {
@@ -102,57 +90,11 @@ pub async fn run(
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
+    options.project = resolved.project.clone();
     options.concurrency = args
         .concurrency
         .unwrap_or(resolved.concurrency)
         .clamp(1, 256);
-
-    let plan = match saved {
-        Some((path, mut plan)) => {
-            check_saved_plan(&store, &desired, path, &plan)?;
-            if plan.state_lineage.is_empty() {
-                // Made before the state existed, and the state is still empty: bind it now.
-                plan.state_lineage = store.lineage().to_owned();
-            }
-            plan
-        }
-        None => {
-            reconcile(&world, &mut store, &progress, &options, args.refresh).await?;
-            let now = world.clock.now();
-            let recorded = store.load().map_err(super::state_failure)?;
-            turkform_plan::plan(
-                &desired,
-                &recorded,
-                now,
-                &PlanOptions {
-                    only_campaigns: only,
-                },
-            )
-        }
-    };
-
-    let style = Style {
-        color: stdout_color(),
-        every_item: global.verbose > 0,
-    };
-    if !plan.has_changes() {
-        eprintln!("{}", summary_line(&plan, &Style::default()));
-        if args.json {
-            print_json(&serde_json::json!({"changes": false, "plan": plan.summary}))?;
-        }
-        return Ok(0);
-    }
-    let shown = plan_human(&plan, &style);
-    if args.json {
-        eprint!("{shown}");
-    } else {
-        print!("{shown}");
-    }
-    confirm(resolved, args)?;
-
-    turkform_apply::preflight(&plan, world.api.as_ref())
-        .await
-        .map_err(super::apply_failure)?;
 
     let cancel = options.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
@@ -166,17 +108,48 @@ pub async fn run(
             }
         }
     });
-    let report = turkform_apply::apply(
-        &plan,
-        world.api.as_ref(),
+    let approver = Terminal {
+        resolved,
+        args,
+        style: Style {
+            color: stdout_color(),
+            every_item: global.verbose > 0,
+        },
+        refused: std::sync::Mutex::new(None),
+    };
+    let request = turkform_apply::ops::ApplyRequest {
+        desired: &desired,
+        only,
+        saved,
+        refresh: args.refresh,
+        options,
+    };
+    let outcome = turkform_apply::ops::apply(
         &mut store,
+        world.api.as_ref(),
         &world.clock,
         &progress,
-        &options,
+        &approver,
+        request,
     )
-    .await
-    .map_err(super::apply_failure)?;
+    .await;
     ctrl_c.abort();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(turkform_apply::ApplyError::NotApproved(message)) => {
+            let refused = approver.refused.lock().ok().and_then(|mut r| r.take());
+            return Err(refused.unwrap_or_else(|| Failure::user_msg(message)));
+        }
+        Err(e) => return Err(super::apply_failure(e)),
+    };
+    let Some(report) = outcome.report else {
+        progress.finish();
+        eprintln!("{}", summary_line(&outcome.plan, &Style::default()));
+        if args.json {
+            print_json(&serde_json::json!({"changes": false, "plan": outcome.plan.summary}))?;
+        }
+        return Ok(0);
+    };
     progress.finish();
 
     if args.json {
@@ -194,49 +167,35 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
     writeln!(std::io::stdout().lock(), "{text}").map_err(Failure::internal)
 }
 
-/// A saved plan applies only to the exact state and campaigns it was made from.
-fn check_saved_plan(
-    store: &turkform_state::StateStore,
-    desired: &turkform_model::DesiredState,
-    path: &Path,
-    plan: &Plan,
-) -> Result<(), Failure> {
-    let serial = store.serial().map_err(super::state_failure)?;
-    let stale = |why: String| {
-        Failure::user_msg(format!("the plan `{}` is stale: {why}", path.display()))
-            .hint("make a new plan with `turkform plan --out FILE` and review it")
-    };
-    // A plan made before any state existed has no lineage; it fits only a state that is still
-    // empty, so it too can be applied once.
-    let fresh_plan_on_fresh_state = plan.state_lineage.is_empty() && serial == 0;
-    if store.lineage() != plan.state_lineage && !fresh_plan_on_fresh_state {
-        return Err(stale(format!(
-            "it was made for another state database (lineage {}, this one is {})",
-            plan.state_lineage,
-            store.lineage()
-        )));
+/// Shows the plan, then asks (a saved plan was reviewed when it was made: shown, not asked).
+struct Terminal<'a> {
+    resolved: &'a Resolved,
+    args: &'a ApplyArgs,
+    style: Style,
+    /// The refusal as the user should see it (with its hint), kept for the error path.
+    refused: std::sync::Mutex<Option<Failure>>,
+}
+
+impl turkform_apply::ops::Approve for Terminal<'_> {
+    fn approve(&self, plan: &Plan, saved: bool) -> Result<(), String> {
+        let shown = plan_human(plan, &self.style);
+        if self.args.json {
+            eprint!("{shown}");
+        } else {
+            print!("{shown}");
+            let _ = std::io::stdout().flush();
+        }
+        if saved {
+            return Ok(());
+        }
+        confirm(self.resolved, self.args).map_err(|f| {
+            let message = f.error.to_string();
+            if let Ok(mut refused) = self.refused.lock() {
+                *refused = Some(f);
+            }
+            message
+        })
     }
-    if serial != plan.state_serial {
-        return Err(stale(format!(
-            "the state changed since it was made (serial {} then, {serial} now)",
-            plan.state_serial
-        )));
-    }
-    if !store
-        .pending_intents()
-        .map_err(super::state_failure)?
-        .is_empty()
-    {
-        return Err(stale(
-            "an interrupted apply left calls to finish".to_owned(),
-        ));
-    }
-    if desired.inputs_digest != plan.inputs_digest {
-        return Err(stale(
-            "the campaign files changed since it was made".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
@@ -270,27 +229,6 @@ fn confirm(resolved: &Resolved, args: &ApplyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Finishes what a crashed run started before looking at anything else (its calls may have
-/// reached MTurk, and planning without them would plan them again), then reads MTurk.
-async fn reconcile(
-    world: &crate::world::World,
-    store: &mut turkform_state::StateStore,
-    progress: &crate::progress::Progress,
-    options: &turkform_apply::ApplyOptions,
-    refresh: bool,
-) -> Result<Option<turkform_apply::RefreshReport>, Failure> {
-    turkform_apply::recover(world.api.as_ref(), store, &world.clock, progress, options)
-        .await
-        .map_err(super::apply_failure)?;
-    if !refresh {
-        return Ok(None);
-    }
-    turkform_apply::refresh(world.api.as_ref(), store, &world.clock, progress)
-        .await
-        .map(Some)
-        .map_err(super::apply_failure)
-}
-
 pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Failure> {
     let lock_timeout = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
     let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
@@ -300,10 +238,17 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("refresh");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
+    options.project = resolved.project.clone();
     options.concurrency = resolved.concurrency;
-    let report = reconcile(&world, &mut store, &progress, &options, true)
-        .await?
-        .expect("refresh was asked for");
+    let (_, report) = turkform_apply::ops::refresh(
+        &mut store,
+        world.api.as_ref(),
+        &world.clock,
+        &progress,
+        &options,
+    )
+    .await
+    .map_err(super::apply_failure)?;
     progress.finish();
     eprintln!(
         "Refreshed: {} HITs listed by MTurk ({} MTurk calls), {} records updated, {} changed outside turkform, {} found that state does not know",
@@ -313,6 +258,12 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
         report.drift.len(),
         report.orphans
     );
+    if report.assignment_syncs > 0 {
+        eprintln!(
+            "  assignments: {} HITs had new work ({} ListAssignmentsForHIT calls), {} assignments recorded or changed",
+            report.assignment_syncs, report.assignment_calls, report.assignments_recorded
+        );
+    }
     for d in &report.drift {
         eprintln!(
             "  {}/{} ({}): changed outside turkform: {}",

@@ -4,6 +4,9 @@
 mod apply;
 mod init;
 mod plan;
+mod preview;
+mod report;
+mod results;
 mod sim;
 mod state;
 mod status;
@@ -32,7 +35,10 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Refresh(args) => apply::refresh(&crate::settings::resolve(&global)?, &args).await,
         Command::Status(args) => status::run(&crate::settings::resolve(&global)?, &args),
+        Command::Report(args) => report::run(&crate::settings::resolve(&global)?, &args),
+        Command::Results(args) => results::run(&crate::settings::resolve(&global)?, &args),
         Command::State(cmd) => state::run(&crate::settings::resolve(&global)?, cmd),
+        Command::Preview(args) => preview::run(&crate::settings::resolve(&global)?, &args).await,
     }
 }
 

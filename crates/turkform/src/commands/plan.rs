@@ -2,8 +2,7 @@
 
 use std::io::Write;
 
-use turkform_apply::Clock;
-use turkform_plan::{Plan, PlanOptions};
+use turkform_plan::Plan;
 use turkform_state::OpenMode;
 
 use crate::cli::{GlobalArgs, PlanArgs};
@@ -12,8 +11,9 @@ use crate::render::{Style, plan_human};
 use crate::settings::{Resolved, parse_duration_flag, stdout_color};
 
 pub async fn run(resolved: &Resolved, global: &GlobalArgs, args: &PlanArgs) -> Result<u8, Failure> {
-    let lock_timeout = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
-    let made = make_plan(resolved, &args.campaigns, args.refresh, lock_timeout).await?;
+    // Accepted for scripts written when plan took the lock; a plan writes nothing and needs none.
+    let _ = parse_duration_flag("--lock-timeout", &args.lock_timeout)?;
+    let made = make_plan(resolved, &args.campaigns, args.refresh).await?;
     let plan = made.plan;
 
     if let Some(path) = &args.out {
@@ -55,48 +55,48 @@ pub struct MadePlan {
     pub pending_intents: usize,
 }
 
-/// Loads the campaigns, refreshes state from MTurk (unless told not to) and plans.
+/// Loads the campaigns, reads state and (unless told not to) MTurk, and plans. Writes nothing.
 pub async fn make_plan(
     resolved: &Resolved,
     only: &[String],
     refresh: bool,
-    lock_timeout: std::time::Duration,
 ) -> Result<MadePlan, Failure> {
-    let mode = if refresh {
-        OpenMode::ReadWrite
-    } else {
-        OpenMode::ReadOnly
-    };
     // Validate before anything touches the state or the network (see `apply`).
     let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
     check_campaign_names(&desired, only)?;
-    let mut store = super::open_state(&resolved.state_path, resolved.target, mode)?;
-    let (now, _lock) = if refresh {
-        let lock = store
-            .lock("turkform plan", lock_timeout)
-            .map_err(super::state_failure)?;
+    let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
+    let request = turkform_apply::ops::PlanRequest {
+        desired: &desired,
+        project: resolved.project.clone(),
+        only: only.to_vec(),
+    };
+    let planned = if refresh {
         let world = crate::world::connect(resolved).await?;
         let reporter = crate::progress::Progress::new("refresh");
-        turkform_apply::refresh(world.api.as_ref(), &mut store, &world.clock, &reporter)
-            .await
-            .map_err(super::apply_failure)?;
-        (world.clock.now(), Some(lock))
+        let planned = turkform_apply::ops::plan(
+            &store,
+            Some(world.api.as_ref()),
+            &world.clock,
+            &reporter,
+            &request,
+        )
+        .await;
+        reporter.finish();
+        planned
     } else {
-        (turkform_model::UnixTime::now(), None)
-    };
-    let recorded = store.load().map_err(super::state_failure)?;
-    let pending_intents = store.pending_intents().map_err(super::state_failure)?.len();
-    let plan = turkform_plan::plan(
-        &desired,
-        &recorded,
-        now,
-        &PlanOptions {
-            only_campaigns: only.to_vec(),
-        },
-    );
+        turkform_apply::ops::plan(
+            &store,
+            None,
+            &turkform_apply::SystemClock,
+            &turkform_apply::NoReporter,
+            &request,
+        )
+        .await
+    }
+    .map_err(super::apply_failure)?;
     Ok(MadePlan {
-        plan,
-        pending_intents,
+        plan: planned.plan,
+        pending_intents: planned.pending_intents,
     })
 }
 

@@ -14,6 +14,7 @@ pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
         StateCommand::List { campaign } => list(resolved, campaign.as_deref()),
         StateCommand::Show { item } => show(resolved, &item),
         StateCommand::Rm { item } => rm(resolved, &item),
+        StateCommand::Mv { from, to } => mv(resolved, &from, &to),
         StateCommand::ForceUnlock => force_unlock(resolved),
         StateCommand::Migrate { to, lock_timeout } => migrate(resolved, &to, &lock_timeout),
     }
@@ -82,6 +83,7 @@ fn rm(resolved: &Resolved, item: &str) -> Result<u8, Failure> {
     let _lock = store
         .lock("turkform state rm", std::time::Duration::ZERO)
         .map_err(super::state_failure)?;
+    refuse_with_pending_intents(&store)?;
     let removed = match item.split_once('/') {
         Some((campaign, key)) => store
             .remove_item(campaign, key)
@@ -92,8 +94,60 @@ fn rm(resolved: &Resolved, item: &str) -> Result<u8, Failure> {
         }
     };
     eprintln!(
-        "removed {removed} HIT record(s) for `{item}` from state; nothing was changed on MTurk \
-         (a HIT still carrying turkform's annotation will be found again by refresh)"
+        "forgot {removed} HIT record(s) for `{item}`; nothing was changed on MTurk, and turkform \
+         will never adopt them again (the next plan posts the item afresh as a new generation)"
+    );
+    Ok(0)
+}
+
+/// A repair in the middle of an interrupted apply would be undone (or confused) by the
+/// recovery that finishes it.
+fn refuse_with_pending_intents(store: &turkform_state::StateStore) -> Result<(), Failure> {
+    let pending = store.pending_intents().map_err(super::state_failure)?.len();
+    if pending > 0 {
+        return Err(Failure::user_msg(format!(
+            "an interrupted apply left {pending} call(s) to finish; nothing was changed"
+        ))
+        .hint("run `turkform refresh` (it finishes them), then try again"));
+    }
+    Ok(())
+}
+
+fn mv(resolved: &Resolved, from: &str, to: &str) -> Result<u8, Failure> {
+    let rename = match (from.split_once('/'), to.split_once('/')) {
+        (None, None) => turkform_model::Rename {
+            from_campaign: from.to_owned(),
+            from_key: None,
+            to_campaign: to.to_owned(),
+            to_key: None,
+        },
+        (Some((fc, fk)), Some((tc, tk))) => turkform_model::Rename {
+            from_campaign: fc.to_owned(),
+            from_key: Some(fk.to_owned()),
+            to_campaign: tc.to_owned(),
+            to_key: Some(tk.to_owned()),
+        },
+        _ => {
+            return Err(Failure::user_msg(format!(
+                "`{from}` and `{to}` must both be campaigns or both be items"
+            ))
+            .hint("rename a campaign with `state mv OLD NEW`, an item with `state mv CAMPAIGN/KEY CAMPAIGN/NEWKEY`"));
+        }
+    };
+    if rename.from_campaign == rename.to_campaign && rename.from_key == rename.to_key {
+        return Err(Failure::user_msg(format!(
+            "`{from}` is already called `{to}`"
+        )));
+    }
+    let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;
+    let _lock = store
+        .lock("turkform state mv", std::time::Duration::ZERO)
+        .map_err(super::state_failure)?;
+    refuse_with_pending_intents(&store)?;
+    let moved = store.rename(&rename).map_err(super::state_failure)?;
+    eprintln!(
+        "renamed `{from}` to `{to}` in state ({moved} HIT record(s)); nothing was changed on MTurk \
+         (its HITs keep their annotation, which turkform now reads as `{to}`)"
     );
     Ok(0)
 }

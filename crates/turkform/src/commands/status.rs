@@ -1,10 +1,11 @@
-//! `turkform status`: progress per campaign, from state as the last refresh left it.
+//! `turkform status`: progress per campaign, from state as the last refresh left it: items
+//! done, assignments by where they stand, and the money committed, paid and left.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use serde::Serialize;
-use turkform_model::{HitStatus, Money, RecordedHit, UnixTime};
+use turkform_model::{AssignmentStatus, HitStatus, Money, RecordedHit, UnixTime};
 use turkform_state::OpenMode;
 
 use crate::cli::StatusArgs;
@@ -14,20 +15,57 @@ use crate::settings::Resolved;
 #[derive(Debug, Default, Serialize)]
 struct CampaignStatus {
     campaign: String,
+    /// Items whose newest HIT has as many submitted-or-approved answers as it asks for (a
+    /// rejected answer never counts).
+    items_complete: usize,
+    /// Items in the campaign file (when it loads), otherwise items state knows.
+    items_total: usize,
     hits: usize,
     open: usize,
     expired: usize,
-    assignments_completed: u64,
-    assignments_pending: u64,
-    assignments_wanted: u64,
+    /// Submitted, awaiting a decision.
+    awaiting_review: u64,
+    approved: u64,
+    rejected: u64,
+    /// Accepted by a worker, not yet submitted.
+    pending: u64,
+    /// Open slots on live HITs.
+    available: u64,
     committed: Money,
+    /// Rewards and fees of approved assignments.
+    paid: Money,
+    /// The fee part of `paid`.
+    paid_fees: Money,
+    /// Bonuses with their fees (turkform sends none yet).
+    bonuses_paid: Money,
+    max_spend: Option<Money>,
+    /// `max_spend - committed`, when there is a budget.
+    budget_left: Option<Money>,
 }
 
 pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let recorded = store.load().map_err(super::state_failure)?;
+    let counts = store.assignment_counts().map_err(super::state_failure)?;
+    let balance = store.account_balance().map_err(super::state_failure)?;
+    let desired = if recorded.hits.is_empty() {
+        None
+    } else {
+        super::results::desired_if_loadable(resolved)
+    };
+    let specs = super::results::hit_type_specs(desired.as_ref());
     let now = UnixTime::now();
-    // Only the newest generation of each item counts towards progress.
+
+    let mut per_hit: HashMap<&str, [u64; 3]> = HashMap::new();
+    for c in &counts {
+        let slot = match c.status {
+            AssignmentStatus::Submitted => 0,
+            AssignmentStatus::Approved => 1,
+            AssignmentStatus::Rejected => 2,
+        };
+        per_hit.entry(c.hit_id.as_str()).or_default()[slot] += c.count;
+    }
+    // Only the newest generation of each item counts towards items done.
     let mut newest: BTreeMap<(&str, &str), &RecordedHit> = BTreeMap::new();
     for hit in &recorded.hits {
         let key = (hit.campaign.as_str(), hit.item_key.as_str());
@@ -47,12 +85,31 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
                 ..CampaignStatus::default()
             });
         entry.committed += hit.committed_cost;
+        let [submitted, approved, rejected] = per_hit
+            .get(hit.hit_id.as_str())
+            .copied()
+            .unwrap_or_default();
+        entry.awaiting_review += submitted;
+        entry.approved += approved;
+        entry.rejected += rejected;
+        let (paid, fees) = approved_cost(hit, approved, &specs);
+        entry.paid += paid;
+        entry.paid_fees += fees;
+        let live = hit.expiration > now
+            && matches!(hit.status, HitStatus::Assignable | HitStatus::Unassignable);
+        // A worker holding a slot may still submit after the HIT expires; slots open only
+        // while it is live.
+        entry.pending += u64::from(hit.assignments_pending);
+        if live {
+            entry.available += u64::from(hit.assignments_available);
+        }
     }
     for hit in newest.values() {
         let entry = campaigns
             .get_mut(hit.campaign.as_str())
             .expect("inserted above");
         entry.hits += 1;
+        entry.items_total += 1;
         let open = hit.expiration > now
             && matches!(hit.status, HitStatus::Assignable | HitStatus::Unassignable);
         if open {
@@ -60,9 +117,22 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         } else {
             entry.expired += 1;
         }
-        entry.assignments_completed += u64::from(hit.assignments_completed);
-        entry.assignments_pending += u64::from(hit.assignments_pending);
-        entry.assignments_wanted += u64::from(hit.max_assignments);
+        let [submitted, approved, _] = per_hit
+            .get(hit.hit_id.as_str())
+            .copied()
+            .unwrap_or_default();
+        if submitted + approved >= u64::from(hit.max_assignments) {
+            entry.items_complete += 1;
+        }
+    }
+    if let Some(d) = &desired {
+        for c in &d.campaigns {
+            if let Some(entry) = campaigns.get_mut(c.name.as_str()) {
+                entry.items_total = c.items.len().max(entry.items_total);
+                entry.max_spend = c.max_spend;
+                entry.budget_left = c.max_spend.map(|m| m - entry.committed);
+            }
+        }
     }
     let rows: Vec<CampaignStatus> = campaigns
         .into_values()
@@ -85,6 +155,10 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         let json = serde_json::json!({
             "target": resolved.target,
             "refreshed_at": recorded.refreshed_at,
+            "account_balance": balance.map(|b| serde_json::json!({
+                "available": b.available,
+                "read_at": b.read_at,
+            })),
             "campaigns": rows,
         });
         writeln!(
@@ -104,34 +178,82 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         resolved.target
     )
     .map_err(Failure::internal)?;
+    if let Some(b) = balance {
+        writeln!(out, "account balance {} (read {})", b.available, b.read_at)
+            .map_err(Failure::internal)?;
+    }
     if rows.is_empty() {
         writeln!(out, "no HITs in state yet; run `turkform apply`").map_err(Failure::internal)?;
         return Ok(0);
     }
     writeln!(
         out,
-        "{:<28} {:>7} {:>7} {:>8} {:>21} {:>12}",
-        "CAMPAIGN", "HITS", "OPEN", "EXPIRED", "ASSIGNMENTS DONE", "COMMITTED"
+        "{:<28} {:>13} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>11}",
+        "CAMPAIGN",
+        "ITEMS DONE",
+        "OPEN",
+        "REVIEW",
+        "APPROVED",
+        "REJECTED",
+        "PENDING",
+        "AVAIL",
+        "COMMITTED",
+        "PAID",
+        "BONUSES",
+        "BUDGET LEFT"
     )
     .map_err(Failure::internal)?;
     for c in &rows {
-        let pct = (c.assignments_completed * 100)
-            .checked_div(c.assignments_wanted)
-            .unwrap_or(0);
         writeln!(
             out,
-            "{:<28} {:>7} {:>7} {:>8} {:>21} {:>12}",
+            "{:<28} {:>13} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>11}",
             c.campaign,
-            c.hits,
+            format!("{}/{}", c.items_complete, c.items_total),
             c.open,
-            c.expired,
-            format!(
-                "{}/{} ({pct}%)",
-                c.assignments_completed, c.assignments_wanted
-            ),
+            c.awaiting_review,
+            c.approved,
+            c.rejected,
+            c.pending,
+            c.available,
             c.committed.to_string(),
+            c.paid.to_string(),
+            c.bonuses_paid.to_string(),
+            c.budget_left
+                .map_or_else(|| "-".to_owned(), |m| m.to_string()),
         )
         .map_err(Failure::internal)?;
     }
     Ok(0)
+}
+
+/// What `approved` assignments of `hit` cost (reward plus fee) and the fee part: exact from
+/// the HIT type's reward when the campaign files know it, otherwise the HIT's committed cost
+/// per assignment (reward and fee not told apart: the fee part is then left at zero).
+fn approved_cost(
+    hit: &RecordedHit,
+    approved: u64,
+    specs: &HashMap<String, turkform_model::HitTypeSpec>,
+) -> (Money, Money) {
+    let n = i64::try_from(approved).unwrap_or(i64::MAX);
+    if n == 0 {
+        return (Money::ZERO, Money::ZERO);
+    }
+    match specs.get(&hit.hit_type_hash) {
+        Some(spec) => {
+            let fee = turkform_plan::cost::assignment_fee(
+                spec.reward,
+                hit.max_assignments,
+                spec.uses_masters(),
+            );
+            let each = spec.reward + fee;
+            (
+                each.checked_mul(n).unwrap_or(Money::from_cents(i64::MAX)),
+                fee.checked_mul(n).unwrap_or(Money::from_cents(i64::MAX)),
+            )
+        }
+        None => {
+            let per = hit.committed_cost.cents() / i64::from(hit.max_assignments.max(1));
+            (Money::from_cents(per.saturating_mul(n)), Money::ZERO)
+        }
+    }
 }

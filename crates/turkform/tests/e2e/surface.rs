@@ -174,6 +174,7 @@ fn a_state_file_from_a_newer_turkform_is_refused_and_left_untouched() {
 
 #[test]
 fn a_read_only_state_directory_is_refused_with_exit_1() {
+    // `refresh` writes the state (`plan` never does, so it runs fine over a read-only state).
     let (sim, project) = project_with_state();
     let state_dir = project.path().join("state");
     let before = std::fs::read(project.state_path()).unwrap();
@@ -191,7 +192,7 @@ fn a_read_only_state_directory_is_refused_with_exit_1() {
     chmod("a+rX", project.path());
     chmod("a-w", &state_dir);
     let out = project
-        .command(&sim, &["plan"])
+        .command(&sim, &["refresh"])
         .env("HOME", "/tmp")
         .env("TMPDIR", "/tmp")
         .output_as_nobody();

@@ -9,6 +9,13 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod webdriver;
+
+/// Decodes a chunked HTTP/1.1 body.
+pub fn dechunk_text(s: &str) -> String {
+    dechunk(s)
+}
+
 /// One runtime for every simulator of a test binary, living as long as the process.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

@@ -1,0 +1,181 @@
+//! Assignment sync in refresh, measured: creates `--hits` HITs on an in-process simulator, has
+//! simulated workers submit `--assignments` to each, then times the refresh that records them
+//! and a second refresh with no new work. Prints one JSON object of figures.
+//!
+//! `cargo run --release -p turkform-apply --example results_sync_bench -- --hits 2000 --assignments 3 --latency 30 --throttle-rps 200`
+//! `cargo run --release -p turkform-apply --example results_sync_bench -- --hits 10000 --assignments 1 --latency 0 --throttle-rps 0`
+//!
+//! The floor of the first refresh is (calls - burst) / rate: the simulator's bucket starts full
+//! (`burst` = the rate), and every call past it waits for a token.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use turkform_apply::{ApplyOptions, NoReporter, SystemClock};
+use turkform_model::{
+    CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime, Money,
+    Question, Target,
+};
+use turkform_mturk::{ConnectOptions, SdkMturk};
+use turkform_plan::PlanOptions;
+use turkform_sim::SimConfig;
+use turkform_state::{OpenMode, StateStore};
+
+fn arg(args: &[String], name: &str, default: f64) -> f64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `POST /_sim/work` over a plain connection (control endpoints take no signature).
+fn sim_work(base: &str, body: &str) -> serde_json::Value {
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect to simulator");
+    write!(
+        stream,
+        "POST /_sim/work HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (_, rest) = response.split_once("\r\n\r\n").expect("HTTP response");
+    // The body may be chunked: take the JSON object between the first `{` and the last `}`.
+    let start = rest.find('{').unwrap_or(0);
+    let end = rest.rfind('}').map_or(rest.len(), |e| e + 1);
+    serde_json::from_str(&rest[start..end]).expect("work report")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let hits = arg(&args, "--hits", 2000.0) as usize;
+    let per_hit = arg(&args, "--assignments", 3.0) as u32;
+    let latency = arg(&args, "--latency", 30.0);
+    let rps = arg(&args, "--throttle-rps", 200.0);
+
+    let sim = turkform_sim::start(
+        "127.0.0.1:0",
+        SimConfig {
+            latency: Duration::from_millis(latency as u64),
+            throttle_rps: (rps > 0.0).then_some(rps),
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator starts");
+    let api = SdkMturk::connect(&ConnectOptions::simulator(sim.endpoint_url()))
+        .await
+        .expect("client");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = StateStore::open(
+        &dir.path().join("state.db"),
+        Target::Sim,
+        OpenMode::ReadWrite,
+    )
+    .expect("state");
+
+    let hit_type = HitTypeSpec {
+        title: "Bench".into(),
+        description: "Bench HITs".into(),
+        keywords: vec![],
+        reward: Money::from_cents(1),
+        assignment_duration_secs: 600,
+        auto_approval_delay_secs: 86_400,
+        qualifications: vec![],
+    };
+    let desired = DesiredState {
+        target: Target::Sim,
+        campaigns: vec![DesiredCampaign {
+            name: "bench".into(),
+            file: "campaigns/bench.toml".into(),
+            status: CampaignStatus::Running,
+            hit_type_hash: hit_type.definition_hash(),
+            hit_type,
+            assignments: per_hit,
+            lifetime: Lifetime::Duration(86_400),
+            max_spend: None,
+            items: (0..hits)
+                .map(|i| {
+                    let question = Question::Xml {
+                        xml: format!(
+                            "<HTMLQuestion xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd\"><HTMLContent><![CDATA[<crowd-form><p>{i}</p><crowd-input name=\"answer\"></crowd-input></crowd-form>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"
+                        ),
+                    };
+                    DesiredItem {
+                        key: format!("item-{i:05}"),
+                        content_hash: question.content_hash(),
+                        question,
+                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
+                    }
+                })
+                .collect(),
+        }],
+        qualification_types: vec![],
+        inputs_digest: String::new(),
+    };
+    let recorded = store.load().expect("load");
+    let plan = turkform_plan::plan(
+        &desired,
+        &recorded,
+        turkform_model::UnixTime::now(),
+        &PlanOptions::default(),
+    );
+    let options = ApplyOptions::new(Target::Sim);
+    let created =
+        turkform_apply::apply(&plan, &api, &mut store, &SystemClock, &NoReporter, &options)
+            .await
+            .expect("apply");
+    assert_eq!(created.failed.len(), 0, "every HIT is created");
+    // A first refresh records the HITs' counters with no work yet (and makes no assignment read).
+    let quiet = turkform_apply::refresh(&api, &mut store, &SystemClock, &NoReporter)
+        .await
+        .expect("refresh");
+
+    let work = sim_work(
+        &sim.endpoint_url(),
+        &format!(r#"{{"assignments_per_hit": {per_hit}, "answers": {{"answer": "yes"}}}}"#),
+    );
+    let submitted = work["assignments"].as_array().map_or(0, Vec::len);
+    let hits_with_work = work["hits"].as_array().map_or(0, Vec::len);
+
+    // Let the bucket refill, so the timed refresh starts as a fresh run would.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let synced = turkform_apply::refresh(&api, &mut store, &SystemClock, &NoReporter)
+        .await
+        .expect("refresh");
+    let wall = started.elapsed().as_secs_f64();
+    let again = turkform_apply::refresh(&api, &mut store, &SystemClock, &NoReporter)
+        .await
+        .expect("refresh");
+
+    let burst = if rps > 0.0 { rps.max(1.0) } else { 0.0 };
+    let floor = if rps > 0.0 {
+        ((synced.api_calls as f64 - burst) / rps).max(0.0)
+    } else {
+        0.0
+    };
+    let figures = serde_json::json!({
+        "bench": "results_sync",
+        "hits": hits,
+        "assignments_per_hit": per_hit,
+        "latency_ms": latency,
+        "throttle_rps": rps,
+        "assignments_submitted": submitted,
+        "hits_with_new_work": hits_with_work,
+        "quiet_refresh_list_assignments_calls": quiet.assignment_calls,
+        "sync_list_assignments_calls": synced.assignment_calls,
+        "sync_assignments_recorded": synced.assignments_recorded,
+        "sync_total_calls": synced.api_calls,
+        "sync_wall_s": (wall * 1000.0).round() / 1000.0,
+        "floor_s": (floor * 1000.0).round() / 1000.0,
+        "wall_over_floor": if floor > 0.0 { ((wall / floor) * 1000.0).round() / 1000.0 } else { 0.0 },
+        "no_new_work_list_assignments_calls": again.assignment_calls,
+        "no_new_work_total_calls": again.api_calls,
+    });
+    println!("{figures}");
+    sim.shutdown().await;
+}

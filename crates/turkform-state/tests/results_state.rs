@@ -1,0 +1,419 @@
+//! The results half of the state store (schema 3): assignments, posted rows, the balance, on
+//! both backends.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use turkform_model::{
+    AssignmentStatus, DecidedBy, HitStatus, Money, RecordedAssignment, RecordedHit, Target,
+    UnixTime,
+};
+use turkform_state::{
+    AccountBalance, AssignmentFilter, Batch, HitInput, OpenMode, SCHEMA_VERSION, StateStore, schema,
+};
+
+#[macro_use]
+mod common;
+use common::Loc;
+
+on_both_backends!(
+    assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with,
+    an_export_larger_than_one_fetch_streams_every_row_once_in_order,
+);
+
+fn hit(campaign: &str, key: &str, id: &str) -> RecordedHit {
+    RecordedHit {
+        campaign: campaign.to_owned(),
+        item_key: key.to_owned(),
+        generation: 1,
+        hit_id: id.to_owned(),
+        hit_type_id: "HT1".to_owned(),
+        hit_type_hash: "a".repeat(64),
+        content_hash: "b".repeat(64),
+        max_assignments: 3,
+        committed_cost: Money::from_cents(36),
+        created_at: UnixTime(1_700_000_000),
+        expiration: UnixTime(1_700_086_400),
+        status: HitStatus::Assignable,
+        assignments_available: 3,
+        assignments_pending: 0,
+        assignments_completed: 0,
+        expired_by: None,
+        paused_remaining_secs: None,
+        drift: Vec::new(),
+    }
+}
+
+fn assignment(hit: &RecordedHit, id: &str, worker: &str, submit: i64) -> RecordedAssignment {
+    RecordedAssignment {
+        assignment_id: id.to_owned(),
+        hit_id: hit.hit_id.clone(),
+        campaign: hit.campaign.clone(),
+        item_key: hit.item_key.clone(),
+        generation: hit.generation,
+        worker_id: worker.to_owned(),
+        status: AssignmentStatus::Submitted,
+        accept_time: Some(UnixTime(submit - 60)),
+        submit_time: Some(UnixTime(submit)),
+        auto_approval_time: Some(UnixTime(submit + 1000)),
+        approval_time: None,
+        rejection_time: None,
+        answer_xml: "<QuestionFormAnswers/>".to_owned(),
+        answers: [("label".to_owned(), format!("é {id}"))].into(),
+        requester_feedback: None,
+        decided_by: None,
+    }
+}
+
+fn row(key: &str) -> Vec<(String, String)> {
+    vec![
+        ("zeta".to_owned(), key.to_owned()),
+        ("alpha".to_owned(), "a, \"b\"".to_owned()),
+    ]
+}
+
+fn assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with(loc: Loc) {
+    let path = loc.path();
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    let (h1, h2, h3) = (
+        hit("c", "k1", "H1"),
+        hit("c", "k2", "H2"),
+        hit("d", "k1", "H3"),
+    );
+    store
+        .commit(&Batch {
+            upsert_hits: vec![h1.clone(), h2.clone(), h3.clone()],
+            hit_inputs: vec![
+                HitInput {
+                    hit_id: "H1".into(),
+                    row: row("k1"),
+                },
+                HitInput {
+                    hit_id: "H2".into(),
+                    row: row("k2"),
+                },
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    let mut approved = assignment(&h2, "A3", "W1", 1_700_000_300);
+    approved.status = AssignmentStatus::Approved;
+    approved.approval_time = Some(UnixTime(1_700_000_900));
+    approved.decided_by = Some(DecidedBy::Outside);
+    let mut rejected = assignment(&h3, "A4", "W1", 1_700_000_400);
+    rejected.status = AssignmentStatus::Rejected;
+    rejected.rejection_time = Some(UnixTime(1_700_000_950));
+    rejected.decided_by = Some(DecidedBy::Outside);
+    store
+        .commit(&Batch {
+            // A later refresh rewrites the HIT record: the posted row must survive it.
+            upsert_hits: vec![RecordedHit {
+                assignments_available: 1,
+                ..h1.clone()
+            }],
+            upsert_assignments: vec![
+                assignment(&h1, "A2", "W2", 1_700_000_200),
+                assignment(&h1, "A1", "W1", 1_700_000_100),
+                approved.clone(),
+                rejected.clone(),
+            ],
+            account_balance: Some(AccountBalance {
+                available: Money::from_cents(987_654),
+                read_at: UnixTime(1_700_001_000),
+            }),
+            ..Batch::default()
+        })
+        .unwrap();
+    drop(store);
+
+    let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut seen = Vec::new();
+    store
+        .visit_assignments(&AssignmentFilter::default(), |r| {
+            seen.push((r.assignment.assignment_id.clone(), r.hit.input.clone()));
+            true
+        })
+        .unwrap();
+    let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["A1", "A2", "A3", "A4"],
+        "campaign, item, then submit order"
+    );
+    assert_eq!(seen[0].1, Some(row("k1")));
+    assert_eq!(seen[2].1, Some(row("k2")));
+    assert_eq!(seen[3].1, None, "H3 was posted without a row");
+
+    let mut only = Vec::new();
+    store
+        .visit_assignments(
+            &AssignmentFilter {
+                campaigns: vec!["c".into()],
+                status: Some(AssignmentStatus::Approved),
+            },
+            |r| {
+                only.push(r.assignment);
+                true
+            },
+        )
+        .unwrap();
+    assert_eq!(only, [approved]);
+    let mut first = 0;
+    store
+        .visit_assignments(&AssignmentFilter::default(), |_| {
+            first += 1;
+            false
+        })
+        .unwrap();
+    assert_eq!(first, 1, "returning false stops the stream");
+
+    assert_eq!(
+        store.export_columns("c").unwrap(),
+        (
+            vec!["zeta".to_owned(), "alpha".to_owned()],
+            vec!["label".to_owned()]
+        )
+    );
+    assert_eq!(store.campaigns_with_assignments().unwrap(), ["c", "d"]);
+    assert_eq!(store.assignments_of_hit("H3").unwrap(), [rejected]);
+    let decisions = store.worker_decisions(UnixTime(1_700_001_000)).unwrap();
+    assert_eq!((decisions["W1"].approved, decisions["W1"].decided), (1, 2));
+    assert_eq!(
+        (decisions["W1"].approved_7d, decisions["W1"].decided_7d),
+        (1, 2)
+    );
+    let later = store
+        .worker_decisions(UnixTime(1_700_000_000 + 8 * 86_400))
+        .unwrap();
+    assert_eq!((later["W1"].approved_7d, later["W1"].decided_7d), (0, 0));
+    assert_eq!(later["W1"].decided_30d, 2);
+    assert_eq!((decisions["W2"].approved, decisions["W2"].decided), (0, 0));
+    assert_eq!(
+        store
+            .hits_past_auto_approval(UnixTime(1_700_001_150))
+            .unwrap(),
+        ["H1"],
+        "A1 (auto-approval at ...1100) is past it, A2 (...1200) is not"
+    );
+    assert_eq!(
+        store.account_balance().unwrap(),
+        Some(AccountBalance {
+            available: Money::from_cents(987_654),
+            read_at: UnixTime(1_700_001_000),
+        })
+    );
+    let counts = store.assignment_counts().unwrap();
+    let h1_submitted: u64 = counts
+        .iter()
+        .filter(|c| c.hit_id == "H1" && c.status == AssignmentStatus::Submitted)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(h1_submitted, 2);
+}
+
+/// A v2 file as that turkform wrote it: schema 1 and 2, with one HIT.
+fn make_v2_state(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    let _: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(schema::V1).unwrap();
+    conn.execute_batch(schema::V2).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 2;
+         INSERT INTO meta VALUES ('app', 'turkform'), ('lineage', '0123456789abcdef0123456789abcdef'),
+                                 ('schema_version', '2'), ('created_at', '1700000000');
+         INSERT INTO partitions VALUES ('sim', 4, 1700000500);
+         INSERT INTO hits VALUES ('sim', 'c', 'k1', 1, 'H1', 'HT1', 'hash', 'content', 3, 36,
+                                  1700000000, 1700086400, 'Assignable', 3, 0, 0, NULL, NULL, NULL);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_v2_state_gains_the_results_tables_after_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_v2_state(&path);
+
+    // Read-only: an older file is read as it is, with no results yet.
+    let old = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(old.schema_version(), 2);
+    assert!(old.assignment_counts().unwrap().is_empty());
+    assert_eq!(old.account_balance().unwrap(), None);
+    let mut visited = 0;
+    old.visit_assignments(&AssignmentFilter::default(), |_| {
+        visited += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(visited, 0);
+    drop(old);
+
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let state = store.load().unwrap();
+    assert_eq!(state.serial, 4);
+    assert_eq!(state.hits.len(), 1);
+    let h = state.hits[0].clone();
+    store
+        .commit(&Batch {
+            upsert_assignments: vec![assignment(&h, "A1", "W1", 1_700_000_100)],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.assignments_of_hit("H1").unwrap().len(), 1);
+    drop(store);
+
+    let backup = dir.path().join("s.db.bak-v2");
+    let conn = Connection::open(&backup).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let hits: i64 = conn
+        .query_row("SELECT count(*) FROM hits", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hits, 1);
+}
+
+/// More assignments than one PostgreSQL portal fetch (256 rows) holds, and not a multiple of
+/// it: every row comes out exactly once, in export order, and stopping mid-way (past a fetch
+/// boundary) stops there.
+fn an_export_larger_than_one_fetch_streams_every_row_once_in_order(loc: Loc) {
+    let path = loc.path();
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    let hits: Vec<RecordedHit> = (0..61)
+        .map(|i| hit("c", &format!("k{i:03}"), &format!("H{i:03}")))
+        .collect();
+    let mut assignments = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        for j in 0..10 {
+            // Submit times run against the ids, so the order can only come from the query.
+            let submit = 1_700_000_000 + 100 - j;
+            let i = i64::try_from(i).unwrap();
+            assignments.push(assignment(h, &format!("A{i:03}-{j}"), "W1", submit + i));
+        }
+    }
+    store
+        .commit(&Batch {
+            upsert_hits: hits.clone(),
+            upsert_assignments: assignments.clone(),
+            ..Batch::default()
+        })
+        .unwrap();
+    drop(store);
+
+    let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut seen = Vec::new();
+    store
+        .visit_assignments(&AssignmentFilter::default(), |r| {
+            seen.push(r.assignment.assignment_id);
+            true
+        })
+        .unwrap();
+    let mut expected = assignments.clone();
+    expected.sort_by(|a, b| {
+        (&a.item_key, a.submit_time, &a.assignment_id).cmp(&(
+            &b.item_key,
+            b.submit_time,
+            &b.assignment_id,
+        ))
+    });
+    let expected: Vec<String> = expected.into_iter().map(|a| a.assignment_id).collect();
+    assert_eq!(seen.len(), 610);
+    assert_eq!(seen, expected);
+
+    let mut stopped = 0;
+    store
+        .visit_assignments(&AssignmentFilter::default(), |_| {
+            stopped += 1;
+            stopped < 300
+        })
+        .unwrap();
+    assert_eq!(
+        stopped, 300,
+        "returning false past a fetch boundary stops the stream"
+    );
+    // The snapshot is released afterwards: the state is still readable and writable.
+    assert_eq!(store.assignment_counts().unwrap()[0].count, 10);
+    drop(store);
+    let mut writer = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    writer.remove_hit("H000").unwrap();
+}
+
+/// A PostgreSQL schema at version 2 (as the `postgres` branch first created them), with one HIT.
+fn make_v2_pg_state(loc: &Loc) {
+    let pg = loc.pg.as_ref().unwrap();
+    let mut client = postgres::Client::connect(&pg.base, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\";",
+            pg.schema
+        ))
+        .unwrap();
+    client.batch_execute(schema::PG_V1).unwrap();
+    client.batch_execute(schema::PG_V2).unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO meta VALUES ('app', 'turkform'), ('lineage', '0123456789abcdef0123456789abcdef'),
+                                     ('schema_version', '2'), ('created_at', '1700000000');
+             INSERT INTO partitions VALUES ('sim', 4, 1700000500);
+             INSERT INTO hits VALUES ('sim', 'c', 'k1', 1, 'H1', 'HT1', 'hash', 'content', 3, 36,
+                                      1700000000, 1700086400, 'Assignable', 3, 0, 0, NULL, NULL, NULL);",
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_v2_postgres_state_gains_the_results_and_repair_tables_on_a_read_write_open() {
+    let loc = Loc::postgres();
+    make_v2_pg_state(&loc);
+    let path = loc.path();
+
+    // Read-only: an older schema is read as it is, with no results and nothing forgotten.
+    let old = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(old.schema_version(), 2);
+    assert!(old.assignment_counts().unwrap().is_empty());
+    assert_eq!(old.account_balance().unwrap(), None);
+    let mut visited = 0;
+    old.visit_assignments(&AssignmentFilter::default(), |_| {
+        visited += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(visited, 0);
+    let state = old.load().unwrap();
+    assert_eq!((state.hits.len(), state.forgotten.len()), (1, 0));
+    drop(old);
+
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let state = store.load().unwrap();
+    assert_eq!(state.serial, 4);
+    let h = state.hits[0].clone();
+    store
+        .commit(&Batch {
+            upsert_assignments: vec![assignment(&h, "A1", "W1", 1_700_000_100)],
+            hit_inputs: vec![HitInput {
+                hit_id: "H1".into(),
+                row: row("k1"),
+            }],
+            account_balance: Some(AccountBalance {
+                available: Money::from_cents(5_000),
+                read_at: UnixTime(1_700_000_200),
+            }),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.assignments_of_hit("H1").unwrap().len(), 1);
+    assert_eq!(
+        store.account_balance().unwrap().map(|b| b.available),
+        Some(Money::from_cents(5_000))
+    );
+    store.remove_hit("H1").unwrap();
+    let state = store.load().unwrap();
+    assert!(state.hits.is_empty());
+    assert_eq!(state.forgotten.len(), 1);
+    assert_eq!(state.next_fresh_generation("c", "k1"), 2);
+}

@@ -1,0 +1,199 @@
+//! `turkform results` over a large state, measured: writes a state with `--assignments`
+//! assignments (3 per HIT) directly through the state store, then runs the release binary's
+//! `results` on it to /dev/null under `/usr/bin/time`, and prints one JSON object of figures.
+//!
+//! `cargo build --release -p turkform && cargo run --release -p turkform --example results_export_bench -- --assignments 1000000 [--format csv|jsonl]`
+//!
+//! Targets: under 10 s and under 300 MB peak RSS for 1,000,000 assignments.
+
+use std::process::Command;
+use std::time::Instant;
+
+use turkform_model::{
+    AssignmentStatus, DecidedBy, HitStatus, Money, RecordedAssignment, RecordedHit, Target,
+    UnixTime,
+};
+use turkform_state::{Batch, HitInput, OpenMode, StateStore};
+
+fn arg<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, String::as_str)
+}
+
+const PER_HIT: usize = 3;
+const HITS_PER_BATCH: usize = 10_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let total: usize = arg(&args, "--assignments", "1000000")
+        .parse()
+        .expect("--assignments N");
+    let format = arg(&args, "--format", "csv").to_owned();
+    let binary = std::env::current_exe()
+        .expect("own path")
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|dir| dir.join("turkform"))
+        .expect("target dir");
+    assert!(
+        binary.exists(),
+        "`{}` is missing: run `cargo build --release -p turkform` first",
+        binary.display()
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("turkform.toml"),
+        "target = \"sim\"\nstate = \"state/turkform.db\"\n",
+    )
+    .expect("settings");
+    std::fs::create_dir_all(dir.path().join("campaigns")).expect("campaigns dir");
+    let state_path = dir.path().join("state/turkform.db");
+    let generated = Instant::now();
+    let mut store = StateStore::open(&state_path, Target::Sim, OpenMode::ReadWrite).expect("state");
+    let hits = total.div_ceil(PER_HIT);
+    let base = 1_700_000_000;
+    let mut made = 0usize;
+    for start in (0..hits).step_by(HITS_PER_BATCH) {
+        let mut batch = Batch::default();
+        for h in start..(start + HITS_PER_BATCH).min(hits) {
+            let hit_id = format!("3BENCHHIT{h:021}");
+            let key = format!("item-{h:07}");
+            let hit = RecordedHit {
+                campaign: "bench".into(),
+                item_key: key.clone(),
+                generation: 1,
+                hit_id: hit_id.clone(),
+                hit_type_id: "3BENCHTYPE0000000000000000000".into(),
+                hit_type_hash: "0".repeat(64),
+                content_hash: "1".repeat(64),
+                max_assignments: PER_HIT as u32,
+                committed_cost: Money::from_cents(36),
+                created_at: UnixTime(base),
+                expiration: UnixTime(base + 604_800),
+                status: HitStatus::Reviewable,
+                assignments_available: 0,
+                assignments_pending: 0,
+                assignments_completed: 2,
+                expired_by: None,
+                paused_remaining_secs: None,
+                drift: Vec::new(),
+            };
+            batch.hit_inputs.push(HitInput {
+                hit_id: hit_id.clone(),
+                row: vec![
+                    ("id".into(), key.clone()),
+                    (
+                        "text".into(),
+                        format!("Sentence number {h}, with a comma and \"quotes\""),
+                    ),
+                ],
+            });
+            for a in 0..PER_HIT {
+                if made == total {
+                    break;
+                }
+                made += 1;
+                let submit = base + 600 + (h * 7 + a) as i64 % 86_400;
+                let status = [
+                    AssignmentStatus::Approved,
+                    AssignmentStatus::Submitted,
+                    AssignmentStatus::Rejected,
+                ][a];
+                let label = ["positive", "negative", "neutral"][(h + a) % 3];
+                let answer = format!(
+                    "[{{\"sentiment\":{{\"label\":\"{label}\"}},\"comment\":\"item {h} worker {a}\"}}]"
+                );
+                batch.upsert_assignments.push(RecordedAssignment {
+                    assignment_id: format!("3BENCHASG{h:019}{a:02}"),
+                    hit_id: hit_id.clone(),
+                    campaign: "bench".into(),
+                    item_key: key.clone(),
+                    generation: 1,
+                    worker_id: format!("ABENCHWORKER{:05}", (h * 3 + a) % 5000),
+                    status,
+                    accept_time: Some(UnixTime(submit - 45)),
+                    submit_time: Some(UnixTime(submit)),
+                    auto_approval_time: Some(UnixTime(submit + 259_200)),
+                    approval_time: (status == AssignmentStatus::Approved)
+                        .then_some(UnixTime(submit + 3600)),
+                    rejection_time: (status == AssignmentStatus::Rejected)
+                        .then_some(UnixTime(submit + 3600)),
+                    answer_xml: format!(
+                        "<?xml version=\"1.0\" encoding=\"ASCII\"?><QuestionFormAnswers xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd\"><Answer><QuestionIdentifier>taskAnswers</QuestionIdentifier><FreeText>{}</FreeText></Answer></QuestionFormAnswers>",
+                        answer.replace('"', "&quot;")
+                    ),
+                    answers: [
+                        ("comment".to_owned(), format!("item {h} worker {a}")),
+                        ("sentiment.label".to_owned(), label.to_owned()),
+                    ]
+                    .into(),
+                    requester_feedback: None,
+                    decided_by: (status != AssignmentStatus::Submitted)
+                        .then_some(DecidedBy::Outside),
+                });
+            }
+            batch.upsert_hits.push(hit);
+        }
+        store.commit(&batch).expect("commit");
+    }
+    drop(store);
+    let generate_s = generated.elapsed().as_secs_f64();
+    let db_bytes = std::fs::metadata(&state_path).map_or(0, |m| m.len());
+
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(&binary)
+        .arg("-C")
+        .arg(dir.path())
+        .args(["results", "--format", &format, "--output", "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env_remove("TURKFORM_TARGET")
+        .env_remove("TURKFORM_STATE")
+        .output()
+        .expect("run turkform results under /usr/bin/time");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "turkform results failed: {stderr}");
+    let peak_kb: u64 = stderr
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .expect("/usr/bin/time prints the peak RSS in KB");
+
+    // Count what was written, once more, to a file (a row count proves the export is whole).
+    let file = dir.path().join("out");
+    let counted = Command::new(&binary)
+        .arg("-C")
+        .arg(dir.path())
+        .args(["results", "--format", "jsonl", "--output"])
+        .arg(&file)
+        .status()
+        .expect("run turkform results");
+    assert!(counted.success());
+    let rows = std::fs::read(&file)
+        .expect("results file")
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    assert_eq!(rows, total, "one row per assignment");
+
+    let figures = serde_json::json!({
+        "bench": "results_export",
+        "format": format,
+        "assignments": total,
+        "hits": hits,
+        "state_bytes": db_bytes,
+        "generate_s": (generate_s * 100.0).round() / 100.0,
+        "results_wall_s": (wall * 1000.0).round() / 1000.0,
+        "results_peak_rss_mb": (peak_kb as f64 / 1024.0 * 10.0).round() / 10.0,
+        "target_wall_s": 10,
+        "target_peak_rss_mb": 300,
+        "rows": rows,
+    });
+    println!("{figures}");
+}
