@@ -345,3 +345,141 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// What `turkform results` (CSV and JSONL) and `turkform status` say about a state: compared
+/// byte for byte across the copies `state migrate` makes.
+fn results_outputs(project: &Project, sim: &Sim) -> (String, String, String) {
+    let csv = project.run(sim, &["results"]);
+    assert_exit(&csv, 0);
+    let jsonl = project.run(sim, &["results", "--format", "jsonl"]);
+    assert_exit(&jsonl, 0);
+    let status = project.run(sim, &["status"]);
+    assert_exit(&status, 0);
+    (stdout(&csv), stdout(&jsonl), stdout(&status))
+}
+
+#[test]
+fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and_export_byte_for_byte()
+ {
+    let sim = Sim::plain();
+    let mut project = Project::new();
+    project.campaign("before", 3, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    // Three workers per HIT submit answers that CSV has to quote; one is approved by hand.
+    let done = http(
+        &sim.url,
+        "POST",
+        "/_sim/work",
+        Some(&serde_json::json!({"answers": {"answer": "é, \"quoted\"\nsecond line"}}).to_string()),
+    );
+    let submitted: Vec<String> = done["assignments"]
+        .as_array()
+        .expect("the simulator lists the assignments it made")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(submitted.len(), 9, "{done}");
+    let client = sim.sdk();
+    let by_hand = submitted[0].clone();
+    sim.block_on(async {
+        client
+            .approve_assignment()
+            .assignment_id(&by_hand)
+            .send()
+            .await
+            .expect("ApproveAssignment")
+    });
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    // A rename (the renames table) and an item forgotten for good (forgotten_hits), then its
+    // next generation posted: every table the copies must carry holds rows.
+    assert_exit(&project.run(&sim, &["state", "mv", "before", "after"]), 0);
+    let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
+    project.remove("campaigns/before.toml");
+    project.write("campaigns/after.toml", &toml);
+    assert_exit(&project.run(&sim, &["state", "rm", "after/item-00002"]), 0);
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_eq!(sim.list_hits().len(), 4, "the forgotten item got a new HIT");
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+    let on_sqlite = results_outputs(&project, &sim);
+    // The forgotten item's HIT and its three assignments are no longer the state's.
+    let exported: Vec<serde_json::Value> = on_sqlite
+        .1
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 6, "{}", on_sqlite.1);
+    for row in &exported {
+        assert!(submitted.iter().any(|id| row["assignment_id"] == **id));
+        assert_eq!(row["campaign"], "after");
+        assert_eq!(row["answers"]["answer"], "é, \"quoted\"\nsecond line");
+    }
+    assert!(
+        exported
+            .iter()
+            .any(|r| r["assignment_id"] == *by_hand && r["decided_by"] == "outside"),
+        "{}",
+        on_sqlite.1
+    );
+    assert!(
+        on_sqlite.2.contains("account balance"),
+        "refresh recorded the balance: {}",
+        on_sqlite.2
+    );
+
+    let schema = PgSchema::new("res");
+    assert_exit(
+        &project.run(&sim, &["state", "migrate", "--to", &schema.url()]),
+        0,
+    );
+    assert_eq!(schema.count("SELECT count(*) FROM assignments"), 9);
+    assert_eq!(schema.count("SELECT count(*) FROM forgotten_hits"), 1);
+    assert_eq!(schema.count("SELECT count(*) FROM renames"), 1);
+    assert_eq!(
+        schema.count("SELECT count(*) FROM hits WHERE input_row IS NOT NULL"),
+        3
+    );
+    assert_eq!(
+        schema.count("SELECT count(*) FROM partitions WHERE balance_cents IS NOT NULL"),
+        1
+    );
+    project.state_url = Some(schema.url());
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+    let on_postgres = results_outputs(&project, &sim);
+    assert_eq!(on_postgres.0, on_sqlite.0, "CSV differs on PostgreSQL");
+    assert_eq!(on_postgres.1, on_sqlite.1, "JSONL differs on PostgreSQL");
+    assert_eq!(on_postgres.2, on_sqlite.2, "status differs on PostgreSQL");
+    // A rename recorded on the copy gets an id after the copied ones.
+    assert_exit(
+        &project.run(&sim, &["state", "mv", "after/item-00000", "after/zero"]),
+        0,
+    );
+    assert_exit(
+        &project.run(&sim, &["state", "mv", "after/zero", "after/item-00000"]),
+        0,
+    );
+    assert_eq!(schema.count("SELECT count(*) FROM renames"), 3);
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+    let renamed_back = results_outputs(&project, &sim);
+    assert_eq!(renamed_back.0, on_sqlite.0);
+
+    assert_exit(
+        &project.run(&sim, &["state", "migrate", "--to", "state/back.db"]),
+        0,
+    );
+    project.state_url = Some("state/back.db".to_owned());
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+    let back_on_sqlite = results_outputs(&project, &sim);
+    assert_eq!(back_on_sqlite.0, on_sqlite.0, "CSV differs back on SQLite");
+    assert_eq!(
+        back_on_sqlite.1, on_sqlite.1,
+        "JSONL differs back on SQLite"
+    );
+    assert_eq!(
+        back_on_sqlite.2, on_sqlite.2,
+        "status differs back on SQLite"
+    );
+    // Nothing was created or paid twice along the way.
+    assert_eq!(sim.list_hits().len(), 4);
+    assert_eq!(sim.calls("CreateHITWithHITType"), 4);
+}
