@@ -514,6 +514,14 @@ impl<'a> Engine<'a> {
                 self.fail(&job.call, message);
                 None
             }
+            Err(e @ ApiError::Unreachable { .. }) => {
+                // The run's budget for waiting on an endpoint that does not answer is spent:
+                // stop sending (calls never sent are abandoned) instead of failing every item
+                // in turn. This call may have reached MTurk, so its intent stays pending.
+                self.give_up(&job, &e.to_string());
+                self.cancel.cancel();
+                None
+            }
             Err(e) if e.is_hit_does_not_exist() && is_expire(&job.call) => {
                 // Expiring a HIT MTurk has already disposed of: nothing is left to expire.
                 self.limiter.on_success();

@@ -210,7 +210,10 @@ pub async fn refresh(
 /// recovered next as in any apply, and the plan made again after that is compared with the
 /// saved one (a pending create that reached MTurk is adopted, so a saved plan creating it again
 /// is refused; one that never got there is abandoned, and the saved create is what is wanted).
-fn check_saved_plan(
+/// Whether a saved plan can still be applied to this state (target, lineage, serial, inputs
+/// digest): what needs no MTurk call. [`apply`] runs it first; the binary also runs it before
+/// it connects, so that a plan for another target is refused without needing its credentials.
+pub fn check_saved_plan(
     store: &StateStore,
     desired: &DesiredState,
     saved: &SavedPlan,

@@ -969,3 +969,67 @@ async fn a_resume_left_pending_past_its_instant_still_reopens_the_hits() {
         assert_eq!(r.status, HitStatus::Assignable, "{r:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mturk_gone_mid_apply_stops_the_run_within_the_outage_budget_leaving_sent_calls_pending() {
+    let mut h = Harness::new(SimConfig {
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let d = desired(vec![campaign("vanishing", 200, 10, 1)]);
+    turkform_apply::refresh(&h.api, &mut h.store, &h.clock, &NoReporter)
+        .await
+        .unwrap();
+    let plan = h.plan(&d);
+    let mut options = h.options();
+    options.concurrency = 4;
+    // The simulator goes away once some HITs exist: every later call is refused.
+    let sim = h.sim.take().unwrap();
+    let url = sim.endpoint_url();
+    let watcher = tokio::spawn(async move {
+        loop {
+            let stats = sim_http(&sim, "GET", "stats", "").await;
+            if stats["hits"].as_u64().unwrap_or(0) >= 20 {
+                sim.shutdown().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let report =
+        turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+            .await
+            .unwrap();
+    let elapsed = started.elapsed();
+    watcher.await.unwrap();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?} after MTurk went away"
+    );
+    assert!(report.interrupted, "{report:?}");
+    // It stopped sending instead of failing the 180 remaining items one by one.
+    assert!(
+        !report.failed.is_empty() && report.failed.len() <= 8,
+        "{:?}",
+        report.failed
+    );
+    assert!(
+        report.failed.iter().all(|f| f
+            .message
+            .contains(&format!("MTurk at {url} is not answering"))),
+        "{:?}",
+        report.failed
+    );
+    // Calls that were attempted (and so may have reached MTurk) stay pending, never dropped;
+    // the next run against the same world resends them with their tokens and creates the
+    // rest, one HIT per item.
+    let pending = h.store.pending_intents().unwrap().len();
+    let recorded = h.store.load().unwrap().hits.len();
+    assert!(pending >= report.failed.len(), "{pending}");
+    assert!(recorded + pending <= 200, "{recorded} + {pending}");
+    h.restart(SimConfig::default()).await;
+    h.converge(&d).await;
+    assert_exactly_one_hit_per_item(&h, &d).await;
+}

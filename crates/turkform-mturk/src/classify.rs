@@ -81,18 +81,25 @@ where
     let text = chain_text(&err);
     match &err {
         SdkError::TimeoutError(_) => ApiError::Transient {
-            message: format!("the request timed out ({text})"),
+            message: network_cause(&text, true),
         },
         // A user error here is a configuration problem (bad endpoint URL, no credentials):
         // retrying cannot fix it.
-        SdkError::DispatchFailure(d) if d.is_user() || looks_like_credentials(&text) => {
-            ApiError::Fatal {
-                code: None,
-                turk_error_code: None,
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)
+            if looks_like_credentials(&text) =>
+        {
+            ApiError::Credentials {
                 message: with_credentials_hint(text),
             }
         }
-        SdkError::DispatchFailure(_) => ApiError::Transient { message: text },
+        SdkError::DispatchFailure(d) if d.is_user() => ApiError::Fatal {
+            code: None,
+            turk_error_code: None,
+            message: text,
+        },
+        SdkError::DispatchFailure(_) => ApiError::Transient {
+            message: network_cause(&text, false),
+        },
         SdkError::ResponseError(_) => ApiError::Transient {
             message: format!("unreadable response from MTurk: {text}"),
         },
@@ -182,7 +189,7 @@ fn is_id_byte(b: u8) -> bool {
 /// An error and its causes on one line. The SDK's errors name what failed (connection refused,
 /// timed out, ...) only in their sources. None of them carries credentials: signing happens
 /// before dispatch and its inputs are never part of an error.
-fn chain_text(err: &dyn StdError) -> String {
+pub(crate) fn chain_text(err: &dyn StdError) -> String {
     let mut parts: Vec<String> = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {
@@ -193,6 +200,30 @@ fn chain_text(err: &dyn StdError) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+/// What went wrong on the way to MTurk, in a user's words first, the SDK's after: "connection
+/// refused" rather than "dispatch failure: io error: client error (Connect): ...".
+pub(crate) fn network_cause(text: &str, timed_out: bool) -> String {
+    let lower = text.to_ascii_lowercase();
+    let plain = if lower.contains("connection refused") {
+        "connection refused (nothing listens there)"
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "the host name does not resolve (DNS)"
+    } else if lower.contains("connect") && (timed_out || lower.contains("timed out")) {
+        "no connection within the connect timeout"
+    } else if timed_out || lower.contains("timed out") || lower.contains("timeout") {
+        "connected, but no complete answer within the attempt timeout"
+    } else if lower.contains("connection reset")
+        || lower.contains("connection closed")
+        || lower.contains("incomplete message")
+        || lower.contains("broken pipe")
+    {
+        "the connection closed before an answer"
+    } else {
+        return text.to_owned();
+    };
+    format!("{plain}; {text}")
 }
 
 fn looks_like_credentials(message: &str) -> bool {
@@ -232,6 +263,16 @@ mod tests {
             find_hit_id("(3X7837UUADRXYCA1K7JAJLKC66DJ60)").as_deref(),
             Some("3X7837UUADRXYCA1K7JAJLKC66DJ60")
         );
+    }
+
+    #[test]
+    fn network_causes_say_what_happened_first() {
+        let refused = "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)";
+        assert!(network_cause(refused, false).starts_with("connection refused"));
+        let dns = "dispatch failure: io error: client error (Connect): dns error: failed to lookup address information: Name or service not known";
+        assert!(network_cause(dns, false).starts_with("the host name does not resolve"));
+        assert!(network_cause("timeout: HTTP read timeout", true).starts_with("connected, but"));
+        assert_eq!(network_cause("something new", false), "something new");
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! are switched off here (a hidden retry of a create is exactly how duplicates happen).
 
 mod classify;
+mod health;
 mod sdk;
 
 pub use classify::find_hit_id;
+pub use health::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, UNANSWERED_BUDGET};
 pub use sdk::{ConnectError, ConnectOptions, CredentialsSource, SdkMturk};
 
 use async_trait::async_trait;
@@ -133,6 +135,23 @@ pub enum ApiError {
         hit_id: Option<String>,
         message: String,
     },
+    /// The endpoint gave no answer at all (connection refused, name not found, no response
+    /// within the attempt timeout) for longer than the run's budget
+    /// ([`UNANSWERED_BUDGET`]). Not retryable: the run stops and says why.
+    #[error(
+        "MTurk at {endpoint} is not answering: {cause} ({attempts} attempt{} over {:.1}s)",
+        if *attempts == 1 { "" } else { "s" },
+        *waited_ms as f64 / 1000.0
+    )]
+    Unreachable {
+        endpoint: String,
+        cause: String,
+        attempts: u32,
+        waited_ms: u64,
+    },
+    /// No credentials could be found (or loaded) to sign the request; nothing was sent.
+    #[error("no AWS credentials to sign requests to MTurk: {message}")]
+    Credentials { message: String },
     /// Anything else: the request is wrong and retrying will not help. MTurk's words are kept.
     #[error("{}", fatal_text(code.as_deref(), turk_error_code.as_deref(), message))]
     Fatal {

@@ -9,17 +9,21 @@
 //! - region `us-east-1` (MTurk is not regionalized) and the target's endpoint unless overridden.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_mturk::config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_mturk::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_mturk::types as sdk;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::DateTime;
 use turkform_model::{AssignmentStatus, HitStatus, Money, QualificationTypeSpec, Target, UnixTime};
 
-use crate::classify::{Call, classify};
+use crate::classify::{Call, TurkCode, chain_text, classify};
+use crate::health::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, Health};
 use crate::{
     ApiError, CreateHitRequest, HitTypeRequest, Page, QuestionRequest, RemoteAssignment, RemoteHit,
     RemoteQualificationType, ResolvedRequirement,
@@ -58,7 +62,8 @@ pub struct ConnectOptions {
     /// Overrides the target's endpoint (`--endpoint-url`, or the embedded simulator's address).
     pub endpoint_url: Option<String>,
     pub credentials: CredentialsSource,
-    /// Per-operation timeout (a dropped connection then surfaces as transient).
+    /// Per-attempt timeout ([`crate::ATTEMPT_TIMEOUT`] unless a test needs otherwise): a
+    /// silent connection then surfaces as transient, and counts against the outage budget.
     pub timeout: Duration,
 }
 
@@ -72,7 +77,7 @@ impl ConnectOptions {
                 access_key_id: "AKIASIMULATOR".to_owned(),
                 secret_access_key: "simulator-secret".to_owned(),
             },
-            timeout: Duration::from_secs(30),
+            timeout: ATTEMPT_TIMEOUT,
         }
     }
 }
@@ -86,6 +91,44 @@ pub enum ConnectError {
         "`{url}` is not an endpoint URL: give one like `https://host` or `http://127.0.0.1:4566`"
     )]
     BadEndpoint { url: String },
+    #[error(
+        "no AWS credentials to sign requests to MTurk at {endpoint}: {cause}; set \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (a profile in \
+         ~/.aws/credentials or ~/.aws/config), or log in with `aws sso login`"
+    )]
+    NoCredentials { endpoint: String, cause: String },
+}
+
+/// Longest the credential chain may search (it may ask the EC2 instance metadata service,
+/// which on a laptop only times out).
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves the chain's credentials once, before anything is sent: missing ones are then a
+/// clear error at once instead of a "dispatch failure" from the first call.
+async fn check_credentials(
+    shared: &aws_config::SdkConfig,
+    endpoint: &str,
+) -> Result<(), ConnectError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let missing = |cause: String| ConnectError::NoCredentials {
+        endpoint: endpoint.to_owned(),
+        cause,
+    };
+    let Some(provider) = shared.credentials_provider() else {
+        return Err(missing("no credential provider is configured".to_owned()));
+    };
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(missing(format!(
+            "none found in the environment, the shared AWS files, SSO or instance metadata \
+             (the last said: {})",
+            chain_text(&e)
+        ))),
+        Err(_) => Err(missing(format!(
+            "none found within {}s",
+            CREDENTIALS_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 /// The real MTurk client (or one pointed at the simulator).
@@ -94,6 +137,7 @@ pub struct SdkMturk {
     client: aws_sdk_mturk::Client,
     target: Target,
     endpoint: String,
+    health: Arc<Health>,
 }
 
 impl fmt::Debug for SdkMturk {
@@ -119,10 +163,13 @@ impl SdkMturk {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(ConnectError::BadEndpoint { url: endpoint });
         }
+        // Short timeouts bound what one attempt can wait (a socket that accepts and never
+        // answers, an endpoint that trickles a byte a second); the outage budget in
+        // [`crate::health`] bounds the retries.
         let timeouts = TimeoutConfig::builder()
             .operation_timeout(options.timeout)
             .operation_attempt_timeout(options.timeout)
-            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(options.timeout.min(CONNECT_TIMEOUT))
             .build();
         let builder = match &options.credentials {
             CredentialsSource::Static {
@@ -142,6 +189,7 @@ impl SdkMturk {
                     .region(Region::new(REGION))
                     .load()
                     .await;
+                check_credentials(&shared, &endpoint).await?;
                 aws_sdk_mturk::config::Builder::from(&shared)
             }
         };
@@ -155,7 +203,28 @@ impl SdkMturk {
             client: aws_sdk_mturk::Client::from_conf(config),
             target: options.target,
             endpoint,
+            health: Arc::default(),
         })
+    }
+
+    /// Classifies a failed attempt sent at `sent`, and keeps the outage account: an error MTurk
+    /// answered ends an outage, a failure to get any answer extends it.
+    fn failed<E>(&self, call: Call, sent: Instant, err: SdkError<E, HttpResponse>) -> ApiError
+    where
+        E: ProvideErrorMetadata + TurkCode + std::error::Error + Send + Sync + 'static,
+    {
+        let answered = matches!(err, SdkError::ServiceError(_));
+        let error = classify(call, err);
+        if answered {
+            self.health.answered(&self.endpoint);
+            return error;
+        }
+        match error {
+            ApiError::Transient { message } => {
+                self.health.unanswered(&self.endpoint, sent, message)
+            }
+            other => other,
+        }
     }
 
     /// The endpoint requests go to.
@@ -249,12 +318,14 @@ fn status_of(active: bool) -> sdk::QualificationTypeStatus {
 #[async_trait]
 impl crate::MturkApi for SdkMturk {
     async fn get_account_balance(&self) -> Result<Money, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let out = self
             .client
             .get_account_balance()
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         let raw = out
             .available_balance()
             .ok_or_else(|| malformed("AvailableBalance"))?;
@@ -269,6 +340,7 @@ impl crate::MturkApi for SdkMturk {
         &self,
         spec: &QualificationTypeSpec,
     ) -> Result<String, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let mut req = self
             .client
             .create_qualification_type()
@@ -282,7 +354,11 @@ impl crate::MturkApi for SdkMturk {
         if let Some(v) = spec.auto_granted_value {
             req = req.auto_granted_value(v);
         }
-        let out = req.send().await.map_err(|e| classify(Call::Other, e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         out.qualification_type()
             .and_then(|q| q.qualification_type_id())
             .map(str::to_owned)
@@ -294,6 +370,7 @@ impl crate::MturkApi for SdkMturk {
         qualification_type_id: &str,
         spec: &QualificationTypeSpec,
     ) -> Result<(), ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let mut req = self
             .client
             .update_qualification_type()
@@ -304,7 +381,10 @@ impl crate::MturkApi for SdkMturk {
         if let Some(v) = spec.auto_granted_value {
             req = req.auto_granted_value(v);
         }
-        req.send().await.map_err(|e| classify(Call::Other, e))?;
+        req.send()
+            .await
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         Ok(())
     }
 
@@ -312,6 +392,7 @@ impl crate::MturkApi for SdkMturk {
         &self,
         next_token: Option<String>,
     ) -> Result<Page<RemoteQualificationType>, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let out = self
             .client
             .list_qualification_types()
@@ -321,7 +402,8 @@ impl crate::MturkApi for SdkMturk {
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         let items = out
             .qualification_types()
             .iter()
@@ -343,6 +425,7 @@ impl crate::MturkApi for SdkMturk {
     }
 
     async fn create_hit_type(&self, request: &HitTypeRequest) -> Result<String, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let mut req = self
             .client
             .create_hit_type()
@@ -357,13 +440,18 @@ impl crate::MturkApi for SdkMturk {
         for r in &request.qualification_requirements {
             req = req.qualification_requirements(requirement(r)?);
         }
-        let out = req.send().await.map_err(|e| classify(Call::Other, e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         out.hit_type_id()
             .map(str::to_owned)
             .ok_or_else(|| malformed("HITTypeId"))
     }
 
     async fn create_hit(&self, request: &CreateHitRequest) -> Result<RemoteHit, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let mut req = self
             .client
             .create_hit_with_hit_type()
@@ -390,7 +478,11 @@ impl crate::MturkApi for SdkMturk {
                 }
             }
         }
-        let out = req.send().await.map_err(|e| classify(Call::CreateHit, e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.failed(Call::CreateHit, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         remote_hit(out.hit().ok_or_else(|| malformed("HIT"))?)
     }
 
@@ -400,6 +492,7 @@ impl crate::MturkApi for SdkMturk {
         additional: u32,
         unique_request_token: &str,
     ) -> Result<(), ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         self.client
             .create_additional_assignments_for_hit()
             .hit_id(hit_id)
@@ -407,18 +500,21 @@ impl crate::MturkApi for SdkMturk {
             .unique_request_token(unique_request_token)
             .send()
             .await
-            .map_err(|e| classify(Call::Deduplicated, e))?;
+            .map_err(|e| self.failed(Call::Deduplicated, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         Ok(())
     }
 
     async fn update_expiration(&self, hit_id: &str, expire_at: UnixTime) -> Result<(), ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         self.client
             .update_expiration_for_hit()
             .hit_id(hit_id)
             .expire_at(DateTime::from_secs(expire_at.0))
             .send()
             .await
-            .map_err(|e| classify(Call::Deduplicated, e))?;
+            .map_err(|e| self.failed(Call::Deduplicated, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         Ok(())
     }
 
@@ -427,24 +523,28 @@ impl crate::MturkApi for SdkMturk {
         hit_id: &str,
         hit_type_id: &str,
     ) -> Result<(), ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         self.client
             .update_hit_type_of_hit()
             .hit_id(hit_id)
             .hit_type_id(hit_type_id)
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         Ok(())
     }
 
     async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let out = self
             .client
             .get_hit()
             .hit_id(hit_id)
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         remote_hit(out.hit().ok_or_else(|| malformed("HIT"))?)
     }
 
@@ -452,13 +552,15 @@ impl crate::MturkApi for SdkMturk {
         &self,
         hit_id: &str,
     ) -> Result<(RemoteHit, Option<String>), ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let out = self
             .client
             .get_hit()
             .hit_id(hit_id)
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         let hit = out.hit().ok_or_else(|| malformed("HIT"))?;
         Ok((remote_hit(hit)?, hit.question().map(str::to_owned)))
     }
@@ -468,6 +570,7 @@ impl crate::MturkApi for SdkMturk {
         next_token: Option<String>,
         max_results: i32,
     ) -> Result<Page<RemoteHit>, ApiError> {
+        let sent = self.health.check(&self.endpoint)?;
         let out = self
             .client
             .list_hits()
@@ -475,7 +578,8 @@ impl crate::MturkApi for SdkMturk {
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| classify(Call::Other, e))?;
+            .map_err(|e| self.failed(Call::Other, sent, e))
+            .inspect(|_| self.health.answered(&self.endpoint))?;
         let items = out
             .hits()
             .iter()

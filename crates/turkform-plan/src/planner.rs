@@ -452,6 +452,8 @@ struct CampaignPlanner<'a, 'i> {
     actions: Vec<PlannedAction>,
     notices: Notices,
     unchanged: usize,
+    /// Money adopted HITs spent when they were created: committed, not a cost of this plan.
+    adopted_committed: Money,
     /// Whether any action needs the campaign's HIT type registered.
     needs_hit_type: bool,
 }
@@ -472,6 +474,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             actions: Vec::new(),
             notices: Notices::default(),
             unchanged: 0,
+            adopted_committed: Money::ZERO,
             needs_hit_type: false,
         }
     }
@@ -490,7 +493,12 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                 let recorded = records.current.remove(key);
                 let stale = records.stale_live.remove(key).unwrap_or_default();
                 let item_orphans = orphans.remove(key).unwrap_or_default();
+                let unchanged = self.unchanged;
                 self.plan_item(key, Some(item), recorded, &item_orphans, &stale);
+                if !item_orphans.is_empty() {
+                    // An adopted item is counted as adopted, not also as unchanged.
+                    self.unchanged = unchanged;
+                }
             }
         }
 
@@ -528,10 +536,11 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             actions: std::mem::take(&mut self.actions),
             drift,
             unchanged: self.unchanged,
-            committed: records.committed,
+            committed: records.committed + self.adopted_committed,
             cost_delta,
             max_spend,
-            over_budget: max_spend.is_some_and(|max| records.committed + cost_delta > max),
+            over_budget: max_spend
+                .is_some_and(|max| records.committed + self.adopted_committed + cost_delta > max),
         }
     }
 
@@ -1021,7 +1030,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         let (cost, reason) = match spec {
             Some(spec) => (
                 hit_cost(spec.reward, orphan.max_assignments, spec.uses_masters()),
-                "found on MTurk by its annotation but not in state; its cost was already committed on MTurk and is counted here for the budget",
+                "found on MTurk by its annotation but not in state; its cost was spent when it was created and counts as committed, not as a cost of this plan",
             ),
             None => (
                 Money::ZERO,
@@ -1042,8 +1051,9 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                     .map(|h| (*h).to_owned()),
             },
             reason.to_owned(),
-            cost,
+            Money::ZERO,
         );
+        self.adopted_committed += cost;
     }
 
     fn expire(&mut self, key: &str, hit: &Hit<'a>, why: ExpiredBy, reason: &str) {

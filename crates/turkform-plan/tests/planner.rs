@@ -703,11 +703,35 @@ fn orphan_is_adopted_instead_of_created() {
             hit_type_hash: Some(c.hit_type_hash.clone()),
         }]
     );
-    let a = &campaign_plan(&p, "street").actions[0];
-    assert_eq!(a.cost_delta, usd(42));
-    assert!(a.reason.contains("budget"));
+    // Its money was spent long ago: committed (so the budget sees it), not a cost of the plan.
+    let cp = campaign_plan(&p, "street");
+    assert_eq!(cp.actions[0].cost_delta, Money::ZERO);
+    assert!(cp.actions[0].reason.contains("committed"));
+    assert_eq!(cp.committed, usd(42));
+    assert_eq!(p.summary.cost_delta, Money::ZERO);
     assert_eq!(p.summary.adopt, 1);
     assert_eq!(p.summary.create, 0);
+    // An adopted item is not also "unchanged".
+    assert_eq!(cp.unchanged, 0);
+}
+
+#[test]
+fn adopted_hits_money_counts_against_the_budget_as_committed() {
+    let mut c = campaign("street", &["a"]);
+    c.max_spend = Some(usd(40));
+    let mut r = recorded(vec![]);
+    r.hit_types.push(RecordedHitType {
+        definition_hash: c.hit_type_hash.clone(),
+        hit_type_id: "TYPE1".to_owned(),
+    });
+    r.orphans.push(orphan("street", "a", 1, "ORPHAN1"));
+    let p = run(&desired(vec![c]), &r);
+    let cp = campaign_plan(&p, "street");
+    assert_eq!(cp.cost_delta, Money::ZERO);
+    assert!(
+        cp.over_budget,
+        "$0.42 committed by the adopted HIT is over $0.40"
+    );
 }
 
 #[test]

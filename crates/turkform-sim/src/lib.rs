@@ -123,11 +123,15 @@ pub enum SimError {
     },
     #[error("invalid simulator configuration: {0}")]
     InvalidConfig(String),
+    /// Another simulator serves from the same database: two in-memory worlds would diverge and
+    /// overwrite each other's records.
+    #[error("the simulator database `{}` is in use by another simulator ({holder})", path.display())]
+    InUse { path: PathBuf, holder: String },
 }
 
 /// Serves the API on `listener` until this future is dropped (or its task aborted).
 pub async fn serve(listener: TcpListener, config: SimConfig) -> Result<(), SimError> {
-    let shared = server::Shared::open(config)?;
+    let shared = open_when_released(config).await?;
     server::run(listener, shared).await
 }
 
@@ -165,6 +169,24 @@ impl Drop for SimHandle {
     }
 }
 
+/// Opens the world. A database still locked by a simulator of this very process is one being
+/// shut down (its connection tasks release the world a moment after `shutdown` returns): wait
+/// for it briefly, so that a restart on the same file works. Another process's lock is final.
+async fn open_when_released(config: SimConfig) -> Result<Arc<server::Shared>, SimError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let ours = format!("pid {}:", std::process::id());
+    loop {
+        match server::Shared::open(config.clone()) {
+            Err(SimError::InUse { holder, .. })
+                if holder.starts_with(&ours) && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Binds `addr` (e.g. `127.0.0.1:0`), opens the world and serves it on the current runtime.
 pub async fn start(addr: &str, config: SimConfig) -> Result<SimHandle, SimError> {
     let listener = TcpListener::bind(addr)
@@ -177,7 +199,7 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<SimHandle, SimError>
         addr: addr.to_owned(),
         source,
     })?;
-    let shared: Arc<server::Shared> = server::Shared::open(config)?;
+    let shared: Arc<server::Shared> = open_when_released(config).await?;
     let task = tokio::spawn(server::run(listener, shared));
     Ok(SimHandle {
         addr: local,

@@ -22,6 +22,8 @@ struct Batch {
 
 /// The writer's handle. Dropping it lets the writer thread finish what is queued and exit.
 pub struct Store {
+    /// The exclusive lock on `<db>.lock`, held as long as the store (see [`lock_database`]).
+    _lock: std::fs::File,
     /// `None` once closing, which ends the writer's loop.
     sender: Option<mpsc::Sender<Batch>>,
     committed: watch::Receiver<u64>,
@@ -62,8 +64,60 @@ fn connect(path: &Path) -> Result<Connection, SimError> {
     Ok(conn)
 }
 
+/// `<db>.lock` beside the database.
+fn lock_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Locks the database for this simulator alone. The world lives in memory and the database
+/// only receives its changes, so a second simulator on the same file (the embedded one of a
+/// `turkform apply` and a `turkform sim serve --db`) would keep its own world and the two would
+/// diverge. The OS releases the lock when the process ends, however it ends.
+fn lock_database(path: &Path) -> Result<std::fs::File, SimError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = lock_path(path);
+    let io = |what: &str, source| SimError::Io {
+        what: format!("{what} `{}`", lock_path.display()),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| io("open the lock file", e))?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => {
+            let command: Vec<String> = std::env::args().collect();
+            let holder = format!("pid {}: `{}`", std::process::id(), command.join(" "));
+            file.set_len(0).map_err(|e| io("write", e))?;
+            file.write_all(holder.as_bytes())
+                .map_err(|e| io("write", e))?;
+            file.flush().map_err(|e| io("write", e))?;
+            Ok(file)
+        }
+        Err(fs4::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.rewind();
+            let _ = file.read_to_string(&mut holder);
+            if holder.trim().is_empty() {
+                holder = "a process that is still starting".to_owned();
+            }
+            Err(SimError::InUse {
+                path: path.to_owned(),
+                holder: holder.trim().to_owned(),
+            })
+        }
+        Err(fs4::TryLockError::Error(e)) => Err(io("lock", e)),
+    }
+}
+
 /// Opens (or creates) the database, loads the world from it and starts the writer.
 pub fn open(path: &Path) -> Result<(World, Store), SimError> {
+    let lock = lock_database(path)?;
     let conn = connect(path)?;
     let mut world = World::default();
     {
@@ -103,6 +157,7 @@ pub fn open(path: &Path) -> Result<(World, Store), SimError> {
     Ok((
         world,
         Store {
+            _lock: lock,
             sender: Some(sender),
             committed,
             failed,

@@ -638,13 +638,14 @@ fn parse_items(
             });
         }
     }
-    out.assignments = match t.int(r, "assignments") {
+    let assignments_range = "MTurk accepts 1 to 1000000000 assignments per HIT";
+    out.assignments = match t.int_with_range(r, "assignments", Some(assignments_range)) {
         Some((n, _)) if (1..=MAX_ASSIGNMENTS).contains(&n) => u32::try_from(n).ok(),
         Some((n, span)) => {
             r.error(
                 span.start,
                 format!("`assignments` = {n} is out of range"),
-                Some("MTurk accepts 1 to 1000000000 assignments per HIT".into()),
+                Some(assignments_range.into()),
             );
             None
         }

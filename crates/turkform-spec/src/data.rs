@@ -56,6 +56,24 @@ impl Object for CsvRow {
     }
 }
 
+/// Reads an input file (data, template), refusing anything but a regular file: opening a FIFO
+/// blocks until a writer appears, so `validate` would hang forever.
+pub(crate) fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {what}; give a plain file"),
+        ));
+    }
+    std::fs::read(path)
+}
+
 /// Reads every record, calling `each` in file order. Problems with the file itself or with a
 /// record are pushed to `diags`; records with problems are skipped. `key_loc` places "no such
 /// key column" on the campaign file's `key = ...`.

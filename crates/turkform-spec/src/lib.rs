@@ -38,7 +38,7 @@ pub use qualifications::resolve_alias;
 pub use render::{
     EXTERNAL_QUESTION_NS, HTML_QUESTION_NS, MAX_QUESTION_BYTES, QUESTION_FORM_NS, html_question,
 };
-pub use settings::{ApplySettings, Settings, load_settings, valid_project_id};
+pub use settings::{ApplySettings, Settings, check_concurrency, load_settings, valid_project_id};
 
 /// What to load, and for which target.
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 use turkform_model::{DesiredCampaign, DesiredItem, DesiredState, QualificationTypeSpec};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::campaign::{CampaignDef, Loc, parse_campaign, parse_qualification_types};
 use crate::data::read_rows;
@@ -54,13 +55,65 @@ fn campaign_files(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
             return Vec::new();
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
-        .map(|p| clean_path(&p))
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let path = match entry {
+            Ok(e) => e.path(),
+            Err(e) => {
+                diags.push(Diagnostic::new(
+                    clean_path(dir),
+                    0,
+                    0,
+                    format!("cannot list the campaigns folder: {e}"),
+                ));
+                continue;
+            }
+        };
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let shown = clean_path(&path);
+        // A campaign file that cannot be read must never look like a removed one: skipping it
+        // would plan the expiry of its live HITs.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push(shown),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => diags.push(
+                Diagnostic::new(shown, 0, 0, "the campaign file is not a regular file").with_hint(
+                    "a campaign file must be a plain file (not a FIFO, socket or device)",
+                ),
+            ),
+            Err(e) => {
+                let dangling = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink());
+                let message = if dangling && e.kind() == std::io::ErrorKind::NotFound {
+                    format!("the campaign file is a symlink to nothing: {e}")
+                } else if dangling {
+                    format!("cannot follow the campaign file's symlink: {e}")
+                } else {
+                    format!("cannot read the campaign file: {e}")
+                };
+                diags.push(Diagnostic::new(shown, 0, 0, message).with_hint(
+                    "restore what it points to, or delete it to expire its campaign's HITs",
+                ));
+            }
+        }
+    }
     files.sort();
+    if files.is_empty() && diags.is_empty() {
+        // No configuration at all is a mistake (a wrong folder, a checkout in progress), never
+        // a wish to expire every HIT.
+        diags.push(
+            Diagnostic::new(
+                clean_path(dir),
+                0,
+                0,
+                "the campaigns folder has no campaign file (*.toml)",
+            )
+            .with_hint(
+                "add a campaign file, point `campaigns` in turkform.toml (or TURKFORM_CAMPAIGNS) at the right folder, or run `turkform init`; to end a campaign keep its file and set `status = \"finished\"`",
+            ),
+        );
+    }
     files
 }
 
@@ -313,7 +366,7 @@ fn render_campaign(
         .as_ref()
         .and_then(|l| Renderer::build(l, &def.file, diags, inputs));
     let items_def = def.items.as_ref()?;
-    let bytes = match std::fs::read(&items_def.source) {
+    let bytes = match crate::data::read_regular_file(&items_def.source) {
         Ok(b) => b,
         Err(e) => {
             let loc = items_def.source_loc;
@@ -334,7 +387,7 @@ fn render_campaign(
     };
     let start_errors = diags.len();
     let mut items = Vec::new();
-    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut seen: HashMap<String, (usize, usize, String)> = HashMap::new();
     let data_path = items_def.source.clone();
     read_rows(items_def, &def.file, &bytes, diags, |row, diags| {
         if row.key.trim().is_empty() {
@@ -360,16 +413,28 @@ fn render_campaign(
                 return;
             }
         } else {
-            match seen.get(&row.key) {
-                Some(&(first_number, first_line)) => {
+            // Keys that differ only in Unicode normalization (NFC "café" and NFD "café") look
+            // the same to everyone: they must not become two items.
+            let normalized: String = row.key.nfc().collect();
+            match seen.get(&normalized) {
+                Some((first_number, first_line, first_key)) => {
+                    let how = if *first_key == row.key {
+                        String::new()
+                    } else {
+                        format!(
+                            " (written `{}` and `{}`: equal under Unicode normalization)",
+                            non_ascii_escaped(first_key),
+                            non_ascii_escaped(&row.key)
+                        )
+                    };
                     diags.push(
-                        Diagnostic::new(&data_path, row.line, 1, format!("duplicate key `{}`: rows {first_number} (line {first_line}) and {} both use it", row.key, row.number))
+                        Diagnostic::new(&data_path, row.line, 1, format!("duplicate key `{}`: rows {first_number} (line {first_line}) and {} both use it{how}", row.key, row.number))
                             .with_hint("keys name items (and their HITs): make each one unique"),
                     );
                     return;
                 }
                 None => {
-                    seen.insert(row.key.clone(), (row.number, row.line));
+                    seen.insert(normalized, (row.number, row.line, row.key.clone()));
                 }
             }
         }
@@ -398,6 +463,19 @@ fn render_campaign(
     });
     inputs.push((items_def.source.clone(), bytes));
     (renderer.is_some() && diags.len() == start_errors).then_some(items)
+}
+
+/// `café` as `caf\u{e9}`: shows how two keys that look alike differ.
+fn non_ascii_escaped(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", c as u32)
+            }
+        })
+        .collect()
 }
 
 /// sha256 over (path relative to the campaigns folder, bytes) of every input, sorted by path.

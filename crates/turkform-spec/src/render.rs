@@ -234,7 +234,7 @@ impl Renderer {
         let mut ok = true;
         let mut add_file =
             |r: &mut Renderer, path: &Path, loc: Loc, diags: &mut Vec<Diagnostic>| -> bool {
-                let text = match std::fs::read(path) {
+                let text = match crate::data::read_regular_file(path) {
                     Ok(bytes) => {
                         let text = String::from_utf8(bytes.clone());
                         inputs.push((path.to_owned(), bytes));
@@ -297,6 +297,21 @@ impl Renderer {
                     loc: *loc,
                     text: source.clone(),
                 };
+                if source
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("http://")
+                {
+                    // Written in the campaign file, not rendered from the data: one report at
+                    // its line, not one per row.
+                    let (message, hint) =
+                        check_external_url(source.trim()).err().unwrap_or_default();
+                    diags.push(
+                        Diagnostic::new(campaign_file, loc.line, loc.column, message)
+                            .with_hint(hint),
+                    );
+                    ok = false;
+                }
                 ok &= r.add("external_url".into(), source.clone(), origin, diags);
                 r.kind = Kind::External {
                     frame_height: *frame_height,

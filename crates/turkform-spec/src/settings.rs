@@ -127,22 +127,31 @@ pub fn load_settings(project_root: &Path) -> Result<Settings, Diagnostics> {
     }
     if let Some(apply) = root.table(&mut r, "apply", "[apply]") {
         apply.check_keys(&mut r, &APPLY_KEYS, &[]);
-        match apply.int(&mut r, "concurrency") {
-            Some((n, _)) if (1..=256).contains(&n) => {
-                settings.apply.concurrency = usize::try_from(n).unwrap_or(16)
+        if let Some((n, span)) = apply.int(&mut r, "concurrency") {
+            match check_concurrency(n) {
+                Ok(n) => settings.apply.concurrency = n,
+                Err(hint) => r.error(
+                    span.start,
+                    format!("`concurrency` = {n} is out of range"),
+                    Some(hint),
+                ),
             }
-            Some((n, span)) => r.error(
-                span.start,
-                format!("`concurrency` = {n} is out of range"),
-                Some("use 1 to 256 requests in flight".into()),
-            ),
-            None => {}
         }
     }
     if r.diags.is_empty() {
         Ok(settings)
     } else {
         Err(Diagnostics::from(r.diags))
+    }
+}
+
+/// The one rule for `apply.concurrency`, `TURKFORM_CONCURRENCY` and `--concurrency` alike;
+/// the error is the hint to show.
+pub fn check_concurrency(n: i64) -> Result<usize, String> {
+    if (1..=256).contains(&n) {
+        Ok(usize::try_from(n).unwrap_or(16))
+    } else {
+        Err("use 1 to 256 requests in flight".to_owned())
     }
 }
 

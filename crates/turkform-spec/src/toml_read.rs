@@ -179,9 +179,37 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     pub fn int(&self, r: &mut Reporter<'_>, key: &str) -> Option<(i64, Span)> {
+        self.int_with_range(r, key, None)
+    }
+
+    /// [`Table::int`], saying `range` (e.g. "MTurk accepts 1 to 10 ...") when the integer is too
+    /// large even for 64 bits.
+    pub fn int_with_range(
+        &self,
+        r: &mut Reporter<'_>,
+        key: &str,
+        range: Option<&str>,
+    ) -> Option<(i64, Span)> {
         let v = self.get(key)?;
         match int_of(v.get_ref()) {
             Some(i) => Some((i, v.span())),
+            None if matches!(v.get_ref(), DeValue::Integer(_)) => {
+                // An integer TOML accepts but i64 cannot hold: "not an integer" would be wrong.
+                let DeValue::Integer(i) = v.get_ref() else {
+                    return None;
+                };
+                let negative = i.as_str().starts_with('-');
+                r.error(
+                    v.span().start,
+                    format!(
+                        "`{key}` = {} is too {}",
+                        i.as_str(),
+                        if negative { "small" } else { "large" }
+                    ),
+                    range.map(str::to_owned),
+                );
+                None
+            }
             None => {
                 self.wrong_type(r, key, v, "an integer", None);
                 None

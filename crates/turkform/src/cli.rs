@@ -154,8 +154,8 @@ pub struct ApplyArgs {
     pub lock_timeout: String,
 
     /// Requests in flight at most [default: apply.concurrency from turkform.toml, or 16]
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub concurrency: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +227,9 @@ pub enum StateCommand {
     List {
         /// Only this campaign
         campaign: Option<String>,
+        /// Print the records as JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// Show everything state knows about one item (CAMPAIGN/KEY) or HIT id
     Show { item: String },

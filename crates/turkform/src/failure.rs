@@ -38,6 +38,15 @@ impl Failure {
         self
     }
 
+    /// Whether this is a write to stdout whose reader went away (`| head -1`): the command
+    /// then ends quietly with 0.
+    pub fn is_closed_stdout(&self) -> bool {
+        self.error.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+    }
+
     pub fn print(&self) {
         let style = crate::settings::stderr_color();
         let label = if style {

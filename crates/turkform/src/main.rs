@@ -9,6 +9,7 @@ mod failure;
 mod progress;
 mod render;
 mod settings;
+mod signals;
 mod world;
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use clap::Parser;
 use crate::cli::Cli;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -35,11 +37,33 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(code) => ExitCode::from(code),
+        // `turkform state list | head -1`: the reader had enough, which is not an error.
+        Err(failure) if failure.is_closed_stdout() => ExitCode::SUCCESS,
         Err(failure) => {
             failure.print();
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// A closed stdout (`plan --json | head -1`) ends the command quietly with 0 (DESIGN.md
+/// section 4). Writes through `writeln!` come back as a [`failure::Failure`] (see
+/// [`failure::Failure::is_closed_stdout`]); `print!` panics instead, so the panic hook turns
+/// exactly that panic into a quiet exit. Nothing writes state after printing to stdout.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn init_tracing(verbose: u8) {

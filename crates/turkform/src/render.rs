@@ -286,20 +286,25 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&summary_line(plan, style));
+    out.push('\n');
+    out
+}
+
+/// The plan's warnings, for stderr: diagnostics, not the plan itself (DESIGN.md section 4).
+pub fn print_warnings(plan: &Plan) {
+    let style = Style {
+        color: crate::settings::stderr_color(),
+        every_item: false,
+    };
     for w in &plan.warnings {
         let place = match (&w.campaign, &w.item_key) {
             (Some(c), Some(k)) => format!("{c}/{k}: "),
             (Some(c), None) => format!("{c}: "),
             _ => String::new(),
         };
-        let _ = writeln!(out, "{} {place}{}", style.yellow("warning:"), w.message);
+        eprintln!("{} {place}{}", style.yellow("warning:"), w.message);
     }
-    if !plan.warnings.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(&summary_line(plan, style));
-    out.push('\n');
-    out
 }
 
 fn signed(m: Money) -> String {

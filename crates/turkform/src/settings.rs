@@ -68,15 +68,7 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, Failure> {
         .clone()
         .or_else(|| env("TURKFORM_ENDPOINT_URL"));
     let concurrency = match env("TURKFORM_CONCURRENCY") {
-        Some(v) => v
-            .parse()
-            .ok()
-            .filter(|n| (1..=256).contains(n))
-            .ok_or_else(|| {
-                Failure::user_msg(format!(
-                    "TURKFORM_CONCURRENCY=`{v}` is not a number of requests from 1 to 256"
-                ))
-            })?,
+        Some(v) => concurrency_value("TURKFORM_CONCURRENCY", &v)?,
         None => file.apply.concurrency,
     };
     Ok(Resolved {
@@ -88,6 +80,17 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, Failure> {
         concurrency,
         project: file.project.clone(),
     })
+}
+
+/// Validates a concurrency from the environment or `--concurrency` by the same rule as
+/// `apply.concurrency` in turkform.toml: out of range is an error, never silently clamped.
+pub fn concurrency_value(source: &str, value: &str) -> Result<usize, Failure> {
+    let n: i64 = value.trim().parse().map_err(|_| {
+        Failure::user_msg(format!("{source} = `{value}` is not a number of requests"))
+            .hint("use 1 to 256 requests in flight")
+    })?;
+    turkform_spec::check_concurrency(n)
+        .map_err(|hint| Failure::user_msg(format!("{source} = {n} is out of range")).hint(hint))
 }
 
 fn parse_target(value: &str, source: &str) -> Result<Target, Failure> {

@@ -69,8 +69,13 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
             };
             let handle = turkform_sim::start("127.0.0.1:0", config)
                 .await
-                .map_err(|e| {
-                    Failure::internal(anyhow::Error::new(e).context("cannot start the simulator"))
+                .map_err(|e| match e {
+                    e @ turkform_sim::SimError::InUse { .. } => Failure::user(e).hint(
+                        "stop that simulator, or talk to it with `--endpoint-url URL` instead of starting another",
+                    ),
+                    e => Failure::internal(
+                        anyhow::Error::new(e).context("cannot start the simulator"),
+                    ),
                 })?;
             let url = handle.endpoint_url();
             sim = Some(handle);
@@ -91,14 +96,23 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
         target: resolved.target,
         endpoint_url: Some(endpoint.clone()),
         credentials,
-        timeout: Duration::from_secs(30),
+        timeout: turkform_mturk::ATTEMPT_TIMEOUT,
     };
-    let api = SdkMturk::connect(&options).await.map_err(|e| {
-        Failure::user(anyhow::Error::new(e).context("cannot set up the MTurk client"))
+    let api = SdkMturk::connect(&options).await.map_err(|e| match e {
+        // Already names the endpoint and says how to provide credentials.
+        e @ turkform_mturk::ConnectError::NoCredentials { .. } => Failure::user(e),
+        e => Failure::user(anyhow::Error::new(e).context("cannot set up the MTurk client")),
     })?;
-    tracing::info!(endpoint = %endpoint, target = %resolved.target, "connected to MTurk");
+    // Nothing has been sent yet: "connected to MTurk" is logged on the first answer.
+    tracing::info!(endpoint = %endpoint, target = %resolved.target, "MTurk client ready");
     let offset_secs = if resolved.target == Target::Sim {
-        sim_clock_offset(&endpoint).await.unwrap_or(0)
+        // A short bound: an endpoint that does not answer is reported by the first real call,
+        // within the outage budget, and this probe must not add to that wait.
+        tokio::time::timeout(Duration::from_secs(1), sim_clock_offset(&endpoint))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
     } else {
         0
     };

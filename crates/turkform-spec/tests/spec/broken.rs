@@ -337,10 +337,10 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
     ),
     (
         "http-external-url",
-        "../shared/items.csv",
-        2,
-        1,
-        "external URL `http://tasks.example.org/label?id=a1` is not https",
+        "campaign.toml",
+        8,
+        16,
+        "external URL `http://tasks.example.org/label?id={{ item.id }}` is not https",
     ),
     (
         "external-url-with-worker-id",
@@ -369,6 +369,20 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
         12,
         7,
         "key column `ident` is not in `tests/broken/shared/items.csv`",
+    ),
+    (
+        "assignments-too-large-for-an-integer",
+        "campaign.toml",
+        14,
+        15,
+        "`assignments` = 1180591620717411303424 is too large",
+    ),
+    (
+        "duplicate-keys-equal-under-unicode-normalization",
+        "data/items.csv",
+        3,
+        1,
+        "duplicate key `cafe\u{301}`: rows 1 (line 2) and 2 both use it (written `caf\\u{e9}` and `cafe\\u{301}`: equal under Unicode normalization)",
     ),
     (
         "duplicate-keys",

@@ -87,23 +87,27 @@ pub async fn run(
     let _lock = store
         .lock("turkform apply", lock_timeout)
         .map_err(super::state_failure)?;
+    if let Some(saved) = &saved {
+        turkform_apply::ops::check_saved_plan(&store, &desired, saved)
+            .map_err(super::apply_failure)?;
+    }
     let world = crate::world::connect(resolved).await?;
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
     options.project = resolved.project.clone();
-    options.concurrency = args
-        .concurrency
-        .unwrap_or(resolved.concurrency)
-        .clamp(1, 256);
+    options.concurrency = match &args.concurrency {
+        Some(n) => crate::settings::concurrency_value("--concurrency", n)?,
+        None => resolved.concurrency,
+    };
 
     let cancel = options.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if let Some(signal) = crate::signals::interrupted().await {
             eprintln!(
-                "\ninterrupted: finishing the calls in flight and recording them (Ctrl-C again to force)"
+                "\ninterrupted ({signal}): finishing the calls in flight and recording them (Ctrl-C again to force)"
             );
             cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if crate::signals::interrupted().await.is_some() {
                 std::process::exit(130);
             }
         }
@@ -178,6 +182,7 @@ struct Terminal<'a> {
 
 impl turkform_apply::ops::Approve for Terminal<'_> {
     fn approve(&self, plan: &Plan, saved: bool) -> Result<(), String> {
+        crate::render::print_warnings(plan);
         let shown = plan_human(plan, &self.style);
         if self.args.json {
             eprint!("{shown}");

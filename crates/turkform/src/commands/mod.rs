@@ -108,6 +108,12 @@ pub fn apply_failure(e: turkform_apply::ApplyError) -> Failure {
         ApplyError::State(inner) => state_failure(inner),
         ApplyError::Api(api) => {
             let hint = match &api {
+                turkform_mturk::ApiError::Unreachable { .. } => {
+                    "check the endpoint (--endpoint-url, TURKFORM_ENDPOINT_URL, the target) and the network, then run again; calls that may have reached MTurk are resumed by the next run"
+                }
+                turkform_mturk::ApiError::Credentials { .. } => {
+                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or log in with `aws sso login`"
+                }
                 turkform_mturk::ApiError::Transient { .. } => {
                     "MTurk could not be reached; check the network and the endpoint, then run again"
                 }

@@ -24,6 +24,7 @@ pub async fn run(resolved: &Resolved, global: &GlobalArgs, args: &PlanArgs) -> R
             path.display()
         );
     }
+    crate::render::print_warnings(&plan);
     let mut out = std::io::stdout().lock();
     if args.json {
         let json = serde_json::to_string_pretty(&plan).map_err(Failure::internal)?;

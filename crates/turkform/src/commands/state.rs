@@ -11,7 +11,7 @@ use crate::settings::Resolved;
 
 pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
     match cmd {
-        StateCommand::List { campaign } => list(resolved, campaign.as_deref()),
+        StateCommand::List { campaign, json } => list(resolved, campaign.as_deref(), json),
         StateCommand::Show { item } => show(resolved, &item),
         StateCommand::Rm { item } => rm(resolved, &item),
         StateCommand::Mv { from, to } => mv(resolved, &from, &to),
@@ -20,7 +20,7 @@ pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
     }
 }
 
-fn list(resolved: &Resolved, campaign: Option<&str>) -> Result<u8, Failure> {
+fn list(resolved: &Resolved, campaign: Option<&str>, json: bool) -> Result<u8, Failure> {
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let recorded = store.load().map_err(super::state_failure)?;
     let mut out = std::io::stdout().lock();
@@ -32,6 +32,29 @@ fn list(resolved: &Resolved, campaign: Option<&str>) -> Result<u8, Failure> {
     hits.sort_by(|a, b| {
         (&a.campaign, &a.item_key, a.generation).cmp(&(&b.campaign, &b.item_key, b.generation))
     });
+    if let Some(c) = campaign
+        && hits.is_empty()
+    {
+        // A typo must not look like an empty campaign.
+        let mut known: Vec<&str> = recorded.hits.iter().map(|h| h.campaign.as_str()).collect();
+        known.sort_unstable();
+        known.dedup();
+        let hint = if known.is_empty() {
+            "state has no HITs yet; `turkform apply` records them".to_owned()
+        } else {
+            format!("campaigns in state: {}", known.join(", "))
+        };
+        return Err(Failure::user_msg(format!(
+            "state has no campaign `{c}` for target {}",
+            resolved.target
+        ))
+        .hint(hint));
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&hits).map_err(Failure::internal)?;
+        writeln!(out, "{text}").map_err(Failure::internal)?;
+        return Ok(0);
+    }
     for h in hits {
         writeln!(
             out,

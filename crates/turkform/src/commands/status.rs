@@ -44,6 +44,14 @@ struct CampaignStatus {
 }
 
 pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
+    if !std::path::Path::new("turkform.toml").is_file() {
+        // Outside a project, "no HITs in state yet" would be a wrong answer to a right question.
+        let here = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| ".".to_owned());
+        return Err(Failure::user_msg(format!("no turkform.toml here (in `{here}`)"))
+            .hint("run turkform in the project's folder, pass `-C DIR`, or create a project with `turkform init`"));
+    }
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let recorded = store.load().map_err(super::state_failure)?;
     let counts = store.assignment_counts().map_err(super::state_failure)?;

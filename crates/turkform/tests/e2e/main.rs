@@ -4,6 +4,7 @@
 mod common;
 
 mod apply_e2e;
+mod cli_trust_e2e;
 mod plan_e2e;
 mod postgres_e2e;
 mod preview_e2e;

@@ -396,7 +396,24 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
     let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
     project.remove("campaigns/before.toml");
     project.write("campaigns/after.toml", &toml);
-    assert_exit(&project.run(&sim, &["state", "rm", "after/item-00002"]), 0);
+    // Forget an item other than the one whose assignment was approved by hand (the
+    // simulator hands out assignments in no fixed order).
+    let before_rm = project.run(&sim, &["results", "--format", "jsonl"]);
+    assert_exit(&before_rm, 0);
+    let approved_item = stdout(&before_rm)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["assignment_id"] == *by_hand)
+        .map(|r| r["item"].as_str().unwrap().to_owned())
+        .expect("refresh recorded the approved assignment");
+    let forgotten = ["item-00000", "item-00001", "item-00002"]
+        .into_iter()
+        .find(|i| *i != approved_item)
+        .unwrap();
+    assert_exit(
+        &project.run(&sim, &["state", "rm", &format!("after/{forgotten}")]),
+        0,
+    );
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_eq!(sim.list_hits().len(), 4, "the forgotten item got a new HIT");
     assert_exit(&project.run(&sim, &["refresh"]), 0);
