@@ -62,6 +62,7 @@ fn desired(items: usize) -> DesiredState {
                         key: format!("item-{i:05}"),
                         content_hash: question.content_hash(),
                         question,
+                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
                     }
                 })
                 .collect(),
@@ -131,9 +132,15 @@ async fn timed_apply(
 }
 
 fn drop_schema(schema: &str) {
-    if let Ok(mut client) = postgres::Client::connect(&pg_base(), postgres::NoTls) {
-        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
-    }
+    // The blocking `postgres::Client` starts its own runtime, which panics on a tokio worker
+    // thread: it runs on a plain thread of its own.
+    let schema = schema.to_owned();
+    let dropped = std::thread::spawn(move || {
+        if let Ok(mut client) = postgres::Client::connect(&pg_base(), postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+        }
+    });
+    let _ = dropped.join();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
