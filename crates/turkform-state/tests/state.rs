@@ -39,6 +39,7 @@ on_both_backends!(
     the_run_log_records_who_ran_what_and_how_it_ended,
     remove_item_and_remove_hit_forget_records_or_say_not_found,
     removed_hits_are_remembered_as_forgotten_and_renames_move_everything,
+    a_hit_forgotten_twice_is_remembered_once_with_its_latest_item,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
@@ -1258,4 +1259,34 @@ fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything(loc: Loc
     // Reopened, it is all still there.
     let again = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
     assert_eq!(again.load().unwrap(), state);
+}
+
+/// `state rm` of a HIT state already forgot once (refresh restored it meanwhile): the upsert
+/// into forgotten_hits replaces the record instead of failing on its key (SQLite's
+/// `INSERT OR REPLACE` became a portable `ON CONFLICT DO UPDATE`).
+fn a_hit_forgotten_twice_is_remembered_once_with_its_latest_item(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    store.remove_hit("H1").unwrap();
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k2", 4, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.remove_item("c", "k2").unwrap(), 1);
+    let state = store.load().unwrap();
+    assert!(state.hits.is_empty());
+    let forgotten: Vec<(&str, &str, u32)> = state
+        .forgotten
+        .iter()
+        .map(|f| (f.hit_id.as_str(), f.item_key.as_str(), f.generation))
+        .collect();
+    assert_eq!(forgotten, [("H1", "k2", 4)]);
 }
