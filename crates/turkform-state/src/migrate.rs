@@ -192,78 +192,27 @@ pub fn migrate_state(
         locks.push(store.lock("turkform state migrate", lock_timeout)?);
     }
 
-    let mut tables = Vec::with_capacity(TABLES.len());
-    for (table, columns) in TABLES {
-        let sql = format!(
-            "SELECT {} FROM {table} ORDER BY {}",
-            columns.join(", "),
-            (1..=columns.len().min(5))
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let rows = source
-            .read(|tx| {
-                tx.query_all(&sql, &[], |r| {
-                    (0..columns.len())
-                        .map(|i| r.owned(i))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })?
-            .unwrap_or_default();
-        tables.push(rows);
-    }
-    let created_at = source.read(|tx| meta_value(tx, "created_at"))?.flatten();
     let lineage = source.lineage().to_owned();
-
     let mut dest = StateStore::open(to, Target::Sim, OpenMode::ReadWrite)?;
     let dest_location = dest.location();
     let dest_lineage = dest.lineage().to_owned();
     let is_pg = dest.is_postgres();
-    let rows = dest.write(|tx| {
-        for (table, _) in TABLES {
-            let any = tx.query_opt(&format!("SELECT 1 FROM {table} LIMIT 1"), &[], |_| Ok(()))?;
-            if any.is_some() {
-                return Err(TxError::NotFound(String::new()));
-            }
-        }
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'lineage'",
-            &[&lineage],
-        )?;
-        if let Some(at) = &created_at {
-            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'created_at'", &[at])?;
-        }
-        let mut counts = Vec::with_capacity(TABLES.len());
-        for ((table, columns), rows) in TABLES.iter().zip(&tables) {
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                columns.join(", "),
-                (1..=columns.len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            for row in rows {
-                let params: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
-                tx.execute(&sql, &params)?;
-            }
-            counts.push(((*table).to_owned(), rows.len() as u64));
-        }
-        if is_pg {
-            for table in IDENTITY_TABLES {
-                // The next id must follow the copied ones.
-                tx.execute(
-                    &format!(
-                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
-                                       (SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
-                    ),
-                    &[],
-                )?;
-            }
-        }
-        Ok(counts)
-    });
+    // One snapshot of the source, streamed row by row into one write transaction of the
+    // destination: memory holds a fetch of rows, not the state (assignments carry their whole
+    // answer XML).
+    let rows = source
+        .read_once(|stx| {
+            let created_at = meta_value(stx, "created_at")?;
+            Ok::<_, DbError>(
+                dest.write(|dtx| copy(stx, dtx, &source, &lineage, created_at.as_deref(), is_pg)),
+            )
+        })?
+        .unwrap_or_else(|| {
+            Err(DbError::Decode(
+                "the source state vanished during the copy".to_owned(),
+            ))
+        })
+        .map_err(|e| source.db_error(e))?;
     let rows = match rows {
         Err(StateError::NotFound { what }) if what.is_empty() => {
             return Err(StateError::DestinationNotEmpty {
@@ -273,6 +222,7 @@ pub fn migrate_state(
         }
         other => other?,
     };
+    drop(dest);
     drop(locks);
 
     let mut serials = Vec::new();
@@ -298,6 +248,93 @@ pub fn shown(location: &Path) -> String {
             .unwrap_or_else(|_| "an unusable postgres:// URL".to_owned()),
         _ => location.display().to_string(),
     }
+}
+
+/// Rows a PostgreSQL source sends per fetch of the copy.
+const COPY_CHUNK: i32 = 512;
+
+/// The copy itself, inside the destination's write transaction `dtx`, reading the source's
+/// snapshot `stx`. The destination must hold no rows yet.
+fn copy(
+    stx: &mut Tx<'_>,
+    dtx: &mut Tx<'_>,
+    source: &StateStore,
+    lineage: &str,
+    created_at: Option<&str>,
+    is_pg: bool,
+) -> Result<Vec<(String, u64)>, TxError> {
+    for (table, _) in TABLES {
+        let any = dtx.query_opt(&format!("SELECT 1 FROM {table} LIMIT 1"), &[], |_| Ok(()))?;
+        if any.is_some() {
+            return Err(TxError::NotFound(String::new()));
+        }
+    }
+    dtx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'lineage'",
+        &[&lineage],
+    )?;
+    if let Some(at) = created_at {
+        dtx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'created_at'",
+            &[&at],
+        )?;
+    }
+    let mut counts = Vec::with_capacity(TABLES.len());
+    for (table, columns) in TABLES {
+        let select = format!(
+            "SELECT {} FROM {table} ORDER BY {}",
+            columns.join(", "),
+            (1..=columns.len().min(5))
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            (1..=columns.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut copied = 0u64;
+        // A failed insert stops the source's stream and is told as the destination's.
+        let mut failed = None;
+        stx.stream(&select, &[], COPY_CHUNK, |row| {
+            let values = (0..columns.len())
+                .map(|i| row.owned(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+            match dtx.execute(&insert, &params) {
+                Ok(_) => {
+                    copied += 1;
+                    Ok(true)
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    Ok(false)
+                }
+            }
+        })
+        .map_err(|e| TxError::State(source.db_error(e)))?;
+        if let Some(e) = failed {
+            return Err(TxError::Db(e));
+        }
+        counts.push(((*table).to_owned(), copied));
+    }
+    if is_pg {
+        for table in IDENTITY_TABLES {
+            // The next id must follow the copied ones.
+            dtx.execute(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                   (SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+                ),
+                &[],
+            )?;
+        }
+    }
+    Ok(counts)
 }
 
 fn meta_value(tx: &mut Tx<'_>, key: &str) -> Result<Option<String>, DbError> {

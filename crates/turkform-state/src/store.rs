@@ -430,22 +430,9 @@ impl StateStore {
             return Ok(());
         }
         let target = self.target;
-        let visit = |tx: &mut Tx<'_>| crate::assignments::visit(tx, target, filter, &mut each);
-        // A direct read is redone when a writer touched the file meanwhile; a stream cannot be
-        // redone (rows are already written out), so a read-only SQLite store streams through
-        // SQLite's WAL protocol instead, inside one read transaction.
-        if let ReadPath::Direct(_) = self.read_path.get() {
-            if self.conn.borrow().is_none() {
-                return Ok(());
-            }
-            let mut shared = Db::Sqlite(sqlite::open_shared_read_only(&self.path)?);
-            return shared.read(visit).map_err(|e| self.db_error(e));
-        }
-        let mut conn = self.conn.borrow_mut();
-        match conn.as_mut() {
-            None => Ok(()),
-            Some(db) => db.read(visit).map_err(|e| self.db_error(e)),
-        }
+        self.read_once(|tx| crate::assignments::visit(tx, target, filter, &mut each))?
+            .unwrap_or(Ok(()))
+            .map_err(|e| self.db_error(e))
     }
 
     // --- repair ---
@@ -603,6 +590,46 @@ impl StateStore {
         result
     }
 
+    /// Runs `f` once in one read snapshot, never redone: for streams, whose rows have left by
+    /// the time a redo could be decided. `None` when there is no state yet. A read-only SQLite
+    /// store that reads its file directly (and so might have to redo) streams through SQLite's
+    /// WAL protocol instead, on a connection of its own. `f`'s own errors come back inside.
+    pub(crate) fn read_once<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<Option<Result<T, E>>, StateError> {
+        // Errors of the engine (opening the snapshot, committing it) are the store's; those of
+        // `f` are passed through untouched.
+        enum Failed<E> {
+            Db(DbError),
+            Inner(E),
+        }
+        impl<E> From<DbError> for Failed<E> {
+            fn from(e: DbError) -> Self {
+                Failed::Db(e)
+            }
+        }
+        let run = |db: &mut Db| -> Result<Result<T, E>, StateError> {
+            match db.read(|tx| f(tx).map_err(Failed::Inner)) {
+                Ok(value) => Ok(Ok(value)),
+                Err(Failed::Inner(e)) => Ok(Err(e)),
+                Err(Failed::Db(e)) => Err(self.db_error(e)),
+            }
+        };
+        if let ReadPath::Direct(_) = self.read_path.get() {
+            if self.conn.borrow().is_none() {
+                return Ok(None);
+            }
+            let mut shared = Db::Sqlite(sqlite::open_shared_read_only(&self.path)?);
+            return run(&mut shared).map(Some);
+        }
+        let mut conn = self.conn.borrow_mut();
+        match conn.as_mut() {
+            None => Ok(None),
+            Some(db) => run(db).map(Some),
+        }
+    }
+
     /// Runs `f` in one write transaction and commits only if it succeeds.
     pub(crate) fn write<T>(
         &mut self,
@@ -621,6 +648,7 @@ impl StateStore {
             TxError::Db(e) => self.db_error(e),
             TxError::NotFound(what) => StateError::NotFound { what },
             TxError::Refused(why) => StateError::Refused { why },
+            TxError::State(e) => e,
         })
     }
 
@@ -645,6 +673,9 @@ pub(crate) enum TxError {
     Db(DbError),
     NotFound(String),
     Refused(String),
+    /// A failure already told in the user's terms (by another store, e.g. the source of a
+    /// `state migrate` read while this one writes).
+    State(StateError),
 }
 
 /// `campaign `c`` or `item `k` of campaign `c``, as the errors name them.
