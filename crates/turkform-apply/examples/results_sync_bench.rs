@@ -112,6 +112,7 @@ async fn main() {
                     }
                 })
                 .collect(),
+            review: Default::default(),
         }],
         qualification_types: vec![],
         inputs_digest: String::new(),

@@ -51,6 +51,7 @@ fn desired(items: usize) -> DesiredState {
             assignments: 1,
             lifetime: Lifetime::Duration(86_400),
             max_spend: None,
+            review: Default::default(),
             items: (0..items)
                 .map(|i| {
                     let question = Question::Xml {

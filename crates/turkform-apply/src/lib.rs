@@ -30,6 +30,7 @@ mod engine;
 pub mod limiter;
 pub mod ops;
 mod refresh;
+mod review;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -49,6 +50,7 @@ use turkform_plan::{Action, CreateHit, Plan};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
 
 pub use refresh::{DriftSeen, RefreshReport};
+pub use review::{ReviewReport, apply_review};
 pub use tokio_util::sync::CancellationToken as Cancel;
 
 use crate::calls::{Call, CreateHitData, HitTypeData, Purpose, RequirementData};
@@ -193,6 +195,8 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     /// Stopped early by [`ApplyOptions::cancel`]; a re-run finishes the work.
     pub interrupted: bool,
+    /// Approvals, rejections and bonuses (after the HIT actions).
+    pub review: ReviewReport,
 }
 
 impl ApplyReport {
@@ -237,6 +241,10 @@ pub enum ApplyError {
     )]
     InsufficientBalance { needed: Money, balance: Money },
     #[error(
+        "the plan has {count} error(s) in its review files (first: {first}); nothing was changed: fix them, then plan again"
+    )]
+    PlanErrors { count: usize, first: String },
+    #[error(
         "the plan was made for target `{plan}` but this state is for `{state}`: plan again for `{state}`"
     )]
     WrongTarget { plan: Target, state: Target },
@@ -273,6 +281,12 @@ pub enum ApplyError {
 /// account's available balance (one `GetAccountBalance`, skipped when the plan costs nothing).
 /// Makes no mutating call.
 pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError> {
+    if let Some(e) = plan.errors.first() {
+        return Err(ApplyError::PlanErrors {
+            count: plan.errors.len(),
+            first: format!("{}:{}: {}", e.file.display(), e.line, e.message),
+        });
+    }
     for c in &plan.campaigns {
         if let (true, Some(max_spend)) = (c.over_budget, c.max_spend) {
             return Err(ApplyError::OverBudget {
@@ -447,6 +461,7 @@ pub async fn apply(
         retries: tally.retries,
         elapsed: started.elapsed(),
         interrupted: tally.interrupted,
+        review: ReviewReport::default(),
     })
 }
 
@@ -1052,5 +1067,47 @@ impl MturkApi for Counting<'_> {
         self.inner
             .list_assignments_for_hit(hit_id, next_token)
             .await
+    }
+    async fn approve_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), ApiError> {
+        self.count("ApproveAssignment");
+        self.inner
+            .approve_assignment(assignment_id, feedback, override_rejection)
+            .await
+    }
+    async fn reject_assignment(&self, assignment_id: &str, feedback: &str) -> Result<(), ApiError> {
+        self.count("RejectAssignment");
+        self.inner.reject_assignment(assignment_id, feedback).await
+    }
+    async fn get_assignment(
+        &self,
+        assignment_id: &str,
+    ) -> Result<turkform_mturk::RemoteDecision, ApiError> {
+        self.count("GetAssignment");
+        self.inner.get_assignment(assignment_id).await
+    }
+    async fn send_bonus(
+        &self,
+        worker_id: &str,
+        assignment_id: &str,
+        amount: Money,
+        reason: &str,
+        token: &str,
+    ) -> Result<(), ApiError> {
+        self.count("SendBonus");
+        self.inner
+            .send_bonus(worker_id, assignment_id, amount, reason, token)
+            .await
+    }
+    async fn list_bonus_payments(
+        &self,
+        assignment_id: &str,
+    ) -> Result<Vec<turkform_mturk::BonusPayment>, ApiError> {
+        self.count("ListBonusPayments");
+        self.inner.list_bonus_payments(assignment_id).await
     }
 }

@@ -181,7 +181,13 @@ pub async fn apply(
         ));
     }
     crate::preflight(&plan, api).await?;
-    let report = crate::apply(&plan, api, store, clock, reporter, options).await?;
+    let mut report = crate::apply(&plan, api, store, clock, reporter, options).await?;
+    if !report.interrupted {
+        let review = crate::review::apply_review(&plan, api, store, clock, options).await?;
+        report.done += review.done();
+        report.failed.extend(review.failed.iter().cloned());
+        report.review = review;
+    }
     Ok(ApplyOutcome {
         recovery,
         refresh,
@@ -388,6 +394,7 @@ mod tests {
             cost_delta: Money::ZERO,
             max_spend: None,
             over_budget: false,
+            review: Vec::new(),
         });
         plan
     }

@@ -218,6 +218,7 @@ fn campaign(name: &str, items: usize, reward_cents: i64, assignments: u32) -> De
         assignments,
         lifetime: Lifetime::Duration(86_400 * 3),
         max_spend: None,
+        review: Default::default(),
         items: (0..items)
             .map(|i| {
                 let key = format!("img-{i:04}");
@@ -740,6 +741,47 @@ impl MturkApi for SlowReads<'_> {
             .list_assignments_for_hit(hit_id, next_token)
             .await
     }
+    async fn approve_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner
+            .approve_assignment(assignment_id, feedback, override_rejection)
+            .await
+    }
+    async fn reject_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner.reject_assignment(assignment_id, feedback).await
+    }
+    async fn get_assignment(
+        &self,
+        assignment_id: &str,
+    ) -> Result<turkform_mturk::RemoteDecision, turkform_mturk::ApiError> {
+        self.inner.get_assignment(assignment_id).await
+    }
+    async fn send_bonus(
+        &self,
+        worker_id: &str,
+        assignment_id: &str,
+        amount: turkform_model::Money,
+        reason: &str,
+        token: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.inner
+            .send_bonus(worker_id, assignment_id, amount, reason, token)
+            .await
+    }
+    async fn list_bonus_payments(
+        &self,
+        assignment_id: &str,
+    ) -> Result<Vec<turkform_mturk::BonusPayment>, turkform_mturk::ApiError> {
+        self.inner.list_bonus_payments(assignment_id).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1032,4 +1074,315 @@ async fn mturk_gone_mid_apply_stops_the_run_within_the_outage_budget_leaving_sen
     h.restart(SimConfig::default()).await;
     h.converge(&d).await;
     assert_exactly_one_hit_per_item(&h, &d).await;
+}
+
+// ---- review and payments ----------------------------------------------------------------------
+
+/// Submits one assignment per HIT by `worker` answering `label`, and records them in state the
+/// way refresh will (the refresh sync of assignments lands separately).
+async fn work_and_record(h: &mut Harness, worker: &str, label: &str) -> Vec<String> {
+    let out = sim_http(
+        h.sim(),
+        "POST",
+        "work",
+        &format!(
+            "{{\"worker_id\": \"{worker}\", \"assignments_per_hit\": 1, \"answers\": {{\"label\": \"{label}\"}}}}"
+        ),
+    )
+    .await;
+    let recorded = h.store.load().unwrap();
+    let now = UnixTime(out["now"].as_i64().unwrap());
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    for hit in out["hits"].as_array().unwrap() {
+        let hit_id = hit["hit_id"].as_str().unwrap();
+        let rec = recorded.hits.iter().find(|r| r.hit_id == hit_id).unwrap();
+        for a in hit["submitted"].as_array().unwrap() {
+            let id = a.as_str().unwrap().to_owned();
+            rows.push(turkform_model::RecordedAssignment {
+                assignment_id: id.clone(),
+                hit_id: hit_id.to_owned(),
+                campaign: rec.campaign.clone(),
+                item_key: rec.item_key.clone(),
+                generation: rec.generation,
+                worker_id: worker.to_owned(),
+                status: turkform_model::AssignmentStatus::Submitted,
+                accept_time: Some(now),
+                submit_time: Some(now),
+                auto_approval_time: Some(now.plus_secs(3 * 86_400)),
+                approval_time: None,
+                rejection_time: None,
+                answer_xml: String::new(),
+                answers: [("label".to_owned(), label.to_owned())].into(),
+                requester_feedback: None,
+                decided_by: None,
+            });
+            ids.push(id);
+        }
+    }
+    h.store
+        .commit(&turkform_state::Batch {
+            upsert_assignments: rows,
+            ..turkform_state::Batch::default()
+        })
+        .unwrap();
+    ids
+}
+
+async fn review_calls(h: &Harness) -> u64 {
+    let stats = h.stats().await;
+    ["ApproveAssignment", "RejectAssignment", "SendBonus"]
+        .iter()
+        .map(|op| stats["requests"][op].as_u64().unwrap_or(0))
+        .sum()
+}
+
+async fn plan_and_review(
+    h: &mut Harness,
+    d: &DesiredState,
+) -> (Plan, turkform_apply::ReviewReport) {
+    let plan = h.plan(d);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    turkform_apply::preflight(&plan, &h.api).await.unwrap();
+    let options = h.options();
+    let report = turkform_apply::apply_review(&plan, &h.api, &mut h.store, &h.clock, &options)
+        .await
+        .unwrap();
+    (plan, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_known_answers_and_bonuses_reach_mturk_exactly_once() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("street", 4, 10, 2);
+    let d = desired(vec![c.clone()]);
+    h.converge(&d).await;
+    let good = work_and_record(&mut h, "AGOODWORKER", "cat").await;
+    let bad = work_and_record(&mut h, "ABADWORKER", "dog").await;
+    assert_eq!((good.len(), bad.len()), (4, 4));
+
+    c.review.known_answers = Some(turkform_model::KnownAnswers {
+        file: "gold.csv".into(),
+        gold: c
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.key.clone(),
+                    [("label".to_owned(), "cat".to_owned())].into(),
+                )
+            })
+            .collect(),
+        min_answers: 3,
+        reject_below: Some(0.6),
+        approve_at_least: Some(0.8),
+        block_below: None,
+        reason: "Most answers on checked items were wrong".into(),
+    });
+    // A decisions row beats the rule: this one answer of the bad worker is approved.
+    c.review.decisions = vec![turkform_model::Decision {
+        assignment_id: bad[0].clone(),
+        verdict: turkform_model::Verdict::Approve {
+            feedback: Some("Thanks".into()),
+        },
+        file: "decisions.csv".into(),
+        line: 2,
+    }];
+    let row = |a: &str, cents: i64, id: Option<&str>, line: usize| turkform_model::BonusRow {
+        assignment_id: a.to_owned(),
+        worker_id: "AGOODWORKER".into(),
+        amount: Money::from_cents(cents),
+        reason: "Careful work".into(),
+        id: id.map(str::to_owned),
+        file: "bonuses.csv".into(),
+        line,
+    };
+    c.review.bonuses = vec![
+        row(&good[0], 50, None, 2),
+        row(&good[0], 3, Some("2"), 3),
+        row(&good[1], 25, None, 4),
+    ];
+    let d = desired(vec![c.clone()]);
+    let before = h.api.get_account_balance().await.unwrap();
+    let (plan, report) = plan_and_review(&mut h, &d).await;
+    assert_eq!(
+        (
+            plan.summary.approve,
+            plan.summary.reject,
+            plan.summary.bonus
+        ),
+        (5, 3, 3)
+    );
+    assert_eq!(
+        (report.approved, report.rejected, report.bonuses_paid),
+        (5, 3, 3),
+        "{report:?}"
+    );
+
+    // Ground truth: the simulator's own view.
+    for id in &good {
+        let a = h.api.get_assignment(id).await.unwrap();
+        assert_eq!(a.status, turkform_model::AssignmentStatus::Approved);
+    }
+    let spared = h.api.get_assignment(&bad[0]).await.unwrap();
+    assert_eq!(
+        (spared.status, spared.requester_feedback.as_deref()),
+        (turkform_model::AssignmentStatus::Approved, Some("Thanks"))
+    );
+    for id in &bad[1..] {
+        let a = h.api.get_assignment(id).await.unwrap();
+        assert_eq!(a.status, turkform_model::AssignmentStatus::Rejected);
+        assert_eq!(
+            a.requester_feedback.as_deref(),
+            Some("Most answers on checked items were wrong")
+        );
+    }
+    let paid0 = h.api.list_bonus_payments(&good[0]).await.unwrap();
+    let mut amounts: Vec<i64> = paid0.iter().map(|p| p.amount.cents()).collect();
+    amounts.sort();
+    assert_eq!(amounts, vec![3, 50]);
+    assert_eq!(h.api.list_bonus_payments(&good[1]).await.unwrap().len(), 1);
+    let after = h.api.get_account_balance().await.unwrap();
+    // 0.50 + 0.10, 0.03 + 0.01 (minimum fee), 0.25 + 0.05.
+    assert_eq!(before - after, Money::from_cents(94));
+
+    // Decisions are recorded as turkform's; nothing is planned or sent again.
+    let state = h.store.load().unwrap();
+    assert!(
+        state
+            .assignments
+            .iter()
+            .all(|a| a.decided_by == Some(turkform_model::DecidedBy::Turkform))
+    );
+    assert!(state.bonuses.iter().all(|b| b.paid_at.is_some()));
+    let calls = review_calls(&h).await;
+    let (again, report) = plan_and_review(&mut h, &d).await;
+    assert!(!again.has_changes(), "{:?}", again.campaigns[0].review);
+    assert_eq!(report.done(), 0);
+    assert_eq!(
+        review_calls(&h).await,
+        calls,
+        "a second apply makes no mutating call"
+    );
+
+    // An edited paid row is warned about and never paid again.
+    c.review.bonuses[0].amount = Money::from_cents(75);
+    let edited = h.plan(&desired(vec![c]));
+    assert!(edited.campaigns[0].review.is_empty());
+    assert!(
+        edited
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("is not paid again"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_decision_is_confirmed_and_a_bonus_pending_past_23h_is_looked_up_not_resent() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("street", 2, 10, 1);
+    h.converge(&desired(vec![c.clone()])).await;
+    let ids = work_and_record(&mut h, "AWORKER", "cat").await;
+    c.review.decisions = vec![turkform_model::Decision {
+        assignment_id: ids[0].clone(),
+        verdict: turkform_model::Verdict::Reject {
+            feedback: "Blank".into(),
+        },
+        file: "decisions.csv".into(),
+        line: 2,
+    }];
+    let bonus = turkform_model::BonusRow {
+        assignment_id: ids[1].clone(),
+        worker_id: "AWORKER".into(),
+        amount: Money::from_cents(40),
+        reason: "Extra".into(),
+        id: None,
+        file: "bonuses.csv".into(),
+        line: 2,
+    };
+    c.review.bonuses = vec![bonus.clone()];
+    let d = desired(vec![c]);
+
+    // A crashed earlier apply: the rejection and the bonus reached MTurk, only the bonus's
+    // pending record reached state.
+    h.api.reject_assignment(&ids[0], "Blank").await.unwrap();
+    let token = bonus.token(Target::Sim, "street");
+    h.api
+        .send_bonus("AWORKER", &ids[1], bonus.amount, "Extra", &token)
+        .await
+        .unwrap();
+    h.store
+        .record_bonus_pending(&turkform_model::RecordedBonus {
+            campaign: "street".into(),
+            identity: bonus.identity(),
+            assignment_id: ids[1].clone(),
+            worker_id: "AWORKER".into(),
+            amount: bonus.amount,
+            reason: "Extra".into(),
+            token,
+            requested_at: h.clock.now(),
+            paid_at: None,
+        })
+        .unwrap();
+    // MTurk forgets the token after 24 h.
+    h.advance(25 * 3600).await;
+    let before = h.api.get_account_balance().await.unwrap();
+    let sent_before = h.stats().await["requests"]["SendBonus"]
+        .as_u64()
+        .unwrap_or(0);
+    let (plan, report) = plan_and_review(&mut h, &d).await;
+    assert_eq!((plan.summary.reject, plan.summary.bonus), (1, 1));
+    assert_eq!(
+        (report.confirmed, report.bonuses_found_paid),
+        (1, 1),
+        "{report:?}"
+    );
+    assert!(
+        report.conflicts.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(
+        h.stats().await["requests"]["SendBonus"]
+            .as_u64()
+            .unwrap_or(0),
+        sent_before,
+        "the pending bonus was found paid, not sent again"
+    );
+    assert_eq!(h.api.list_bonus_payments(&ids[1]).await.unwrap().len(), 1);
+    assert_eq!(h.api.get_account_balance().await.unwrap(), before);
+    assert!(!h.plan(&d).has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_after_auto_approval_is_a_reported_conflict_and_not_retried() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("street", 1, 10, 1);
+    h.converge(&desired(vec![c.clone()])).await;
+    let ids = work_and_record(&mut h, "AWORKER", "cat").await;
+    c.review.decisions = vec![turkform_model::Decision {
+        assignment_id: ids[0].clone(),
+        verdict: turkform_model::Verdict::Reject {
+            feedback: "Late".into(),
+        },
+        file: "decisions.csv".into(),
+        line: 2,
+    }];
+    let d = desired(vec![c]);
+    // State still says Submitted, but MTurk auto-approves at SubmitTime + the delay.
+    h.advance(4 * 86_400).await;
+    let (_, report) = plan_and_review(&mut h, &d).await;
+    assert_eq!(report.rejected, 0);
+    assert_eq!(report.conflicts.len(), 1, "{report:?}");
+    assert!(report.conflicts[0].contains("auto-approved"), "{report:?}");
+    let a = h.api.get_assignment(&ids[0]).await.unwrap();
+    assert_eq!(a.status, turkform_model::AssignmentStatus::Approved);
+    // Recorded as MTurk shows it: the next plan reports it instead of trying again.
+    let again = h.plan(&d);
+    assert!(again.campaigns[0].review.is_empty());
+    assert!(
+        again
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("auto-approved"))
+    );
 }

@@ -92,6 +92,9 @@ pub struct DesiredCampaign {
     pub max_spend: Option<Money>,
     /// In data-file order; keys are unique and non-empty.
     pub items: Vec<DesiredItem>,
+    /// `[review]` and `[bonuses]` (DESIGN.md section 9); empty when the file has neither.
+    #[serde(default)]
+    pub review: crate::DesiredReview,
 }
 
 /// One row of a campaign's data file: one HIT.

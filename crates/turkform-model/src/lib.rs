@@ -12,6 +12,7 @@ pub mod identity;
 pub mod money;
 pub mod qualification;
 pub mod recorded;
+pub mod review;
 pub mod target;
 pub mod time;
 
@@ -26,8 +27,11 @@ pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedHit, RecordedHitType,
-    RecordedQualificationType, RecordedState, Rename,
+    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedBonus, RecordedHit,
+    RecordedHitType, RecordedQualificationType, RecordedState, Rename,
+};
+pub use review::{
+    BonusRow, Decision, DesiredReview, KnownAnswers, ReviewGoal, Verdict, bonus_fee, bonus_identity,
 };
 pub use target::Target;
 pub use time::UnixTime;

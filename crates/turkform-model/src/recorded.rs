@@ -23,6 +23,12 @@ pub struct RecordedState {
     pub orphans: Vec<OrphanHit>,
     /// When the recorded statuses were last refreshed from MTurk.
     pub refreshed_at: Option<UnixTime>,
+    /// Every assignment refresh has seen, for good (the planner's review input).
+    #[serde(default)]
+    pub assignments: Vec<crate::RecordedAssignment>,
+    /// Every bonus turkform sent or is sending, for good: a row once paid is never paid again.
+    #[serde(default)]
+    pub bonuses: Vec<RecordedBonus>,
     /// HITs `state rm` forgot: never adopted again by their annotation.
     #[serde(default)]
     pub forgotten: Vec<ForgottenHit>,
@@ -88,6 +94,25 @@ impl Rename {
             _ => annotation.campaign = self.to_campaign.clone(),
         }
     }
+}
+
+/// A bonus in state. Recorded `pending` before its SendBonus call (the intent), `paid` once MTurk
+/// accepted it or ListBonusPayments showed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedBonus {
+    pub campaign: String,
+    /// [`crate::bonus_identity`]: AssignmentId, or AssignmentId/Id.
+    pub identity: String,
+    pub assignment_id: String,
+    pub worker_id: String,
+    pub amount: crate::Money,
+    pub reason: String,
+    /// The UniqueRequestToken every send of this row carries.
+    pub token: String,
+    /// When the first SendBonus was attempted (MTurk forgets tokens 24 h later).
+    pub requested_at: UnixTime,
+    /// `None` while pending.
+    pub paid_at: Option<UnixTime>,
 }
 
 /// A custom qualification type turkform created.

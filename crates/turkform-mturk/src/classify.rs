@@ -46,6 +46,11 @@ turk_code_for!(
     get_hit::GetHITError,
     list_hits::ListHITsError,
     list_assignments_for_hit::ListAssignmentsForHITError,
+    approve_assignment::ApproveAssignmentError,
+    reject_assignment::RejectAssignmentError,
+    get_assignment::GetAssignmentError,
+    send_bonus::SendBonusError,
+    list_bonus_payments::ListBonusPaymentsError,
 );
 
 /// Which call failed: a few error codes mean "already done" only for some operations.

@@ -241,6 +241,35 @@ pub trait MturkApi: Send + Sync {
         Ok((self.get_hit(hit_id).await?, None))
     }
 
+    /// `ApproveAssignment` (no token: a repeat is refused with InvalidAssignmentState);
+    /// `override_rejection` reverses a rejection.
+    async fn approve_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), ApiError>;
+
+    /// `RejectAssignment` (no token, like approval).
+    async fn reject_assignment(&self, assignment_id: &str, feedback: &str) -> Result<(), ApiError>;
+
+    /// `GetAssignment`: confirms a refused decision.
+    async fn get_assignment(&self, assignment_id: &str) -> Result<RemoteDecision, ApiError>;
+
+    /// `SendBonus` with its `UniqueRequestToken`; a repeat within 24 h is `AlreadyExists`.
+    async fn send_bonus(
+        &self,
+        worker_id: &str,
+        assignment_id: &str,
+        amount: Money,
+        reason: &str,
+        unique_request_token: &str,
+    ) -> Result<(), ApiError>;
+
+    /// `ListBonusPayments` for one assignment, every page.
+    async fn list_bonus_payments(&self, assignment_id: &str)
+    -> Result<Vec<BonusPayment>, ApiError>;
+
     /// `ListHITs`, one page of at most `max_results` (1..=100).
     async fn list_hits(
         &self,
@@ -257,7 +286,39 @@ pub trait MturkApi: Send + Sync {
     ) -> Result<Page<RemoteAssignment>, ApiError>;
 }
 
+/// What `GetAssignment` says of an assignment's decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteDecision {
+    pub assignment_id: String,
+    pub hit_id: String,
+    pub worker_id: String,
+    pub status: turkform_model::AssignmentStatus,
+    pub approval_time: Option<UnixTime>,
+    pub rejection_time: Option<UnixTime>,
+    pub auto_approval_time: Option<UnixTime>,
+    pub requester_feedback: Option<String>,
+}
+
+/// One entry of `ListBonusPayments`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BonusPayment {
+    pub worker_id: String,
+    pub assignment_id: String,
+    pub amount: Money,
+    pub reason: String,
+    pub grant_time: Option<UnixTime>,
+}
+
 impl ApiError {
+    /// Whether MTurk refused a decision because the assignment is no longer `Submitted`
+    /// (`AWS.MechanicalTurk.InvalidAssignmentState`): a repeat, or someone else decided first.
+    pub fn is_invalid_assignment_state(&self) -> bool {
+        matches!(self, ApiError::Fatal { turk_error_code, code, message }
+            if turk_error_code.as_deref().is_some_and(|c| c.ends_with("InvalidAssignmentState"))
+                || code.as_deref() == Some("InvalidAssignmentState")
+                || message.contains("can be called with a status of"))
+    }
+
     /// Whether this is MTurk saying the HIT does not exist (deleted or disposed).
     pub fn is_hit_does_not_exist(&self) -> bool {
         matches!(self, ApiError::Fatal { turk_error_code: Some(c), .. } if c == "AWS.MechanicalTurk.HITDoesNotExist")

@@ -25,8 +25,8 @@ use turkform_model::{AssignmentStatus, HitStatus, Money, QualificationTypeSpec, 
 use crate::classify::{Call, TurkCode, chain_text, classify};
 use crate::health::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, Health};
 use crate::{
-    ApiError, CreateHitRequest, HitTypeRequest, Page, QuestionRequest, RemoteAssignment, RemoteHit,
-    RemoteQualificationType, ResolvedRequirement,
+    ApiError, BonusPayment, CreateHitRequest, HitTypeRequest, Page, QuestionRequest,
+    RemoteAssignment, RemoteDecision, RemoteHit, RemoteQualificationType, ResolvedRequirement,
 };
 
 /// MTurk lives in one region whatever the endpoint.
@@ -533,6 +533,122 @@ impl crate::MturkApi for SdkMturk {
             .map_err(|e| self.failed(Call::Other, sent, e))
             .inspect(|_| self.health.answered(&self.endpoint))?;
         Ok(())
+    }
+
+    async fn approve_assignment(
+        &self,
+        assignment_id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), ApiError> {
+        let mut req = self
+            .client
+            .approve_assignment()
+            .assignment_id(assignment_id);
+        if let Some(f) = feedback {
+            req = req.requester_feedback(f);
+        }
+        if override_rejection {
+            req = req.override_rejection(true);
+        }
+        req.send().await.map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn reject_assignment(&self, assignment_id: &str, feedback: &str) -> Result<(), ApiError> {
+        self.client
+            .reject_assignment()
+            .assignment_id(assignment_id)
+            .requester_feedback(feedback)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn get_assignment(&self, assignment_id: &str) -> Result<RemoteDecision, ApiError> {
+        let out = self
+            .client
+            .get_assignment()
+            .assignment_id(assignment_id)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let a = out.assignment().ok_or_else(|| malformed("Assignment"))?;
+        let status = a
+            .assignment_status()
+            .and_then(|s| turkform_model::AssignmentStatus::parse(s.as_str()))
+            .ok_or_else(|| malformed("AssignmentStatus"))?;
+        let t = |d: Option<&DateTime>| d.map(|d| UnixTime(d.secs()));
+        Ok(RemoteDecision {
+            assignment_id: a.assignment_id().unwrap_or(assignment_id).to_owned(),
+            hit_id: a.hit_id().unwrap_or_default().to_owned(),
+            worker_id: a.worker_id().unwrap_or_default().to_owned(),
+            status,
+            approval_time: t(a.approval_time()),
+            rejection_time: t(a.rejection_time()),
+            auto_approval_time: t(a.auto_approval_time()),
+            requester_feedback: a.requester_feedback().map(str::to_owned),
+        })
+    }
+
+    async fn send_bonus(
+        &self,
+        worker_id: &str,
+        assignment_id: &str,
+        amount: Money,
+        reason: &str,
+        unique_request_token: &str,
+    ) -> Result<(), ApiError> {
+        self.client
+            .send_bonus()
+            .worker_id(worker_id)
+            .assignment_id(assignment_id)
+            .bonus_amount(amount.to_api_string())
+            .reason(reason)
+            .unique_request_token(unique_request_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Deduplicated, e))?;
+        Ok(())
+    }
+
+    async fn list_bonus_payments(
+        &self,
+        assignment_id: &str,
+    ) -> Result<Vec<BonusPayment>, ApiError> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_bonus_payments()
+                .assignment_id(assignment_id)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| classify(Call::Other, e))?;
+            for b in page.bonus_payments() {
+                let amount = b
+                    .bonus_amount()
+                    .and_then(|a| a.parse::<Money>().ok())
+                    .ok_or_else(|| malformed("BonusAmount"))?;
+                out.push(BonusPayment {
+                    worker_id: b.worker_id().unwrap_or_default().to_owned(),
+                    assignment_id: b.assignment_id().unwrap_or(assignment_id).to_owned(),
+                    amount,
+                    reason: b.reason().unwrap_or_default().to_owned(),
+                    grant_time: b.grant_time().map(|d| UnixTime(d.secs())),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() && !page.bonus_payments().is_empty() => {
+                    next = Some(t.to_owned());
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 
     async fn get_hit(&self, hit_id: &str) -> Result<RemoteHit, ApiError> {

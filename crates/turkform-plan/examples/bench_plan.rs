@@ -73,6 +73,7 @@ fn states(items: usize) -> (DesiredState, RecordedState) {
             assignments: 3,
             lifetime: Lifetime::Duration(7 * 86_400),
             max_spend: None,
+            review: Default::default(),
             items: desired_items,
         }],
         qualification_types: Vec::new(),

@@ -8,6 +8,7 @@
 
 pub mod cost;
 mod planner;
+mod review;
 
 pub use planner::{PlanOptions, plan};
 
@@ -42,7 +43,118 @@ pub struct Plan {
     pub campaigns: Vec<CampaignPlan>,
     /// Things the planner will not do, and why (lowering assignments, shortening a lifetime, ...).
     pub warnings: Vec<Warning>,
+    /// Problems that make the plan unappliable (a decisions or bonus row naming an assignment
+    /// state does not know, a WorkerId that does not match): apply refuses a plan with any.
+    #[serde(default)]
+    pub errors: Vec<PlanError>,
     pub summary: Summary,
+}
+
+/// A reason the plan cannot be applied, at the file and line that causes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanError {
+    pub campaign: String,
+    pub file: std::path::PathBuf,
+    pub line: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// A decision or payment, with why it is planned and the money it moves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedReview {
+    pub action: ReviewAction,
+    pub basis: ReviewBasis,
+    /// For display only, like [`PlannedAction::reason`].
+    pub reason: String,
+    /// What the call pays out: an approval pays the reward and fee already committed with the
+    /// HIT; a bonus pays its amount and fee.
+    pub moves: Money,
+    /// What it adds to the campaign's spending: zero for decisions (their money was committed
+    /// with the HIT), amount + fee for a bonus.
+    pub cost_delta: Money,
+}
+
+/// Where a decision comes from (DESIGN.md section 9's precedence, highest first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReviewBasis {
+    /// A row of the decisions file (or of the bonuses file, for a bonus).
+    File {
+        file: std::path::PathBuf,
+        line: usize,
+    },
+    /// The known-answers rule on this worker's accuracy.
+    KnownAnswers {
+        worker_id: String,
+        right: u32,
+        judged: u32,
+    },
+    /// `approve_after` elapsed since submission.
+    ApproveAfter { secs: u64 },
+}
+
+/// One review call. `Approve` / `Reject` / `OverrideRejection` have no token (MTurk's
+/// InvalidAssignmentState tells a repeat); `SendBonus` carries its row's deterministic token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReviewAction {
+    Approve {
+        campaign: String,
+        assignment_id: String,
+        hit_id: String,
+        worker_id: String,
+        feedback: Option<String>,
+    },
+    /// `ApproveAssignment` with `OverrideRejection = true`.
+    OverrideRejection {
+        campaign: String,
+        assignment_id: String,
+        hit_id: String,
+        worker_id: String,
+        feedback: Option<String>,
+    },
+    Reject {
+        campaign: String,
+        assignment_id: String,
+        hit_id: String,
+        worker_id: String,
+        feedback: String,
+    },
+    SendBonus {
+        campaign: String,
+        assignment_id: String,
+        worker_id: String,
+        amount: Money,
+        reason: String,
+        /// [`turkform_model::bonus_identity`].
+        identity: String,
+        token: String,
+        /// A resend of a bonus state records as pending (a crash or lost answer): the executor
+        /// looks it up with ListBonusPayments first when the token may be forgotten.
+        resend: bool,
+    },
+}
+
+impl ReviewAction {
+    pub fn assignment_id(&self) -> &str {
+        match self {
+            ReviewAction::Approve { assignment_id, .. }
+            | ReviewAction::OverrideRejection { assignment_id, .. }
+            | ReviewAction::Reject { assignment_id, .. }
+            | ReviewAction::SendBonus { assignment_id, .. } => assignment_id,
+        }
+    }
+
+    /// The verb the human plan groups by.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            ReviewAction::Approve { .. } => "approve",
+            ReviewAction::OverrideRejection { .. } => "override rejection of",
+            ReviewAction::Reject { .. } => "reject",
+            ReviewAction::SendBonus { .. } => "pay bonus on",
+        }
+    }
 }
 
 /// The part of a plan about one campaign.
@@ -66,6 +178,9 @@ pub struct CampaignPlan {
     pub max_spend: Option<Money>,
     /// `committed + cost_delta > max_spend`: apply refuses the plan.
     pub over_budget: bool,
+    /// Approvals, rejections and bonuses, in assignment order (bonuses last, in file order).
+    #[serde(default)]
+    pub review: Vec<PlannedReview>,
 }
 
 /// One action, with its reason (for display only: the executor never branches on it) and the
@@ -205,6 +320,19 @@ pub struct Summary {
     pub cost_delta: Money,
     pub warnings: usize,
     pub drift: usize,
+    #[serde(default)]
+    pub approve: usize,
+    #[serde(default)]
+    pub reject: usize,
+    #[serde(default)]
+    pub override_rejection: usize,
+    #[serde(default)]
+    pub bonus: usize,
+    /// What the review actions pay out (approvals' committed reward and fee, bonuses and fees).
+    #[serde(default)]
+    pub review_moves: Money,
+    #[serde(default)]
+    pub errors: usize,
 }
 
 impl Plan {
@@ -214,6 +342,6 @@ impl Plan {
             || self
                 .campaigns
                 .iter()
-                .any(|c| !c.actions.is_empty() || !c.hit_types.is_empty())
+                .any(|c| !c.actions.is_empty() || !c.hit_types.is_empty() || !c.review.is_empty())
     }
 }

@@ -79,6 +79,7 @@ pub fn plan(
     };
     let mut index = Index::build(desired, recorded, now);
     let mut warnings = Vec::new();
+    let mut errors = Vec::new();
 
     let qualification_types = plan_qualification_types(desired, recorded, &selected, &mut warnings);
 
@@ -99,10 +100,23 @@ pub fn plan(
             .map(|i| &desired.campaigns[i]);
         let records = index.campaigns.remove(name).unwrap_or_default();
         let mut planner = CampaignPlanner::new(name, campaign, &index, now);
-        campaigns.push(planner.run(records, &mut warnings));
+        let mut planned = planner.run(records, &mut warnings);
+        if let Some(campaign) = campaign {
+            crate::review::plan_campaign(
+                campaign,
+                recorded,
+                desired.target,
+                now,
+                &mut planned,
+                &mut warnings,
+                &mut errors,
+            );
+        }
+        campaigns.push(planned);
     }
 
-    let summary = summarize(&qualification_types, &campaigns, &warnings);
+    let mut summary = summarize(&qualification_types, &campaigns, &warnings);
+    summary.errors = errors.len();
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         target: desired.target,
@@ -114,6 +128,7 @@ pub fn plan(
         qualification_types,
         campaigns,
         warnings,
+        errors,
         summary,
     }
 }
@@ -541,6 +556,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             max_spend,
             over_budget: max_spend
                 .is_some_and(|max| records.committed + self.adopted_committed + cost_delta > max),
+            review: Vec::new(),
         }
     }
 
@@ -1125,6 +1141,16 @@ fn summarize(
                 s.replace += 1;
                 s.destructive += 1;
             }
+        }
+    }
+    for planned in campaigns.iter().flat_map(|c| &c.review) {
+        s.cost_delta += planned.cost_delta;
+        s.review_moves += planned.moves;
+        match planned.action {
+            crate::ReviewAction::Approve { .. } => s.approve += 1,
+            crate::ReviewAction::OverrideRejection { .. } => s.override_rejection += 1,
+            crate::ReviewAction::Reject { .. } => s.reject += 1,
+            crate::ReviewAction::SendBonus { .. } => s.bonus += 1,
         }
     }
     s.drift = campaigns.iter().map(|c| c.drift.len()).sum();

@@ -61,6 +61,7 @@ fn campaign(name: &str, keys: &[&str]) -> DesiredCampaign {
         assignments: 3,
         lifetime: Lifetime::Duration(7 * DAY),
         max_spend: None,
+        review: Default::default(),
         items: keys.iter().map(|k| item(k, 1)).collect(),
     }
 }
@@ -992,4 +993,472 @@ fn item_re_added_after_removal_is_not_reposted() {
         "{:?}",
         p.warnings
     );
+}
+
+// ---- review and payments (DESIGN.md section 9) -------------------------------------------------
+
+mod review {
+    use std::collections::BTreeMap;
+
+    use turkform_model::{
+        AssignmentStatus, BonusRow, DecidedBy, Decision, KnownAnswers, RecordedAssignment,
+        RecordedBonus, Verdict,
+    };
+    use turkform_plan::{ReviewAction, ReviewBasis};
+
+    use super::*;
+
+    const WORKER_OK: &str = "AGOOD";
+    const WORKER_BAD: &str = "ABAD";
+
+    /// A campaign with items a..f, each HIT in state, and no review yet.
+    fn setup() -> (DesiredCampaign, RecordedState) {
+        let c = campaign("street", &["a", "b", "c", "d", "e", "f"]);
+        let hits = c.items.iter().map(|i| hit_for(&c, &i.key)).collect();
+        (c, recorded(hits))
+    }
+
+    fn answer(
+        c: &DesiredCampaign,
+        key: &str,
+        worker: &str,
+        label: &str,
+        n: u32,
+    ) -> RecordedAssignment {
+        RecordedAssignment {
+            assignment_id: format!("AS{key}{worker}{n}"),
+            hit_id: format!("HIT{}{key}", c.name.to_uppercase()),
+            campaign: c.name.clone(),
+            item_key: key.to_owned(),
+            generation: 1,
+            worker_id: worker.to_owned(),
+            status: AssignmentStatus::Submitted,
+            accept_time: Some(UnixTime(NOW.0 - 3_700)),
+            submit_time: Some(UnixTime(NOW.0 - 3_600)),
+            auto_approval_time: Some(UnixTime(NOW.0 - 3_600 + 3 * DAY as i64)),
+            approval_time: None,
+            rejection_time: None,
+            answer_xml: String::new(),
+            answers: BTreeMap::from([("label".to_owned(), label.to_owned())]),
+            requester_feedback: None,
+            decided_by: None,
+        }
+    }
+
+    fn decision(id: &str, verdict: Verdict, line: usize) -> Decision {
+        Decision {
+            assignment_id: id.to_owned(),
+            verdict,
+            file: "reviews/street.csv".into(),
+            line,
+        }
+    }
+
+    fn reject(why: &str) -> Verdict {
+        Verdict::Reject {
+            feedback: why.to_owned(),
+        }
+    }
+
+    fn approve() -> Verdict {
+        Verdict::Approve { feedback: None }
+    }
+
+    fn gold(keys: &[&str]) -> KnownAnswers {
+        KnownAnswers {
+            file: "gold/street.csv".into(),
+            gold: keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.to_string(),
+                        BTreeMap::from([("label".to_owned(), "car".to_owned())]),
+                    )
+                })
+                .collect(),
+            min_answers: 3,
+            reject_below: Some(0.6),
+            approve_at_least: Some(0.8),
+            block_below: None,
+            reason: "Most answers on checked items were wrong".to_owned(),
+        }
+    }
+
+    fn bonus_row(id: &str, worker: &str, cents: i64, line: usize) -> BonusRow {
+        BonusRow {
+            assignment_id: id.to_owned(),
+            worker_id: worker.to_owned(),
+            amount: usd(cents),
+            reason: "Great work".to_owned(),
+            id: None,
+            file: "bonuses/street.csv".into(),
+            line,
+        }
+    }
+
+    fn review_of(p: &Plan) -> Vec<(String, String, String)> {
+        campaign_plan(p, "street")
+            .review
+            .iter()
+            .map(|r| {
+                (
+                    r.action.verb().to_owned(),
+                    r.action.assignment_id().to_owned(),
+                    r.reason.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_decisions_row_approves_or_rejects_submitted_work_with_its_feedback() {
+        let (mut c, mut r) = setup();
+        let a = answer(&c, "a", WORKER_OK, "car", 1);
+        let b = answer(&c, "b", WORKER_OK, "bus", 1);
+        c.review.decisions = vec![
+            decision(&a.assignment_id, approve(), 2),
+            decision(&b.assignment_id, reject("Wrong label"), 3),
+        ];
+        r.assignments = vec![a.clone(), b.clone()];
+        let p = run(&desired(vec![c]), &r);
+        let cp = campaign_plan(&p, "street");
+        assert_eq!(cp.review.len(), 2);
+        assert!(
+            matches!(&cp.review[0].action, ReviewAction::Approve { assignment_id, .. } if *assignment_id == a.assignment_id)
+        );
+        assert!(
+            matches!(&cp.review[1].action, ReviewAction::Reject { feedback, .. } if feedback == "Wrong label")
+        );
+        assert_eq!(cp.review[1].reason, "decisions row reviews/street.csv:3");
+        // An approval pays the reward and fee the HIT committed ($0.12 + 20 % = $0.14), nothing new.
+        assert_eq!(cp.review[0].moves, usd(14));
+        assert_eq!(cp.review[0].cost_delta, Money::ZERO);
+        assert_eq!((p.summary.approve, p.summary.reject), (1, 1));
+        assert!(p.has_changes() && p.errors.is_empty());
+    }
+
+    #[test]
+    fn work_already_in_the_wanted_state_plans_nothing() {
+        let (mut c, mut r) = setup();
+        let mut a = answer(&c, "a", WORKER_OK, "car", 1);
+        a.status = AssignmentStatus::Approved;
+        a.decided_by = Some(DecidedBy::Turkform);
+        c.review.decisions = vec![decision(&a.assignment_id, approve(), 2)];
+        r.assignments = vec![a];
+        let p = run(&desired(vec![c]), &r);
+        assert!(campaign_plan(&p, "street").review.is_empty());
+        assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn approving_a_rejected_assignment_overrides_the_rejection_within_30_days() {
+        let (mut c, mut r) = setup();
+        let mut a = answer(&c, "a", WORKER_OK, "car", 1);
+        a.status = AssignmentStatus::Rejected;
+        let mut old = answer(&c, "b", WORKER_OK, "car", 1);
+        old.status = AssignmentStatus::Rejected;
+        old.submit_time = Some(UnixTime(NOW.0 - 31 * DAY as i64));
+        c.review.decisions = vec![
+            decision(&a.assignment_id, approve(), 2),
+            decision(&old.assignment_id, approve(), 3),
+        ];
+        r.assignments = vec![a, old.clone()];
+        let p = run(&desired(vec![c]), &r);
+        let rev = review_of(&p);
+        assert_eq!(rev.len(), 1);
+        assert_eq!(rev[0].0, "override rejection of");
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.message.contains(&old.assignment_id)
+                    && w.message.contains("within 30 days")),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn rejecting_approved_work_is_reported_not_planned_and_auto_approval_is_a_conflict() {
+        let (mut c, mut r) = setup();
+        let mut auto = answer(&c, "a", WORKER_OK, "car", 1);
+        auto.status = AssignmentStatus::Approved;
+        auto.decided_by = Some(DecidedBy::Auto);
+        let mut outside = answer(&c, "b", WORKER_OK, "car", 1);
+        outside.status = AssignmentStatus::Approved;
+        outside.decided_by = Some(DecidedBy::Outside);
+        c.review.decisions = vec![
+            decision(&auto.assignment_id, reject("late"), 2),
+            decision(&outside.assignment_id, reject("late"), 3),
+        ];
+        r.assignments = vec![auto, outside];
+        let p = run(&desired(vec![c]), &r);
+        assert!(campaign_plan(&p, "street").review.is_empty());
+        let msgs: Vec<&str> = p.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("auto-approved it before the rejection arrived")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("cannot be reversed")),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn a_decisions_row_naming_an_unknown_assignment_is_a_plan_error_at_its_line() {
+        let (mut c, r) = setup();
+        c.review.decisions = vec![decision("NOSUCH", approve(), 7)];
+        let p = run(&desired(vec![c]), &r);
+        assert_eq!(p.errors.len(), 1);
+        let e = &p.errors[0];
+        assert_eq!((e.file.to_str(), e.line), (Some("reviews/street.csv"), 7));
+        assert!(
+            e.message.contains("`NOSUCH` is not known to state"),
+            "{}",
+            e.message
+        );
+        assert_eq!(p.summary.errors, 1);
+    }
+
+    #[test]
+    fn known_answers_reject_an_inaccurate_worker_approve_an_accurate_one_and_skip_the_unjudged() {
+        let (mut c, mut r) = setup();
+        c.review.known_answers = Some(gold(&["a", "b", "c"]));
+        let mut all = Vec::new();
+        for key in ["a", "b", "c", "d"] {
+            all.push(answer(&c, key, WORKER_OK, "car", 1));
+            all.push(answer(
+                &c,
+                key,
+                WORKER_BAD,
+                if key == "a" { "car" } else { "bus" },
+                1,
+            ));
+        }
+        // Two gold answers only: below min_answers, not judged.
+        all.push(answer(&c, "a", "ANEW", "bus", 1));
+        all.push(answer(&c, "b", "ANEW", "bus", 1));
+        r.assignments = all;
+        let p = run(&desired(vec![c]), &r);
+        let cp = campaign_plan(&p, "street");
+        let of = |w: &str| -> Vec<&turkform_plan::PlannedReview> {
+            cp.review
+                .iter()
+                .filter(|x| matches!(&x.basis, ReviewBasis::KnownAnswers { worker_id, .. } if worker_id == w))
+                .collect()
+        };
+        let bad = of(WORKER_BAD);
+        assert_eq!(bad.len(), 4, "all of the worker's work, gold or not");
+        assert!(bad.iter().all(|x| matches!(&x.action, ReviewAction::Reject { feedback, .. } if feedback == "Most answers on checked items were wrong")));
+        assert_eq!(bad[0].reason, "of ABAD: accuracy 0.33 on 3 known answers");
+        let good = of(WORKER_OK);
+        assert_eq!(good.len(), 4);
+        assert!(
+            good.iter()
+                .all(|x| matches!(x.action, ReviewAction::Approve { .. }))
+        );
+        assert!(of("ANEW").is_empty());
+        assert_eq!(cp.review.len(), 8);
+    }
+
+    #[test]
+    fn an_answer_to_gold_is_right_only_when_every_gold_field_matches_trimmed_and_case_sensitive() {
+        let (mut c, mut r) = setup();
+        let mut k = gold(&["a", "b", "c"]);
+        k.min_answers = 3;
+        k.approve_at_least = Some(1.0);
+        for g in k.gold.values_mut() {
+            g.insert("color".into(), "red".into());
+        }
+        c.review.known_answers = Some(k);
+        let mut all = Vec::new();
+        for (key, color) in [("a", " red "), ("b", "red"), ("c", "Red")] {
+            let mut a = answer(&c, key, WORKER_OK, "car", 1);
+            a.answers.insert("color".into(), color.into());
+            all.push(a);
+        }
+        r.assignments = all;
+        let p = run(&desired(vec![c]), &r);
+        // 2 of 3 right ("Red" differs in case): 0.67, between the thresholds -> no decision.
+        assert!(
+            campaign_plan(&p, "street").review.is_empty(),
+            "{:?}",
+            review_of(&p)
+        );
+    }
+
+    #[test]
+    fn decisions_beat_known_answers_which_beat_approve_after() {
+        let (mut c, mut r) = setup();
+        c.review.known_answers = Some(gold(&["a", "b", "c"]));
+        c.review.approve_after_secs = Some(1_800);
+        let mut all: Vec<RecordedAssignment> = ["a", "b", "c"]
+            .iter()
+            .map(|k| answer(&c, k, WORKER_BAD, "bus", 1))
+            .collect();
+        let spared = all[0].assignment_id.clone();
+        c.review.decisions = vec![decision(&spared, approve(), 2)];
+        let other = answer(&c, "d", "AOTHER", "x", 1);
+        let mut fresh = answer(&c, "e", "AOTHER", "x", 1);
+        fresh.submit_time = Some(UnixTime(NOW.0 - 60));
+        all.push(other.clone());
+        all.push(fresh.clone());
+        r.assignments = all;
+        let p = run(&desired(vec![c]), &r);
+        let rev = review_of(&p);
+        let find = |id: &str| rev.iter().find(|x| x.1 == id).cloned();
+        assert_eq!(find(&spared).unwrap().0, "approve");
+        assert_eq!(rev.iter().filter(|x| x.0 == "reject").count(), 2);
+        let o = find(&other.assignment_id).unwrap();
+        assert_eq!(
+            (o.0.as_str(), o.2.as_str()),
+            ("approve", "submitted more than 30m ago (approve_after)")
+        );
+        assert!(
+            find(&fresh.assignment_id).is_none(),
+            "approve_after has not elapsed"
+        );
+    }
+
+    #[test]
+    fn rules_never_fight_a_decision_made_outside_turkform() {
+        let (mut c, mut r) = setup();
+        c.review.approve_after_secs = Some(60);
+        c.review.known_answers = Some(gold(&["a", "b", "c"]));
+        let mut all: Vec<RecordedAssignment> = ["a", "b", "c"]
+            .iter()
+            .map(|k| answer(&c, k, WORKER_BAD, "bus", 1))
+            .collect();
+        for a in &mut all {
+            a.status = AssignmentStatus::Approved;
+            a.decided_by = Some(DecidedBy::Outside);
+        }
+        let mut rejected = answer(&c, "d", "AOTHER", "x", 1);
+        rejected.status = AssignmentStatus::Rejected;
+        rejected.decided_by = Some(DecidedBy::Outside);
+        all.push(rejected);
+        r.assignments = all;
+        let p = run(&desired(vec![c]), &r);
+        assert!(review_of(&p).is_empty());
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn a_bonus_costs_its_amount_plus_a_fifth_at_least_a_cent_and_counts_in_the_budget() {
+        let (mut c, mut r) = setup();
+        let a = answer(&c, "a", WORKER_OK, "car", 1);
+        let b = answer(&c, "b", WORKER_OK, "car", 1);
+        c.review.bonuses = vec![
+            bonus_row(&a.assignment_id, WORKER_OK, 100, 2),
+            bonus_row(&b.assignment_id, WORKER_OK, 3, 3),
+        ];
+        r.assignments = vec![a.clone(), b];
+        let committed: Money = r.hits.iter().map(|h| h.committed_cost).sum();
+        c.max_spend = Some(committed + usd(124));
+        let p = run(&desired(vec![c.clone()]), &r);
+        let cp = campaign_plan(&p, "street");
+        let costs: Vec<i64> = cp.review.iter().map(|x| x.cost_delta.cents()).collect();
+        assert_eq!(costs, vec![120, 4]);
+        assert!(!cp.over_budget, "exactly at the budget");
+        assert!(
+            matches!(&cp.review[0].action, ReviewAction::SendBonus { token, resend: false, .. } if *token == c.review.bonuses[0].token(Target::Sim, "street"))
+        );
+        assert_eq!(p.summary.bonus, 2);
+        assert_eq!(p.summary.cost_delta, usd(124));
+        c.max_spend = Some(committed + usd(123));
+        let p = run(&desired(vec![c]), &r);
+        assert!(campaign_plan(&p, "street").over_budget);
+    }
+
+    fn paid(row: &BonusRow, paid: bool) -> RecordedBonus {
+        RecordedBonus {
+            campaign: "street".into(),
+            identity: row.identity(),
+            assignment_id: row.assignment_id.clone(),
+            worker_id: row.worker_id.clone(),
+            amount: row.amount,
+            reason: row.reason.clone(),
+            token: row.token(Target::Sim, "street"),
+            requested_at: UnixTime(NOW.0 - 100),
+            paid_at: paid.then_some(UnixTime(NOW.0 - 90)),
+        }
+    }
+
+    #[test]
+    fn a_paid_bonus_is_never_paid_again_and_an_edited_one_is_warned_about() {
+        let (mut c, mut r) = setup();
+        let a = answer(&c, "a", WORKER_OK, "car", 1);
+        let row = bonus_row(&a.assignment_id, WORKER_OK, 100, 2);
+        r.bonuses = vec![paid(&row, true)];
+        let mut edited = row.clone();
+        edited.amount = usd(200);
+        c.review.bonuses = vec![edited];
+        r.assignments = vec![a];
+        let committed: Money = r.hits.iter().map(|h| h.committed_cost).sum();
+        let p = run(&desired(vec![c.clone()]), &r);
+        let cp = campaign_plan(&p, "street");
+        assert!(cp.review.is_empty());
+        assert_eq!(
+            cp.committed,
+            committed + usd(120),
+            "the paid bonus counts as spent"
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.message.contains("is not paid again")),
+            "{:?}",
+            p.warnings
+        );
+        c.review.bonuses = vec![row];
+        let p = run(&desired(vec![c]), &r);
+        assert!(p.warnings.is_empty() && !p.has_changes());
+    }
+
+    #[test]
+    fn a_pending_bonus_is_resent_with_its_recorded_token_and_amount() {
+        let (mut c, mut r) = setup();
+        let a = answer(&c, "a", WORKER_OK, "car", 1);
+        let row = bonus_row(&a.assignment_id, WORKER_OK, 100, 2);
+        r.bonuses = vec![paid(&row, false)];
+        c.review.bonuses = vec![row.clone()];
+        r.assignments = vec![a];
+        let p = run(&desired(vec![c]), &r);
+        let cp = campaign_plan(&p, "street");
+        assert_eq!(cp.review.len(), 1);
+        assert!(
+            matches!(&cp.review[0].action, ReviewAction::SendBonus { resend: true, amount, .. } if *amount == usd(100))
+        );
+        assert_eq!(
+            cp.review[0].cost_delta,
+            Money::ZERO,
+            "already counted as committed"
+        );
+    }
+
+    #[test]
+    fn a_bonus_to_a_worker_who_did_not_do_the_assignment_is_a_plan_error() {
+        let (mut c, mut r) = setup();
+        let a = answer(&c, "a", WORKER_OK, "car", 1);
+        c.review.bonuses = vec![
+            bonus_row(&a.assignment_id, WORKER_BAD, 100, 4),
+            bonus_row("NOSUCH", WORKER_OK, 100, 5),
+        ];
+        r.assignments = vec![a];
+        let p = run(&desired(vec![c]), &r);
+        let lines: Vec<(usize, &str)> = p
+            .errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, 4);
+        assert!(
+            lines[0].1.contains("WorkerId `ABAD` did not do assignment"),
+            "{lines:?}"
+        );
+        assert!(lines[1].1.contains("not known to state"));
+        assert!(campaign_plan(&p, "street").review.is_empty());
+    }
 }

@@ -27,8 +27,10 @@ impl Loc {
 }
 
 /// Keys of each table, for unknown-key checks and "belongs in" hints.
-pub(crate) const ROOT_KEYS: [&str; 7] = [
+pub(crate) const ROOT_KEYS: [&str; 9] = [
     "name",
+    "review",
+    "bonuses",
     "status",
     "hit_type",
     "layout",
@@ -115,6 +117,8 @@ pub(crate) struct CampaignDef {
     pub max_spend: Option<Money>,
     pub layout: Option<LayoutDef>,
     pub items: Option<ItemsDef>,
+    /// `[review]` / `[bonuses]`, when the file has either; their files are read later.
+    pub review: Option<crate::review::ReviewDef>,
 }
 
 /// How the question of each item is made.
@@ -771,7 +775,9 @@ pub(crate) fn parse_campaign(
         }
         None => None,
     };
+    let review = crate::review::parse_review(r, &root, file);
     Some(CampaignDef {
+        review,
         name,
         name_loc,
         file: file.to_owned(),

@@ -11,7 +11,7 @@
 //!
 //! Modules: `project` (the whole load), `campaign` (one file's keys), `qualifications`
 //! (requirements and their MTurk rules), `render` (templates and question XML), `data`
-//! (CSV/JSONL rows), `settings`, `init`, and the helpers `toml_read`, `duration`, `countries`,
+//! (CSV/JSONL rows), `review` (review and bonus tables and their files), `settings`, `init`, and the helpers `toml_read`, `duration`, `countries`,
 //! `diagnostic`.
 
 mod campaign;
@@ -23,6 +23,7 @@ mod init;
 mod project;
 mod qualifications;
 mod render;
+mod review;
 mod settings;
 mod toml_read;
 

@@ -273,8 +273,25 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
             );
         }
         diags.append(&mut item_diags);
-        if let (Some(hit_type), Some(assignments), Some(lifetime), Some(items)) =
-            (&def.hit_type, def.assignments, def.lifetime, items)
+        // Review files are read only once the items are known (gold rows name item keys), and
+        // not for `render`, which looks at one item.
+        let review = match (&def.review, &items, &def.items, mode) {
+            (Some(r), Some(items), Some(items_def), Mode::All) => {
+                let keys = items.iter().map(|i| i.key.as_str()).collect();
+                crate::review::load_review(
+                    r,
+                    &def.file,
+                    &items_def.key,
+                    &keys,
+                    &mut diags,
+                    &mut inputs,
+                )
+            }
+            (None, ..) => Some(Default::default()),
+            _ => None,
+        };
+        if let (Some(hit_type), Some(assignments), Some(lifetime), Some(items), Some(review)) =
+            (&def.hit_type, def.assignments, def.lifetime, items, review)
         {
             campaigns.push(DesiredCampaign {
                 name: def.name.clone(),
@@ -286,6 +303,7 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
                 lifetime,
                 max_spend: def.max_spend,
                 items,
+                review,
             });
         }
     }

@@ -16,6 +16,8 @@
 //!   and the [`Batch`] of outcomes it commits after.
 //! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), on
 //!   `Tx` like [`store`], so it runs on both backends.
+//! - `bonuses`: the SQL of bonuses (recorded pending before the call, paid after, kept for
+//!   good), on `Tx` like [`assignments`].
 //! - [`lock`]: the apply lock of a file, an OS advisory lock the kernel drops when its holder
 //!   dies, with the holder also named inside the state file.
 //! - [`migrate`]: `state migrate`, a whole state copied between backends.
@@ -42,6 +44,7 @@
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
 pub mod assignments;
+mod bonuses;
 mod db;
 pub mod journal;
 pub mod lock;

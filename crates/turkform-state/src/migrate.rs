@@ -143,6 +143,21 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "to_key",
         ],
     ),
+    (
+        "bonuses",
+        &[
+            "target",
+            "campaign",
+            "identity",
+            "assignment_id",
+            "worker_id",
+            "amount_cents",
+            "reason",
+            "token",
+            "requested_at",
+            "paid_at",
+        ],
+    ),
 ];
 
 /// What a migration copied.

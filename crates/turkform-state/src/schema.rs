@@ -14,7 +14,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -24,7 +24,8 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -162,7 +163,9 @@ CREATE TABLE assignments (
     PRIMARY KEY (target, assignment_id)
 );
 CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
-CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+-- In export order, so that streaming results needs no sort of the whole table.
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time,
+                                                 assignment_id);
 CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
 -- JSON array of [column, value] pairs, in the data file's column order; NULL when unknown
 -- (HITs created before schema 3, or adopted ones).
@@ -190,6 +193,26 @@ CREATE TABLE renames (
     to_campaign   TEXT NOT NULL,
     to_key        TEXT
 );
+"#;
+
+/// Schema 5 adds bonuses: every SendBonus turkform made, recorded `pending` (paid_at NULL)
+/// before the call and kept for good, so that no row is ever paid twice.
+pub const V5_BONUSES: &str = r#"
+CREATE TABLE bonuses (
+    target        TEXT NOT NULL,
+    campaign      TEXT NOT NULL,
+    -- AssignmentId, or AssignmentId/Id for a further bonus on the same assignment.
+    identity      TEXT NOT NULL,
+    assignment_id TEXT NOT NULL,
+    worker_id     TEXT NOT NULL,
+    amount_cents  INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    token         TEXT NOT NULL,
+    requested_at  INTEGER NOT NULL,
+    paid_at       INTEGER,
+    PRIMARY KEY (target, campaign, identity)
+);
+CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -389,8 +412,13 @@ pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError
 /// `COLLATE "C"` text so that keys sort and compare exactly as in SQLite), so that the
 /// store's portable SQL runs unchanged on both. `PG_MIGRATIONS[i]` takes a schema from `i` to
 /// `i + 1`; a new SQLite migration gets its PostgreSQL twin here in the same commit.
-pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    [PG_V1, PG_V2, PG_V3, PG_V4_FORGOTTEN_AND_RENAMES];
+pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    PG_V1,
+    PG_V2,
+    PG_V3,
+    PG_V4_FORGOTTEN_AND_RENAMES,
+    PG_V5_BONUSES,
+];
 
 pub const PG_V1: &str = r#"
 CREATE TABLE meta (
@@ -507,7 +535,9 @@ CREATE TABLE assignments (
     PRIMARY KEY (target, assignment_id)
 );
 CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
-CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time);
+-- In export order, so that streaming results needs no sort of the whole table.
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time,
+                                                 assignment_id);
 CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
 ALTER TABLE hits ADD COLUMN input_row TEXT COLLATE "C";
 ALTER TABLE partitions ADD COLUMN balance_cents BIGINT;
@@ -532,6 +562,24 @@ CREATE TABLE renames (
     to_campaign   TEXT COLLATE "C" NOT NULL,
     to_key        TEXT COLLATE "C"
 );
+"#;
+
+/// [`V5_BONUSES`] on PostgreSQL.
+pub const PG_V5_BONUSES: &str = r#"
+CREATE TABLE bonuses (
+    target        TEXT COLLATE "C" NOT NULL,
+    campaign      TEXT COLLATE "C" NOT NULL,
+    identity      TEXT COLLATE "C" NOT NULL,
+    assignment_id TEXT COLLATE "C" NOT NULL,
+    worker_id     TEXT COLLATE "C" NOT NULL,
+    amount_cents  BIGINT NOT NULL,
+    reason        TEXT COLLATE "C" NOT NULL,
+    token         TEXT COLLATE "C" NOT NULL,
+    requested_at  BIGINT NOT NULL,
+    paid_at       BIGINT,
+    PRIMARY KEY (target, campaign, identity)
+);
+CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
 "#;
 
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use turkform_model::{
     Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedAssignment,
-    RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename, Target,
-    UnixTime,
+    RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename,
+    Target, UnixTime,
 };
 
 use crate::StateError;
@@ -150,6 +150,39 @@ impl StateStore {
             lineage: String::new(),
             ..RecordedState::default()
         }))
+    }
+
+    /// Records a bonus as pending, before its SendBonus call (the bonus's own write-ahead
+    /// record: it outlives the intent journal, since a paid bonus must never be paid again).
+    /// `false` when the row was already recorded (what was first recorded stays). Bumps the
+    /// serial.
+    pub fn record_bonus_pending(&mut self, bonus: &RecordedBonus) -> Result<bool, StateError> {
+        let target = self.target;
+        self.write(|tx| {
+            let new = crate::bonuses::record_pending(tx, target, bonus)?;
+            if new {
+                bump_serial(tx, target)?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Marks a pending bonus paid (MTurk accepted it, or ListBonusPayments shows it). `false`
+    /// when it was already marked paid or is not recorded. Bumps the serial when it changes.
+    pub fn mark_bonus_paid(
+        &mut self,
+        campaign: &str,
+        identity: &str,
+        at: UnixTime,
+    ) -> Result<bool, StateError> {
+        let target = self.target;
+        self.write(|tx| {
+            let changed = crate::bonuses::mark_paid(tx, target, campaign, identity, at)?;
+            if changed {
+                bump_serial(tx, target)?;
+            }
+            Ok(changed)
+        })
     }
 
     // --- locking ---
@@ -804,6 +837,20 @@ fn load(
         },
     )?;
 
+    // The planner reviews from these; they stream through the results query (in export
+    // order), in the same snapshot as the rest.
+    let mut assignments = Vec::new();
+    if version >= 3 {
+        crate::assignments::visit(tx, target, &AssignmentFilter::default(), &mut |row| {
+            assignments.push(row.assignment);
+            true
+        })?;
+    }
+    let bonuses = if version >= 5 {
+        crate::bonuses::all(tx, target)?
+    } else {
+        Vec::new()
+    };
     // A state older than schema 4 opened read-only is read as it is, never migrated.
     let (forgotten, renames) = if version >= 4 {
         load_forgotten_and_renames(tx, t)?
@@ -822,6 +869,8 @@ fn load(
         refreshed_at,
         forgotten,
         renames,
+        assignments,
+        bonuses,
     })
 }
 

@@ -40,6 +40,8 @@ on_both_backends!(
     remove_item_and_remove_hit_forget_records_or_say_not_found,
     removed_hits_are_remembered_as_forgotten_and_renames_move_everything,
     a_hit_forgotten_twice_is_remembered_once_with_its_latest_item,
+    a_bonus_is_recorded_pending_once_then_paid_once_and_kept,
+    load_carries_every_recorded_assignment_for_the_planner,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
@@ -1289,4 +1291,87 @@ fn a_hit_forgotten_twice_is_remembered_once_with_its_latest_item(loc: Loc) {
         .map(|f| (f.hit_id.as_str(), f.item_key.as_str(), f.generation))
         .collect();
     assert_eq!(forgotten, [("H1", "k2", 4)]);
+}
+
+fn bonus(identity: &str, cents: i64) -> turkform_model::RecordedBonus {
+    turkform_model::RecordedBonus {
+        campaign: "c".to_owned(),
+        identity: identity.to_owned(),
+        assignment_id: identity.split('/').next().unwrap().to_owned(),
+        worker_id: "W1".to_owned(),
+        amount: Money::from_cents(cents),
+        reason: "Great work".to_owned(),
+        token: format!("tok-{identity}"),
+        requested_at: UnixTime(1_700_000_000),
+        paid_at: None,
+    }
+}
+
+fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    let serial = store.serial().unwrap();
+    assert!(store.record_bonus_pending(&bonus("A1", 25)).unwrap());
+    assert!(store.record_bonus_pending(&bonus("A1/2", 100)).unwrap());
+    // A second record of the same row keeps the first amount: it is what MTurk may have seen.
+    assert!(!store.record_bonus_pending(&bonus("A1", 99)).unwrap());
+    assert_eq!(store.serial().unwrap(), serial + 2);
+    assert!(
+        store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_100))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_200))
+            .unwrap(),
+        "paid once"
+    );
+    drop(store);
+    let state = open_rw(&path, Target::Sim).load().unwrap();
+    let got: Vec<(&str, i64, Option<UnixTime>)> = state
+        .bonuses
+        .iter()
+        .map(|b| (b.identity.as_str(), b.amount.cents(), b.paid_at))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("A1", 25, Some(UnixTime(1_700_000_100))),
+            ("A1/2", 100, None)
+        ]
+    );
+    let other = open_rw(&path, Target::Sandbox).load().unwrap();
+    assert!(other.bonuses.is_empty(), "targets never mix");
+}
+
+fn load_carries_every_recorded_assignment_for_the_planner(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    let a = turkform_model::RecordedAssignment {
+        assignment_id: "AS1".to_owned(),
+        hit_id: "H1".to_owned(),
+        campaign: "c".to_owned(),
+        item_key: "k1".to_owned(),
+        generation: 1,
+        worker_id: "W1".to_owned(),
+        status: turkform_model::AssignmentStatus::Submitted,
+        accept_time: Some(UnixTime(1_700_000_000)),
+        submit_time: Some(UnixTime(1_700_000_060)),
+        auto_approval_time: Some(UnixTime(1_700_259_260)),
+        approval_time: None,
+        rejection_time: None,
+        answer_xml: "<QuestionFormAnswers/>".to_owned(),
+        answers: [("label".to_owned(), "car".to_owned())].into(),
+        requester_feedback: None,
+        decided_by: None,
+    };
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            upsert_assignments: vec![a.clone()],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.load().unwrap().assignments, vec![a]);
 }

@@ -1,6 +1,6 @@
 //! `turkform results` over a large state, measured: writes a state with `--assignments`
 //! assignments (3 per HIT) directly through the state store, then runs the release binary's
-//! `results` on it to /dev/null under `/usr/bin/time`, and prints one JSON object of figures.
+//! `results` on it to a file under `/usr/bin/time`, and prints one JSON object of figures.
 //!
 //! `cargo build --release -p turkform && cargo run --release -p turkform --example results_export_bench -- --assignments 1000000 [--format csv|jsonl]`
 //!
@@ -150,7 +150,9 @@ fn main() {
         .arg(&binary)
         .arg("-C")
         .arg(dir.path())
-        .args(["results", "--format", &format, "--output", "/dev/null"])
+        // A real file: `--output /dev/null` once renamed the temporary file over the device.
+        .args(["results", "--format", &format, "--output"])
+        .arg(dir.path().join("export.out"))
         .env("NO_COLOR", "1")
         .env_remove("TURKFORM_TARGET")
         .env_remove("TURKFORM_STATE")

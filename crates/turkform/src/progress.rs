@@ -139,6 +139,16 @@ pub fn print_report(report: &ApplyReport) {
         };
         eprintln!("  failed: {place} ({}): {}", f.kind, f.message);
     }
+    let r = &report.review;
+    if r.done() + r.confirmed + r.bonuses_found_paid + r.conflicts.len() > 0 {
+        eprintln!(
+            "  review: {} approved, {} rejection(s) overridden, {} rejected, {} bonus(es) paid; {} confirmed already done, {} pending bonus(es) found paid",
+            r.approved, r.overridden, r.rejected, r.bonuses_paid, r.confirmed, r.bonuses_found_paid
+        );
+    }
+    for c in &r.conflicts {
+        eprintln!("  conflict: {c}");
+    }
     if report.interrupted {
         eprintln!("  what was in flight is recorded; run `turkform apply` again to finish");
     }

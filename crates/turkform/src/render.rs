@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use turkform_model::time::format_duration;
 use turkform_model::{ExpiredBy, Money};
-use turkform_plan::{Action, CampaignPlan, Plan, PlannedAction};
+use turkform_plan::{Action, CampaignPlan, Plan, PlannedAction, PlannedReview, ReviewAction};
 
 /// How to draw: colour only on a terminal and never with `NO_COLOR`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -230,7 +230,11 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
         out.push('\n');
     }
     for c in &plan.campaigns {
-        if c.actions.is_empty() && c.hit_types.is_empty() && c.drift.is_empty() {
+        if c.actions.is_empty()
+            && c.hit_types.is_empty()
+            && c.drift.is_empty()
+            && c.review.is_empty()
+        {
             continue;
         }
         let _ = writeln!(out, "{}", campaign_header(style, c));
@@ -253,6 +257,7 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
                 write_action(&mut out, style, a);
             }
         }
+        write_review(&mut out, style, &c.review);
         for d in &c.drift {
             let _ = writeln!(
                 out,
@@ -285,6 +290,29 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
             let _ = writeln!(out, "    {money}");
         }
         out.push('\n');
+    }
+    for e in &plan.errors {
+        let _ = writeln!(
+            out,
+            "{} {}:{}: {}",
+            style.red("error:"),
+            e.file.display(),
+            e.line,
+            e.message
+        );
+        if let Some(h) = &e.hint {
+            let _ = writeln!(out, "  hint: {h}");
+        }
+    }
+    if !plan.errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            style.red(&format!(
+                "{} error(s) in the review files: apply will refuse this plan",
+                plan.errors.len()
+            ))
+        );
     }
     out.push_str(&summary_line(plan, style));
     out.push('\n');
@@ -356,6 +384,10 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
     push(s.retype, "to retype");
     push(s.replace, "to replace");
     push(s.expire, "to expire");
+    push(s.approve, "to approve");
+    push(s.override_rejection, "rejection(s) to override");
+    push(s.reject, "to reject");
+    push(s.bonus, "bonus(es) to pay");
     let mut line = format!(
         "{} {}. Cost: {}",
         style.bold("Plan:"),
@@ -375,6 +407,112 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
     line
 }
 
+fn review_symbol(action: &ReviewAction) -> &'static str {
+    match action {
+        ReviewAction::Approve { .. } | ReviewAction::OverrideRejection { .. } => "✓",
+        ReviewAction::Reject { .. } => "✗",
+        ReviewAction::SendBonus { .. } => "$",
+    }
+}
+
+fn assignments(n: usize) -> String {
+    if n == 1 {
+        "1 assignment".to_owned()
+    } else {
+        format!("{n} assignments")
+    }
+}
+
+/// Review actions grouped by what they do and why: 5,000 approvals after `approve_after` are
+/// one line; `-v` lists every assignment under its group.
+fn write_review(out: &mut String, style: &Style, review: &[PlannedReview]) {
+    // Decisions-file rows each have their own line number: they group by verb and file.
+    let group_of = |r: &PlannedReview| -> String {
+        match &r.basis {
+            turkform_plan::ReviewBasis::File { file, .. } => {
+                if matches!(r.action, ReviewAction::SendBonus { resend: false, .. }) {
+                    format!("(bonuses file {})", file.display())
+                } else if matches!(r.action, ReviewAction::SendBonus { .. }) {
+                    "(pending from an earlier apply: confirmed or resent with the same token)"
+                        .to_owned()
+                } else {
+                    format!("(decisions file {})", file.display())
+                }
+            }
+            _ => r.reason.clone(),
+        }
+    };
+    let mut groups: Vec<(&'static str, String, Vec<&PlannedReview>)> = Vec::new();
+    for r in review {
+        let key = (r.action.verb(), group_of(r));
+        match groups.iter_mut().find(|g| g.0 == key.0 && g.1 == key.1) {
+            Some(g) => g.2.push(r),
+            None => groups.push((key.0, key.1, vec![r])),
+        }
+    }
+    for (verb, why, rows) in groups {
+        let moves: Money = rows.iter().map(|r| r.moves).sum();
+        let money = match rows[0].action {
+            ReviewAction::SendBonus { .. } => format!("{moves} with fees"),
+            ReviewAction::Reject { .. } => format!("{moves} committed, not paid"),
+            _ => format!("pays {moves} committed"),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {verb} {} {why}  {}",
+            paint_symbol(style, if verb == "reject" { "-" } else { "~" }),
+            assignments(rows.len()),
+            style.dim(&money)
+        );
+        if style.every_item || rows.len() == 1 && !why.starts_with("of ") {
+            for r in &rows {
+                let detail = match &r.action {
+                    ReviewAction::Approve { feedback, .. }
+                    | ReviewAction::OverrideRejection { feedback, .. } => feedback
+                        .as_ref()
+                        .map(|f| format!(" feedback {f:?}"))
+                        .unwrap_or_default(),
+                    ReviewAction::Reject { feedback, .. } => format!(" feedback {feedback:?}"),
+                    ReviewAction::SendBonus {
+                        worker_id,
+                        amount,
+                        reason,
+                        identity,
+                        assignment_id,
+                        ..
+                    } => {
+                        // The row's Id, when it has one, tells two bonuses of one assignment apart.
+                        let id = identity
+                            .strip_prefix(assignment_id.as_str())
+                            .and_then(|rest| rest.strip_prefix('/'))
+                            .map(|id| format!(" (Id {id})"))
+                            .unwrap_or_default();
+                        format!("{id} to {worker_id}: {amount} ({reason:?})")
+                    }
+                };
+                let worker = match &r.action {
+                    ReviewAction::Approve { worker_id, .. }
+                    | ReviewAction::OverrideRejection { worker_id, .. }
+                    | ReviewAction::Reject { worker_id, .. } => format!(" of {worker_id}"),
+                    ReviewAction::SendBonus { .. } => String::new(),
+                };
+                let at = match &r.basis {
+                    turkform_plan::ReviewBasis::File { file, line } => {
+                        format!("  {}", style.dim(&format!("{}:{line}", file.display())))
+                    }
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "      {} {}{worker}{detail}{at}",
+                    review_symbol(&r.action),
+                    r.action.assignment_id()
+                );
+            }
+        }
+    }
+}
+
 /// Why a HIT was expired, for `state show`.
 pub fn expired_by_text(e: ExpiredBy) -> &'static str {
     match e {
@@ -382,5 +520,117 @@ pub fn expired_by_text(e: ExpiredBy) -> &'static str {
         ExpiredBy::Finish => "campaign finished",
         ExpiredBy::Removal => "removed",
         ExpiredBy::Replace => "replaced",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{CampaignStatus, DesiredState, RecordedState, Target, UnixTime};
+    use turkform_plan::{CampaignPlan, PlanOptions, PlannedReview, ReviewAction, ReviewBasis};
+
+    use super::*;
+
+    fn approve(i: usize) -> PlannedReview {
+        PlannedReview {
+            action: ReviewAction::Approve {
+                campaign: "street".into(),
+                assignment_id: format!("AS{i:05}"),
+                hit_id: "H".into(),
+                worker_id: format!("W{}", i % 7),
+                feedback: None,
+            },
+            basis: ReviewBasis::ApproveAfter { secs: 86_400 },
+            reason: "submitted more than 1d ago (approve_after)".into(),
+            moves: Money::from_cents(14),
+            cost_delta: Money::ZERO,
+        }
+    }
+
+    fn review_plan() -> Plan {
+        let desired = DesiredState {
+            target: Target::Sim,
+            campaigns: Vec::new(),
+            qualification_types: Vec::new(),
+            inputs_digest: String::new(),
+        };
+        let mut plan = turkform_plan::plan(
+            &desired,
+            &RecordedState::default(),
+            UnixTime(1_800_000_000),
+            &PlanOptions::default(),
+        );
+        let mut review: Vec<PlannedReview> = (0..5000).map(approve).collect();
+        for i in 0..6 {
+            review.push(PlannedReview {
+                action: ReviewAction::Reject {
+                    campaign: "street".into(),
+                    assignment_id: format!("ASBAD{i}"),
+                    hit_id: "H".into(),
+                    worker_id: "A1B2C3".into(),
+                    feedback: "Most answers on checked items were wrong".into(),
+                },
+                basis: ReviewBasis::KnownAnswers {
+                    worker_id: "A1B2C3".into(),
+                    right: 2,
+                    judged: 6,
+                },
+                reason: "of A1B2C3: accuracy 0.33 on 6 known answers".into(),
+                moves: Money::from_cents(14),
+                cost_delta: Money::ZERO,
+            });
+        }
+        review.push(PlannedReview {
+            action: ReviewAction::SendBonus {
+                campaign: "street".into(),
+                assignment_id: "AS00001".into(),
+                worker_id: "W1".into(),
+                amount: Money::from_cents(50),
+                reason: "Careful work".into(),
+                identity: "AS00001".into(),
+                token: "t".into(),
+                resend: false,
+            },
+            basis: ReviewBasis::File {
+                file: "bonuses/street.csv".into(),
+                line: 2,
+            },
+            reason: "bonus row bonuses/street.csv:2".into(),
+            moves: Money::from_cents(60),
+            cost_delta: Money::from_cents(60),
+        });
+        plan.summary.approve = 5000;
+        plan.summary.reject = 6;
+        plan.summary.bonus = 1;
+        plan.summary.cost_delta = Money::from_cents(60);
+        plan.campaigns.push(CampaignPlan {
+            name: "street".into(),
+            status: Some(CampaignStatus::Running),
+            hit_types: Vec::new(),
+            actions: Vec::new(),
+            drift: Vec::new(),
+            unchanged: 5000,
+            committed: Money::from_cents(70_000),
+            cost_delta: Money::from_cents(60),
+            max_spend: None,
+            over_budget: false,
+            review,
+        });
+        plan
+    }
+
+    #[test]
+    fn five_thousand_approvals_are_one_line_and_verbose_lists_them() {
+        let plan = review_plan();
+        let text = plan_human(&plan, &Style::default());
+        insta::assert_snapshot!(text);
+        let verbose = plan_human(
+            &plan,
+            &Style {
+                color: false,
+                every_item: true,
+            },
+        );
+        assert_eq!(verbose.matches("✓ AS").count(), 5000);
+        assert_eq!(verbose.matches("✗ ASBAD").count(), 6);
     }
 }

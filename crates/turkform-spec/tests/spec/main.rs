@@ -6,3 +6,4 @@ mod support;
 mod api;
 mod broken;
 mod examples;
+mod review;

@@ -42,6 +42,13 @@ pub async fn run(resolved: &Resolved, global: &GlobalArgs, args: &PlanArgs) -> R
         };
         write!(out, "{}", plan_human(&plan, &style)).map_err(Failure::internal)?;
     }
+    if !plan.errors.is_empty() {
+        return Err(Failure::user_msg(format!(
+            "the plan has {} error(s) in its review files; apply would refuse it",
+            plan.errors.len()
+        ))
+        .hint("fix the rows named above, then plan again"));
+    }
     let changes = plan.has_changes();
     Ok(if args.detailed_exitcode && changes {
         2

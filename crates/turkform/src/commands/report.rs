@@ -63,6 +63,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
             path.display()
         ))
     })?;
+    if !crate::output::replace_by_rename(path) {
+        return std::fs::write(path, bytes).map_err(|e| {
+            Failure::user_msg(format!(
+                "cannot write the report to `{}`: {e}",
+                path.display()
+            ))
+        });
+    }
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -310,6 +318,7 @@ mod tests {
                 lifetime: Lifetime::Duration(86_400),
                 max_spend: Some(Money::from_cents(500)),
                 items,
+                review: Default::default(),
             }],
             qualification_types: vec![],
             inputs_digest: String::new(),

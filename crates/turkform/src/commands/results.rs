@@ -101,9 +101,13 @@ impl Sink {
                 std::io::stdout().lock(),
             )));
         };
-        let mut name = dest.as_os_str().to_os_string();
-        name.push(format!(".tmp-{}", std::process::id()));
-        let temp = std::path::PathBuf::from(name);
+        let temp = if crate::output::replace_by_rename(dest) {
+            let mut name = dest.as_os_str().to_os_string();
+            name.push(format!(".tmp-{}", std::process::id()));
+            std::path::PathBuf::from(name)
+        } else {
+            dest.to_path_buf()
+        };
         let file = std::fs::File::create(&temp)
             .map_err(|e| Failure::user_msg(format!("cannot create `{}`: {e}", temp.display())))?;
         Ok(Sink::File {
@@ -120,6 +124,10 @@ impl Sink {
                 let file = writer.into_inner().map_err(|e| {
                     Failure::user_msg(format!("cannot write `{}`: {}", temp.display(), e.error()))
                 })?;
+                // Written in place (a device, a FIFO, a symlink): nothing to sync or rename.
+                if temp == dest {
+                    return Ok(());
+                }
                 file.sync_all().map_err(|e| {
                     Failure::user_msg(format!("cannot write `{}`: {e}", temp.display()))
                 })?;
@@ -134,7 +142,9 @@ impl Sink {
     }
 
     fn abandon(self) {
-        if let Sink::File { temp, .. } = self {
+        if let Sink::File { temp, dest, .. } = self
+            && temp != dest
+        {
             let _ = std::fs::remove_file(temp);
         }
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::common::webdriver::Browser;
-use crate::common::{Project, Sim};
+use crate::common::{Project, Sim, assert_exit};
 
 pub const CROWD_CAMPAIGN: &str = "preview-crowd";
 pub const FORM_CAMPAIGN: &str = "preview-form";
@@ -491,4 +491,61 @@ fn preview_of_an_unknown_campaign_or_item_fails_without_serving() {
         !project.path().join("state").exists(),
         "preview writes no state"
     );
+}
+
+/// Issue 15's last step: a HIT that `turkform apply` posted, done in the worker site by a
+/// person, comes back through `refresh` into `turkform results` with exactly the typed values
+/// (checked against ListAssignmentsForHIT too).
+#[test]
+fn answers_typed_in_the_worker_site_reach_turkform_results() {
+    let project = crowd_project();
+    let sim = Sim::plain();
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    let hit = sim
+        .list_hits()
+        .into_iter()
+        .find(|h| {
+            h.requester_annotation()
+                .is_some_and(|a| a.ends_with(&format!(":{ITEM}")))
+        })
+        .expect("the item's HIT on the simulator");
+    let hit_id = hit.hit_id().unwrap().to_owned();
+
+    let browser = Browser::start();
+    browser.goto(&format!(
+        "{}/_sim/worker/hit/{hit_id}?workerId={WORKER}",
+        sim.url
+    ));
+    browser.click("#accept");
+    browser.find("#return");
+    browser.enter_frame("#task");
+    let label = "flat, \"dead\"";
+    let comment = "line one\nline two: caf\u{e9}";
+    browser.click("input[data-crowd-name=negative]");
+    browser.type_into("input[data-crowd-name=label]", label);
+    browser.type_into("textarea[data-crowd-name=comment]", comment);
+    browser.click("#crowd-submit");
+    browser.top_frame();
+    browser.find("#answer-xml");
+
+    let stored = assignments(&sim, &sim.url, &hit_id);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].0, "Submitted");
+
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    let out = project.run(&sim, &["results", "--format", "jsonl"]);
+    assert_exit(&out, 0);
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["hit_id"], hit_id.as_str());
+    assert_eq!(row["worker_id"], WORKER);
+    assert_eq!(row["item"], ITEM);
+    assert_eq!(row["answers"]["label"], label);
+    assert_eq!(row["answers"]["comment"], comment);
+    assert_eq!(row["answers"]["negative.on"], "true");
+    assert_eq!(row["answers"]["positive.on"], "false");
 }

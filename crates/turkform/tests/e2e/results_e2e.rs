@@ -475,6 +475,70 @@ fn status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abando
     assert!(stderr(&human).is_empty(), "{}", stderr(&human));
 }
 
+/// `results --output /dev/null` in a benchmark once renamed its temporary file over the device,
+/// leaving a plain file at /dev/null for the whole machine. Anything but a regular file is now
+/// written in place: a FIFO (read while it is written) and a symlink (which stays a symlink).
+#[test]
+fn output_to_a_fifo_or_a_symlink_is_written_in_place_not_replaced() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("piped", 2, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    work(&sim, json!({"assignments_per_hit": 1}));
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+
+    let fifo = project.path().join("rows.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the FIFO"))
+    };
+    let out = project.run(
+        &sim,
+        &[
+            "results",
+            "--format",
+            "jsonl",
+            "--output",
+            fifo.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(reader.join().unwrap().lines().count(), 2);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "the FIFO is still a FIFO"
+    );
+
+    let target = project.path().join("real.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = project.path().join("latest.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = project.run(
+        &sim,
+        &[
+            "results",
+            "--format",
+            "jsonl",
+            "--output",
+            link.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 2);
+}
+
 // Results live in the state: each of these runs on both backends.
 crate::on_both_backends!(
     a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv,
