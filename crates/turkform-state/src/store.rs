@@ -555,22 +555,32 @@ impl StateStore {
                 )));
             }
             let mut moved = 0;
-            for table in ["forgotten_hits", "assignments", "hits"] {
-                moved = match (&rename.from_key, &rename.to_key) {
-                    (Some(f), Some(to)) => tx.execute(
-                        &format!(
-                            "UPDATE {table} SET campaign = ?4, item_key = ?5
-                             WHERE target = ?1 AND campaign = ?2 AND item_key = ?3"
-                        ),
-                        &[&t, &rename.from_campaign, f, &rename.to_campaign, to],
-                    )?,
-                    _ => tx.execute(
-                        &format!(
-                            "UPDATE {table} SET campaign = ?3 WHERE target = ?1 AND campaign = ?2"
-                        ),
-                        &[&t, &rename.from_campaign, &rename.to_campaign],
-                    )?,
-                };
+            match (&rename.from_key, &rename.to_key) {
+                (Some(f), Some(to)) => {
+                    // Bonuses are keyed by campaign and assignment, not by item: they stay.
+                    for table in ["forgotten_hits", "assignments", "hits"] {
+                        moved = tx.execute(
+                            &format!(
+                                "UPDATE {table} SET campaign = ?4, item_key = ?5
+                                 WHERE target = ?1 AND campaign = ?2 AND item_key = ?3"
+                            ),
+                            &[&t, &rename.from_campaign, f, &rename.to_campaign, to],
+                        )?;
+                    }
+                }
+                _ => {
+                    // The campaign's bonuses move with it: the planner finds a paid bonus by
+                    // campaign and identity, and one left under the old name would be paid
+                    // again under the new one.
+                    for table in ["forgotten_hits", "assignments", "bonuses", "hits"] {
+                        moved = tx.execute(
+                            &format!(
+                                "UPDATE {table} SET campaign = ?3 WHERE target = ?1 AND campaign = ?2"
+                            ),
+                            &[&t, &rename.from_campaign, &rename.to_campaign],
+                        )?;
+                    }
+                }
             }
             tx.execute(
                 "INSERT INTO renames (target, from_campaign, from_key, to_campaign, to_key)

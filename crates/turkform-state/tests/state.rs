@@ -42,6 +42,7 @@ on_both_backends!(
     a_hit_forgotten_twice_is_remembered_once_with_its_latest_item,
     a_bonus_is_recorded_pending_once_then_paid_once_and_kept,
     load_carries_every_recorded_assignment_for_the_planner,
+    state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
@@ -1374,4 +1375,51 @@ fn load_carries_every_recorded_assignment_for_the_planner(loc: Loc) {
         })
         .unwrap();
     assert_eq!(store.load().unwrap().assignments, vec![a]);
+}
+
+/// `state mv` of a campaign left its bonuses under the old name; the planner finds a paid
+/// bonus by campaign and identity, so the next apply paid it again under the new name.
+fn state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert!(store.record_bonus_pending(&bonus("A1", 25)).unwrap());
+    assert!(
+        store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_100))
+            .unwrap()
+    );
+    let campaign = |from: &str, to: &str| turkform_model::Rename {
+        from_campaign: from.to_owned(),
+        from_key: None,
+        to_campaign: to.to_owned(),
+        to_key: None,
+    };
+    store.rename(&campaign("c", "d")).unwrap();
+    let state = store.load().unwrap();
+    let got: Vec<(&str, &str, Option<UnixTime>)> = state
+        .bonuses
+        .iter()
+        .map(|b| (b.campaign.as_str(), b.identity.as_str(), b.paid_at))
+        .collect();
+    assert_eq!(got, [("d", "A1", Some(UnixTime(1_700_000_100)))]);
+    // Recording it again under the new name finds it: nothing new to pay.
+    let mut again = bonus("A1", 25);
+    again.campaign = "d".to_owned();
+    assert!(!store.record_bonus_pending(&again).unwrap());
+
+    // An item rename leaves the campaign's bonuses where they are.
+    let item = turkform_model::Rename {
+        from_campaign: "d".to_owned(),
+        from_key: Some("k1".to_owned()),
+        to_campaign: "d".to_owned(),
+        to_key: Some("k2".to_owned()),
+    };
+    store.rename(&item).unwrap();
+    assert_eq!(store.load().unwrap().bonuses[0].campaign, "d");
 }

@@ -390,22 +390,35 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
             .expect("ApproveAssignment")
     });
     assert_exit(&project.run(&sim, &["refresh"]), 0);
-    // A rename (the renames table) and an item forgotten for good (forgotten_hits), then its
-    // next generation posted: every table the copies must carry holds rows.
-    assert_exit(&project.run(&sim, &["state", "mv", "before", "after"]), 0);
-    let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
-    project.remove("campaigns/before.toml");
-    project.write("campaigns/after.toml", &toml);
-    // Forget an item other than the one whose assignment was approved by hand (the
-    // simulator hands out assignments in no fixed order).
-    let before_rm = project.run(&sim, &["results", "--format", "jsonl"]);
-    assert_exit(&before_rm, 0);
-    let approved_item = stdout(&before_rm)
+    let recorded = project.run(&sim, &["results", "--format", "jsonl"]);
+    assert_exit(&recorded, 0);
+    let approved = stdout(&recorded)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|r| r["assignment_id"] == *by_hand)
-        .map(|r| r["item"].as_str().unwrap().to_owned())
         .expect("refresh recorded the approved assignment");
+    let approved_item = approved["item"].as_str().unwrap().to_owned();
+    // A bonus paid on the approved assignment (the bonuses table): no copy may pay it again.
+    project.write(
+        "campaigns/data/bonuses.csv",
+        &format!(
+            "AssignmentId,WorkerId,Amount,Reason\n{by_hand},{},0.25,Great work\n",
+            approved["worker_id"].as_str().unwrap()
+        ),
+    );
+    let toml = std::fs::read_to_string(project.path().join("campaigns/before.toml")).unwrap();
+    let toml = format!("{toml}\n[bonuses]\nsource = \"data/bonuses.csv\"\n");
+    project.write("campaigns/before.toml", &toml);
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_eq!(sim.calls("SendBonus"), 1);
+    // A rename (the renames table) and an item forgotten for good (forgotten_hits), then its
+    // next generation posted: every table the copies must carry holds rows.
+    assert_exit(&project.run(&sim, &["state", "mv", "before", "after"]), 0);
+    project.remove("campaigns/before.toml");
+    project.write("campaigns/after.toml", &toml);
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+    // Forget an item other than the one whose assignment was approved by hand (the
+    // simulator hands out assignments in no fixed order).
     let forgotten = ["item-00000", "item-00001", "item-00002"]
         .into_iter()
         .find(|i| *i != approved_item)
@@ -453,6 +466,10 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
     assert_eq!(schema.count("SELECT count(*) FROM forgotten_hits"), 1);
     assert_eq!(schema.count("SELECT count(*) FROM renames"), 1);
     assert_eq!(
+        schema.count("SELECT count(*) FROM bonuses WHERE paid_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(
         schema.count("SELECT count(*) FROM hits WHERE input_row IS NOT NULL"),
         3
     );
@@ -499,4 +516,5 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
     // Nothing was created or paid twice along the way.
     assert_eq!(sim.list_hits().len(), 4);
     assert_eq!(sim.calls("CreateHITWithHITType"), 4);
+    assert_eq!(sim.calls("SendBonus"), 1, "the bonus was paid once");
 }
