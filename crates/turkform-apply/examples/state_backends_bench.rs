@@ -131,9 +131,14 @@ async fn timed_apply(
 }
 
 fn drop_schema(schema: &str) {
-    if let Ok(mut client) = postgres::Client::connect(&pg_base(), postgres::NoTls) {
-        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
-    }
+    // The sync client runs its own runtime: not on a thread of this one.
+    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    let _ = std::thread::spawn(move || {
+        if let Ok(mut client) = postgres::Client::connect(&pg_base(), postgres::NoTls) {
+            let _ = client.batch_execute(&sql);
+        }
+    })
+    .join();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
