@@ -133,15 +133,14 @@ async fn timed_apply(
 }
 
 fn drop_schema(schema: &str) {
-    // The blocking `postgres::Client` starts its own runtime, which panics on a tokio worker
-    // thread: it runs on a plain thread of its own.
-    let schema = schema.to_owned();
-    let dropped = std::thread::spawn(move || {
+    // The sync client runs its own runtime: not on a thread of this one.
+    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    let _ = std::thread::spawn(move || {
         if let Ok(mut client) = postgres::Client::connect(&pg_base(), postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            let _ = client.batch_execute(&sql);
         }
-    });
-    let _ = dropped.join();
+    })
+    .join();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
