@@ -1,34 +1,37 @@
 #!/usr/bin/env python3
-"""The common cron idiom for a re-run: for every item the script has a HIT id for, GetHIT to see
-whether it is still there, and create only the missing ones.
+"""A careful cron re-run: page through ListHITs (100 per page, as MTurk allows), match the HITs
+to the items by RequesterAnnotation, and report which items have no HIT (those a script would
+then create). No call per item.
 
-Usage: boto3_cron.py ENDPOINT RECORDS.json   (RECORDS: {"hits": {item: hit_id}} from a posting run)
+Usage: boto3_cron.py ENDPOINT ITEMS.csv
 """
+import csv
 import json
 import sys
 
 import boto3
 from botocore.config import Config
 
+from common import client_kwargs
+
 
 def main():
-    endpoint, records_path = sys.argv[1:3]
-    client = boto3.client(
-        "mturk",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIASIMULATOR",
-        aws_secret_access_key="simulator-secret",
-        config=Config(retries={"mode": "standard"}),
-    )
-    records = json.load(open(records_path))["hits"]
-    missing = []
-    for item, hit_id in records.items():
-        try:
-            client.get_hit(HITId=hit_id)
-        except client.exceptions.RequestError:
-            missing.append(item)
-    print(json.dumps({"checked": len(records), "missing": len(missing)}))
+    endpoint, items_path = sys.argv[1:3]
+    client = boto3.client("mturk", config=Config(retries={"mode": "standard"}), **client_kwargs(endpoint))
+    with open(items_path, newline="", encoding="utf-8") as f:
+        items = [row["id"] for row in csv.DictReader(f)]
+    seen = set()
+    kwargs = {"MaxResults": 100}
+    while True:
+        page = client.list_hits(**kwargs)
+        for hit in page.get("HITs", []):
+            seen.add(hit.get("RequesterAnnotation", ""))
+        token = page.get("NextToken")
+        if not token or not page.get("HITs"):
+            break
+        kwargs["NextToken"] = token
+    missing = [i for i in items if i not in seen]
+    print(json.dumps({"checked": len(items), "missing": len(missing)}))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
 """turkform against what requesters use today, side by side, in one run.
 
-Starts simulators on 127.0.0.1 (`turkform sim serve`, release build) and runs every contender
-against identical simulator settings, then prints a table of medians and the targets as
-PASS/FAIL. Run it with `./scripts/bench` (which builds the release binary first).
+Starts simulators on 127.0.0.1 (`turkform sim serve`, release build), runs every contender
+against identical simulator settings the same number of times, writes the raw figures to
+bench/results.json and prints the table that bench/table.py puts in the README. Run it with
+`./scripts/bench` (which builds the release binaries first and then regenerates the README
+table from the JSON).
 
-Scenarios (issue 6):
-  1. post a batch:     2,000 HITs, --latency 30 --throttle-rps 200 (floor: 10 s)
-  2. lost responses:   the same with --drop-rate 0.02: duplicates and HITs lost track of
-  3. cron re-run:      a re-run over 10,000 HITs already in place (no latency): wall time, calls
-  4. plan scaling:     no-op `plan --refresh=false` at 1k / 10k / 100k items: wall, peak RSS
-  5. sim throughput:   CreateHITWithHITType requests/s with no latency (turkform-sim example)
+Scenarios:
+  post_batch:     N HITs at --latency 30 --throttle-rps R --burst B; floor (N - B) / R
+  lost_responses: the same with --drop-rate 0.02: duplicates and HITs lost track of
+  cron_rerun:     a re-run over HITs already in place (no latency): wall time, calls
+  plan_scaling:   no-op `plan --refresh=false` at 1k / 10k / 100k items: wall, peak RSS
+  sim_throughput: successful CreateHITWithHITType requests/s (turkform-sim example)
+
+Adding a scenario: a cargo example that prints one JSON object of figures as its last stdout
+line is one call, e.g.
+
+    @scenario("my_figures")
+    def my_figures(ctx):
+        return example("turkform-apply", "apply_bench", "--items", "1000")
 """
 import argparse
 import json
@@ -21,23 +30,43 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TURKFORM = os.path.join(ROOT, "target", "release", "turkform")
+# TURKFORM_BIN points the harness at another build (a debug one, to try the harness quickly).
+TURKFORM = os.environ.get("TURKFORM_BIN") or os.path.join(ROOT, "target", "release", "turkform")
 BENCH = os.path.join(ROOT, "bench")
-MUTATING = [
-    "CreateHIT", "CreateHITType", "CreateHITWithHITType", "CreateAdditionalAssignmentsForHIT",
-    "UpdateExpirationForHIT", "UpdateHITTypeOfHIT", "CreateQualificationType",
-    "UpdateQualificationType", "DeleteHIT",
-]
+sys.path.insert(0, BENCH)
+from common import client_kwargs  # noqa: E402
+
 TEMPLATE = "<crowd-form><p>{{ item.text }}</p><crowd-input name=\"answer\"></crowd-input></crowd-form>\n"
+
+# The posting contenders, in table order: the script run, and how the table names it.
+POSTERS = {
+    "turkform": "turkform apply",
+    "boto3_fair": "boto3, 16 threads, adaptive retries, a token per item",
+    "boto3_threaded": "boto3, 16 threads, adaptive retries, no token",
+    "boto3_sequential": "boto3, sequential (docs / amti idiom)",
+}
+
+
+def mutating_operations():
+    """turkform_sim::MUTATING_OPERATIONS, read from its one definition (ops.rs)."""
+    import re
+    text = open(os.path.join(ROOT, "crates", "turkform-sim", "src", "ops.rs"), encoding="utf-8").read()
+    block = re.search(r"pub const MUTATING_OPERATIONS: &\[&str\] = &\[(.*?)\];", text, re.S)
+    if not block:
+        raise SystemExit("cannot find MUTATING_OPERATIONS in crates/turkform-sim/src/ops.rs")
+    return re.findall(r'"([A-Za-z]+)"', block.group(1))
+
+
+MUTATING = mutating_operations()
 
 
 class Sim:
-    """`turkform sim serve` on a random loopback port."""
+    """`turkform sim serve` on a random loopback port, with the flags it was given kept."""
 
     def __init__(self, workdir, *flags):
+        self.flags = list(flags)
         self.db = os.path.join(workdir, f"sim-{time.monotonic_ns()}.db")
         self.proc = subprocess.Popen(
             [TURKFORM, "sim", "serve", "--addr", "127.0.0.1:0", "--db", self.db, *flags],
@@ -48,6 +77,7 @@ class Sim:
             raise SystemExit(f"simulator did not start: {self.url!r}")
 
     def stats(self):
+        import urllib.request
         with urllib.request.urlopen(self.url + "/_sim/stats", timeout=30) as r:
             return json.load(r)
 
@@ -61,6 +91,29 @@ class Sim:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+def flag(flags, name):
+    """The value given to `name` in a simulator flag list, or None."""
+    for i, f in enumerate(flags):
+        if f == name and i + 1 < len(flags):
+            return float(flags[i + 1])
+        if f.startswith(name + "="):
+            return float(f.split("=", 1)[1])
+    return None
+
+
+def floor_seconds(items, flags):
+    """The fastest any client can post `items` creates through the simulator's token bucket:
+    it starts full (burst B) and refills at R per second, so (N - B) / R. R and B are read from
+    the flags passed to the simulator; B defaults to max(1, R) as the simulator's does."""
+    rate = flag(flags, "--throttle-rps")
+    if rate is None:
+        return None, None, None
+    burst = flag(flags, "--burst")
+    if burst is None:
+        burst = max(1.0, rate)
+    return max(0.0, (items - burst) / rate), rate, burst
 
 
 def make_project(workdir, items, reward="0.10", assignments=3):
@@ -96,29 +149,30 @@ lifetime = "7d"
     return proj
 
 
-def run_timed(cmd, **kw):
-    """Runs cmd; returns (seconds, exit code, peak RSS in MB of that process)."""
+def run_measured(cmd, **kw):
+    """Runs cmd with its stdout discarded; returns (wall s, exit code, peak RSS MB, CPU s)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    # Read stderr while the child runs, so a chatty child cannot block on a full pipe.
+    err = proc.stderr.read().decode(errors="replace")
     _, status, rusage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - start
-    err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.stderr.write(f"warning: {' '.join(cmd[:3])}... exited {code}: {err[-400:]}\n")
-    return elapsed, code, rusage.ru_maxrss / 1024.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.stderr.write(f"warning: {' '.join(cmd[:3])}... exited {proc.returncode}: {err[-400:]}\n")
+    cpu = rusage.ru_utime + rusage.ru_stime
+    return elapsed, proc.returncode, rusage.ru_maxrss / 1024.0, cpu
 
 
 def turkform(proj, url, *args):
     return [TURKFORM, "-C", proj, "--endpoint-url", url, *args]
 
 
-def distinct_items(sim_url):
-    """(hits, distinct annotations, hit ids) from the simulator's own listing."""
+def list_all_hits(sim_url):
+    """Every HIT from the simulator's own listing (ListHITs pages)."""
     import boto3
-    client = boto3.client("mturk", endpoint_url=sim_url, region_name="us-east-1",
-                          aws_access_key_id="AKIASIMULATOR", aws_secret_access_key="simulator-secret")
+    client = boto3.client("mturk", **client_kwargs(sim_url))
     hits, token = [], None
     while True:
         kw = {"MaxResults": 100}
@@ -127,7 +181,7 @@ def distinct_items(sim_url):
         page = client.list_hits(**kw)
         hits.extend(page["HITs"])
         token = page.get("NextToken")
-        if not token:
+        if not token or not page["HITs"]:
             break
     return hits
 
@@ -144,11 +198,10 @@ def post_batch(workdir, contender, items, flags):
             cmd = turkform(proj, sim.url, "apply", "--auto-approve")
         else:
             cmd = [sys.executable, os.path.join(BENCH, f"{contender}.py"), sim.url, csv_path, tmpl, out]
-        secs, code, _ = run_timed(cmd)
+        secs, code, _, cpu = run_measured(cmd)
         stats = sim.stats()
-        hits = distinct_items(sim.url)
-        annotations = [h.get("RequesterAnnotation", "") for h in hits]
-        created = stats["requests"].get("CreateHITWithHITType", 0)
+        hits = list_all_hits(sim.url)
+        annotations = {h.get("RequesterAnnotation", "") for h in hits}
         if contender == "turkform":
             listed = subprocess.run(turkform(proj, sim.url, "state", "list"), capture_output=True, text=True)
             tracked = {line.split("\t")[2] for line in listed.stdout.splitlines() if line.count("\t") >= 2}
@@ -157,138 +210,258 @@ def post_batch(workdir, contender, items, flags):
                 tracked = set(json.load(open(out))["hits"].values())
             except (OSError, ValueError):
                 tracked = set()
+        calls = sum(stats["requests"].values())
         return {
-            "wall": secs,
+            "wall_s": secs,
+            "cpu_s": cpu,
             "exit": code,
             "hits": len(hits),
-            "duplicates": len(hits) - len(set(annotations)),
+            "duplicates": len(hits) - len(annotations),
             "lost": sum(1 for h in hits if h["HITId"] not in tracked),
-            "missing": items - len(set(annotations)),
-            "calls": sum(stats["requests"].values()),
-            "calls_per_hit": sum(stats["requests"].values()) / max(1, len(set(annotations))),
-            "create_calls": created,
+            "missing": items - len(annotations),
+            "calls": calls,
+            "calls_per_hit": calls / max(1, len(annotations)),
+            "create_calls": stats["requests"].get("CreateHITWithHITType", 0),
             "throttled": stats.get("throttled", 0),
+            "faults": stats.get("faults", 0),
+            "dropped": stats.get("dropped", 0),
         }
     finally:
         sim.stop()
 
 
-def median(runs, key):
-    return statistics.median(r[key] for r in runs)
+def medians(runs):
+    """The median of every numeric figure over the runs."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    return {k: statistics.median(r[k] for r in runs) for k in keys}
+
+
+def example(package, name, *args):
+    """Runs a cargo example in release mode; its last stdout line must be one JSON object."""
+    cmd = ["cargo", "run", "--quiet", "--release", "--locked", "-p", package, "--example", name]
+    if args:
+        cmd += ["--", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    command = " ".join(cmd[:2] + cmd[4:])
+    if proc.returncode != 0 or not lines:
+        return {"command": command, "error": (proc.stdout + proc.stderr).strip()[-400:]}
+    try:
+        figures = json.loads(lines[-1])
+    except ValueError as e:
+        return {"command": command, "error": f"the last line is not JSON ({e}): {lines[-1][:200]}"}
+    return {"command": command, "figures": figures}
+
+
+SCENARIOS = []
+
+
+def scenario(name):
+    def register(f):
+        SCENARIOS.append((name, f))
+        return f
+    return register
+
+
+@scenario("post_batch")
+def scenario_post_batch(ctx):
+    flags = ["--latency", "30", "--throttle-rps", "200", "--burst", "200"]
+    floor, rate, burst = floor_seconds(ctx.batch, flags)
+    contenders = {}
+    for contender, label in POSTERS.items():
+        runs = [post_batch(ctx.workdir, contender, ctx.batch, flags) for _ in range(ctx.runs)]
+        contenders[contender] = {"label": label, "runs": runs, "median": medians(runs)}
+    return {"items": ctx.batch, "flags": flags, "rate_rps": rate, "burst": burst,
+            "floor_s": floor, "contenders": contenders}
+
+
+@scenario("lost_responses")
+def scenario_lost_responses(ctx):
+    flags = ["--latency", "30", "--throttle-rps", "200", "--burst", "200", "--drop-rate", "0.02", "--seed", "42"]
+    contenders = {}
+    for contender, label in POSTERS.items():
+        runs = [post_batch(ctx.workdir, contender, ctx.batch, flags) for _ in range(ctx.runs)]
+        contenders[contender] = {"label": label, "runs": runs, "median": medians(runs)}
+    return {"items": ctx.batch, "flags": flags, "contenders": contenders}
+
+
+@scenario("cron_rerun")
+def scenario_cron_rerun(ctx):
+    """Each contender re-runs over the batch it posted itself."""
+    out = {"items": ctx.cron, "contenders": {}}
+    for contender in ["turkform", "boto3_cron"]:
+        runs = []
+        for _ in range(ctx.runs):
+            sim = Sim(ctx.workdir)
+            try:
+                proj = make_project(ctx.workdir, ctx.cron)
+                csv_path = os.path.join(proj, "campaigns", "data", "batch.csv")
+                if contender == "turkform":
+                    setup = turkform(proj, sim.url, "apply", "--auto-approve")
+                    rerun = turkform(proj, sim.url, "apply", "--auto-approve")
+                else:
+                    tmpl = os.path.join(proj, "campaigns", "templates", "batch.html")
+                    setup = [sys.executable, os.path.join(BENCH, "boto3_fair.py"), sim.url, csv_path, tmpl,
+                             os.path.join(proj, "out.json")]
+                    rerun = [sys.executable, os.path.join(BENCH, "boto3_cron.py"), sim.url, csv_path]
+                _, code, _, _ = run_measured(setup)
+                if code != 0:
+                    raise SystemExit(f"cron setup for {contender} failed (exit {code})")
+                before_calls, before_mut = sim.calls(), sim.mutating()
+                secs, code, _, cpu = run_measured(rerun)
+                runs.append({"wall_s": secs, "cpu_s": cpu, "exit": code,
+                             "calls": sim.calls() - before_calls, "mutating": sim.mutating() - before_mut})
+            finally:
+                sim.stop()
+        label = "turkform apply" if contender == "turkform" else "boto3, ListHITs pages matched to items"
+        out["contenders"][contender] = {"label": label, "runs": runs, "median": medians(runs)}
+    return out
+
+
+@scenario("plan_scaling")
+def scenario_plan_scaling(ctx):
+    sizes = {}
+    for n in ctx.plan_sizes:
+        sim = Sim(ctx.workdir)
+        try:
+            # $0.01 x 1 assignment keeps 100k HITs within the simulated $10,000 balance.
+            proj = make_project(ctx.workdir, n, reward="0.01", assignments=1)
+            setup, code, _, _ = run_measured(turkform(proj, sim.url, "apply", "--auto-approve", "--refresh=false"))
+            if code != 0:
+                raise SystemExit(f"setting up {n} HITs failed (exit {code})")
+            # The figure only counts if the plan really is a no-op: exit 0 with --detailed-exitcode.
+            check = subprocess.run(turkform(proj, sim.url, "plan", "--refresh=false", "--detailed-exitcode"),
+                                   capture_output=True)
+            if check.returncode != 0:
+                raise SystemExit(f"the {n}-item plan is not a no-op (exit {check.returncode})")
+            runs = []
+            for _ in range(ctx.runs):
+                wall, code, rss, cpu = run_measured(turkform(proj, sim.url, "plan", "--refresh=false"))
+                runs.append({"wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "exit": code})
+            sizes[str(n)] = {"setup_s": setup, "runs": runs, "median": medians(runs),
+                             "peak_rss_mb": max(r["rss_mb"] for r in runs)}
+        finally:
+            sim.stop()
+    return {"sizes": sizes}
+
+
+@scenario("sim_throughput")
+def scenario_sim_throughput(ctx):
+    args = ("20000", "64") if ctx.quick else ()
+    return example("turkform-sim", "throughput", *args)
+
+
+def targets(results, quick):
+    """The issue's targets, evaluated on the results: (name, measured, pass)."""
+    out = []
+    pb = results.get("post_batch")
+    if pb:
+        tf = pb["contenders"]["turkform"]["median"]
+        seq = pb["contenders"]["boto3_sequential"]["median"]
+        floor = pb["floor_s"]
+        ratio = tf["wall_s"] / floor if floor else float("inf")
+        # Below 1.0 would mean the floor is wrong, not that turkform beat physics.
+        out.append(("batch post: turkform wall <= 1.15x the floor (N - B) / R, and >= 1.0x",
+                    f"{tf['wall_s']:.2f} s vs floor {floor:.2f} s ({ratio:.2f}x)", 1.0 <= ratio <= 1.15))
+        out.append(("batch post: >= 5x faster than sequential boto3", f"{seq['wall_s'] / tf['wall_s']:.1f}x",
+                    seq["wall_s"] / tf["wall_s"] >= 5))
+        out.append(("batch post: API calls per HIT created <= 1.02", f"{tf['calls_per_hit']:.3f}",
+                    tf["calls_per_hit"] <= 1.02))
+    lr = results.get("lost_responses")
+    if lr:
+        tf = lr["contenders"]["turkform"]["median"]
+        out.append(("lost responses: turkform 0 duplicates, 0 lost, 0 missing",
+                    f"{tf['duplicates']:.0f}, {tf['lost']:.0f}, {tf['missing']:.0f}",
+                    tf["duplicates"] == 0 and tf["lost"] == 0 and tf["missing"] == 0))
+    cr = results.get("cron_rerun")
+    if cr:
+        tf = cr["contenders"]["turkform"]["median"]
+        limit = cr["items"] // 100 + 10
+        out.append((f"cron re-run: <= N/100 + 10 = {limit} calls, no mutating call",
+                    f"{tf['calls']:.0f} calls, {tf['mutating']:.0f} mutating", tf["calls"] <= limit and tf["mutating"] == 0))
+    ps = results.get("plan_scaling")
+    if ps and not quick and "100000" in ps["sizes"]:
+        big = ps["sizes"]["100000"]
+        w = big["median"]["wall_s"]
+        out.append(("plan: 100,000-item no-op < 3 s and < 400 MB", f"{w:.2f} s, {big['peak_rss_mb']:.0f} MB",
+                    w < 3 and big["peak_rss_mb"] < 400))
+        scale = w / max(ps["sizes"]["10000"]["median"]["wall_s"], 1e-9)
+        out.append(("plan: 10k -> 100k scaling <= 12x", f"{scale:.1f}x", scale <= 12))
+    return [{"name": n, "measured": m, "pass": bool(p)} for n, m, p in out]
+
+
+class Ctx:
+    pass
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3, help="runs per contender for medians (default 3)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per contender, for medians (default 3)")
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--cron", type=int, default=10000)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, one run: a smoke test")
+    ap.add_argument("--only", action="append", default=[], help="run only this scenario (repeatable)")
+    ap.add_argument("--out", help="where to write the raw results (default bench/results.json; "
+                    "--quick writes bench/results-quick.json)")
     args = ap.parse_args()
+    ctx = Ctx()
+    ctx.quick = args.quick
+    ctx.runs, ctx.batch, ctx.cron = args.runs, args.batch, args.cron
+    ctx.plan_sizes = [1000, 10000, 100000]
     if args.quick:
-        args.runs, args.batch, args.cron = 1, 200, 1000
+        # 400 HITs: past the 200-request burst, so the floor is not zero.
+        ctx.runs, ctx.batch, ctx.cron, ctx.plan_sizes = 1, 400, 1000, [1000]
+    out_path = args.out or os.path.join(BENCH, "results-quick.json" if args.quick else "results.json")
     if not os.path.exists(TURKFORM):
         raise SystemExit(f"{TURKFORM} is missing: run ./scripts/bench, which builds it")
-    workdir = tempfile.mkdtemp(prefix="turkform-bench-")
-    results, targets = [], []
-    floor = args.batch / 200.0
+    known = {name for name, _ in SCENARIOS}
+    for name in args.only:
+        if name not in known:
+            raise SystemExit(f"no scenario {name!r}: choose from {', '.join(sorted(known))}")
+    ctx.workdir = tempfile.mkdtemp(prefix="turkform-bench-")
+    results = {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    selected = [name for name, _ in SCENARIOS if not args.only or name in args.only]
+
+    def save(complete):
+        # Written after every scenario, so an interrupted run keeps what it measured; "complete"
+        # says whether every selected scenario ran (table.py refuses to publish otherwise).
+        report = {
+            "meta": {
+                "date": time.strftime("%Y-%m-%d"),
+                "cores": os.cpu_count(),
+                "commit": commit,
+                "runs": ctx.runs,
+                "quick": ctx.quick,
+                "complete": complete,
+                "command": "./scripts/bench" + (" --quick" if ctx.quick else ""),
+            },
+            "scenarios": results,
+            "targets": targets(results, ctx.quick),
+        }
+        with open(out_path, "w") as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+            f.write("\n")
+        return report
+
     try:
-        # 1. post a batch
-        flags = ["--latency", "30", "--throttle-rps", "200"]
-        batch = {}
-        for contender in ["turkform", "boto3_threaded", "boto3_sequential"]:
-            runs = args.runs if contender != "boto3_sequential" else max(1, args.runs - 1)
-            batch[contender] = [post_batch(workdir, contender, args.batch, flags) for _ in range(runs)]
-            r = batch[contender]
-            attempts = statistics.median((x["calls"] + x["throttled"]) / max(1, x["hits"]) for x in r)
-            results.append(("post batch", contender, f"{median(r, 'wall'):.2f} s",
-                            f"{median(r, 'calls_per_hit'):.3f} calls/HIT ({attempts:.3f} with throttled attempts)",
-                            f"median of {len(r)}"))
-        tf, seq = median(batch["turkform"], "wall"), median(batch["boto3_sequential"], "wall")
-        targets.append(("batch post: turkform wall <= 1.15x floor", f"{tf:.2f} s vs floor {floor:.1f} s ({tf / floor:.2f}x)", tf <= 1.15 * floor))
-        targets.append(("batch post: >= 5x faster than sequential boto3", f"{seq / tf:.1f}x", seq / tf >= 5))
-        cph = median(batch["turkform"], "calls_per_hit")
-        creates_per_hit = median(batch["turkform"], "create_calls") / args.batch
-        targets.append(("batch post: API calls per HIT created <= 1.02", f"{cph:.3f} all calls/HIT ({creates_per_hit:.3f} creates/HIT)", cph <= 1.02))
-
-        # 2. lost responses
-        flags_drop = flags + ["--drop-rate", "0.02", "--seed", "42"]
-        for contender in ["turkform", "boto3_threaded", "boto3_sequential"]:
-            r = post_batch(workdir, contender, args.batch, flags_drop)
-            results.append(("lost responses", contender, f"{r['duplicates']} duplicates",
-                            f"{r['lost']} lost track of", f"{r['missing']} items without a HIT"))
-            if contender == "turkform":
-                targets.append(("lost responses: turkform 0 duplicates, 0 lost",
-                                f"{r['duplicates']} duplicates, {r['lost']} lost, {r['missing']} missing",
-                                r["duplicates"] == 0 and r["lost"] == 0 and r["missing"] == 0))
-
-        # 3. cron re-run over N HITs already in place
-        sim = Sim(workdir)
-        try:
-            proj = make_project(workdir, args.cron)
-            run_timed(turkform(proj, sim.url, "apply", "--auto-approve"))
-            before_calls, before_mut = sim.calls(), sim.mutating()
-            secs, code, _ = run_timed(turkform(proj, sim.url, "apply", "--auto-approve"))
-            calls, mut = sim.calls() - before_calls, sim.mutating() - before_mut
-            results.append(("cron re-run", "turkform", f"{secs:.2f} s", f"{calls} calls", f"{mut} mutating"))
-            limit = args.cron // 100 + 10
-            targets.append((f"cron re-run: <= {limit} calls, no mutating call", f"{calls} calls, {mut} mutating", calls <= limit and mut == 0))
-            records = os.path.join(proj, "records.json")
-            hits = distinct_items(sim.url)
-            json.dump({"hits": {h["RequesterAnnotation"]: h["HITId"] for h in hits}}, open(records, "w"))
-            before_calls = sim.calls()
-            secs_b, _, _ = run_timed([sys.executable, os.path.join(BENCH, "boto3_cron.py"), sim.url, records])
-            results.append(("cron re-run", "boto3 GetHIT loop", f"{secs_b:.2f} s", f"{sim.calls() - before_calls} calls", ""))
-        finally:
-            sim.stop()
-
-        # 4. plan scaling: no-op plans with state in place
-        plan_figures = {}
-        for n in [1000, 10000, 100000]:
-            sim = Sim(workdir)
-            try:
-                # $0.01 x 1 assignment keeps 100k HITs within the simulated $10,000 balance.
-                proj = make_project(workdir, n, reward="0.01", assignments=1)
-                setup, code, _ = run_timed(turkform(proj, sim.url, "apply", "--auto-approve", "--refresh=false"))
-                if code != 0:
-                    raise SystemExit(f"setting up {n} HITs failed (exit {code})")
-                # The figure only counts if the plan really is a no-op: exit 0 with --detailed-exitcode.
-                check = subprocess.run(turkform(proj, sim.url, "plan", "--refresh=false", "--detailed-exitcode"),
-                                       capture_output=True)
-                if check.returncode != 0:
-                    raise SystemExit(f"the {n}-item plan is not a no-op (exit {check.returncode})")
-                runs = [run_timed(turkform(proj, sim.url, "plan", "--refresh=false")) for _ in range(args.runs)]
-                wall = statistics.median(r[0] for r in runs)
-                rss = max(r[2] for r in runs)
-                plan_figures[n] = (wall, rss)
-                results.append(("no-op plan", f"{n} items", f"{wall:.2f} s", f"{rss:.0f} MB peak RSS",
-                                f"setup apply of {n} HITs: {setup:.1f} s"))
-            finally:
-                sim.stop()
-        w100, r100 = plan_figures[100000]
-        targets.append(("plan: 100k no-op < 3 s and < 400 MB", f"{w100:.2f} s, {r100:.0f} MB", w100 < 3 and r100 < 400))
-        scale = w100 / max(plan_figures[10000][0], 1e-9)
-        targets.append(("plan: 10k -> 100k scaling <= 12x", f"{scale:.1f}x", scale <= 12))
-
-        # 5. simulator throughput
-        out = subprocess.run(
-            ["cargo", "run", "--quiet", "--release", "-p", "turkform-sim", "--example", "throughput"],
-            cwd=ROOT, capture_output=True, text=True,
-        )
-        import re
-        found = re.search(r"(\d+) requests/s", out.stdout)
-        figure = f"{found.group(1)} requests/s" if found else "not measured: " + (out.stdout + out.stderr).strip()[-200:]
-        results.append(("sim throughput", "CreateHITWithHITType, --db on disk", figure,
-                        "64 signed keep-alive connections", "no latency"))
+        for name, run in SCENARIOS:
+            if name not in selected:
+                continue
+            sys.stderr.write(f"bench: {name}...\n")
+            started = time.monotonic()
+            results[name] = run(ctx)
+            results[name]["scenario_s"] = time.monotonic() - started
+            save(complete=False)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    print(f"\nturkform benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)\n")
-    print(f"| scenario | contender | figure | figure | note |\n|---|---|---|---|---|")
-    for row in results:
-        print("| " + " | ".join(row) + " |")
-    print("\n| target | measured | result |\n|---|---|---|")
-    for name, measured, ok in targets:
-        print(f"| {name} | {measured} | {'PASS' if ok else 'FAIL'} |")
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+    report = save(complete=len(results) == len(selected))
+    sys.stderr.write(f"bench: raw results in {os.path.relpath(out_path, ROOT)}\n")
+    import table
+    print(table.render(report))
+    failed = [t for t in report["targets"] if not t["pass"]]
+    for t in failed:
+        sys.stderr.write(f"bench: target missed: {t['name']}: {t['measured']}\n")
 
 
 if __name__ == "__main__":

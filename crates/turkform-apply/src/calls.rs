@@ -575,7 +575,6 @@ pub(crate) fn settle(
     change
 }
 
-/// The record of a HIT turkform made but state did not know, from what MTurk says of it.
 /// A record of `hit` as MTurk reports it, with what only turkform knows (its item, hashes and
 /// cost), and nothing yet expired or drifted.
 fn fresh_record(
@@ -609,6 +608,9 @@ fn fresh_record(
     }
 }
 
+/// The record of a HIT turkform made but state did not know, from what MTurk says of it. Its
+/// cost is recomputed from the reward and assignments MTurk reports, without a Masters fee (MTurk
+/// does not say which qualifications priced it), so it may be lower than the plan's `cost_delta`.
 pub(crate) fn adopted_record(
     campaign: &str,
     item_key: &str,

@@ -590,7 +590,8 @@ fn is_extend(call: &Call) -> bool {
     )
 }
 
-/// Full-jitter exponential backoff: 100 ms doubling per attempt, at most 5 s.
+/// Equal-jitter exponential backoff: a delay drawn between half and all of 100 ms doubling per
+/// attempt (at most 5 s), so a retry never comes back immediately yet a wave still spreads.
 fn backoff(attempt: u32) -> Duration {
     let cap = Duration::from_millis(100)
         .saturating_mul(1 << attempt.min(6))

@@ -24,6 +24,10 @@
 //! create, which is looked up by its annotation (adopted if it exists, abandoned if not) and
 //! never resent: its item may have changed since, and the next plan creates it afresh.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod assignments;
 mod calls;
 mod engine;

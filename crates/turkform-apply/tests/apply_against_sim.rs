@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turkform_apply::{ApplyError, ApplyOptions, ApplyReport, Clock, NoReporter};
 use turkform_model::{
     Annotation, CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, Drift, ExpiredBy,
@@ -15,17 +14,8 @@ use turkform_model::{
 };
 use turkform_mturk::{ConnectOptions, MturkApi, SdkMturk};
 use turkform_plan::{Plan, PlanOptions};
-use turkform_sim::{SimConfig, SimHandle};
+use turkform_sim::{ControlClient, SimConfig, SimHandle};
 use turkform_state::{OpenMode, StateStore};
-
-const MUTATING: [&str; 6] = [
-    "CreateHITType",
-    "CreateHITWithHITType",
-    "CreateAdditionalAssignmentsForHIT",
-    "UpdateExpirationForHIT",
-    "UpdateHITTypeOfHIT",
-    "CreateQualificationType",
-];
 
 /// The simulator's virtual clock, as the binary gives it for target `sim`.
 #[derive(Clone, Default)]
@@ -130,27 +120,30 @@ impl Harness {
         (plan, report)
     }
 
-    async fn stats(&self) -> Value {
-        sim_http(self.sim(), "GET", "stats", "").await
+    fn control(&self) -> ControlClient {
+        ControlClient::new(&self.sim().endpoint_url()).unwrap()
     }
 
+    async fn stats(&self) -> Value {
+        self.control().stats_json().await.unwrap()
+    }
+
+    /// Requests of every operation that changes MTurk (`turkform_sim::MUTATING_OPERATIONS`).
     async fn mutating_requests(&self) -> u64 {
-        let stats = self.stats().await;
-        MUTATING
-            .iter()
-            .map(|op| stats["requests"][op].as_u64().unwrap_or(0))
-            .sum()
+        self.control().stats().await.unwrap().mutating_calls()
     }
 
     async fn advance(&self, secs: i64) {
-        sim_http(
-            self.sim(),
-            "POST",
-            "clock",
-            &format!("{{\"advance_seconds\": {secs}}}"),
-        )
-        .await;
+        self.control()
+            .advance_clock(u64::try_from(secs).unwrap())
+            .await
+            .unwrap();
         self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// The account balance as the simulator's own fee code left it (GetAccountBalance).
+    async fn balance(&self) -> Money {
+        self.api.get_account_balance().await.unwrap()
     }
 
     /// Every HIT on the simulator (ListHITs pages), as (annotation, hit id).
@@ -169,26 +162,24 @@ impl Harness {
     }
 }
 
+/// Waits until the simulator holds at least `n` HITs (polling its stats), for at most 30 s.
+async fn until_hits_at_least(control: &ControlClient, n: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while control.stats().await.unwrap().hits < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the simulator never held {n} HITs"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 async fn start(config: SimConfig) -> (SimHandle, SdkMturk) {
     let sim = turkform_sim::start("127.0.0.1:0", config).await.unwrap();
     let mut options = ConnectOptions::simulator(sim.endpoint_url());
     options.timeout = Duration::from_secs(5);
     let api = SdkMturk::connect(&options).await.unwrap();
     (sim, api)
-}
-
-async fn sim_http(sim: &SimHandle, method: &str, path: &str, body: &str) -> Value {
-    let mut s = tokio::net::TcpStream::connect(sim.addr).await.unwrap();
-    let req = format!(
-        "{method} /_sim/{path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8(buf).unwrap();
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 fn question(key: &str, version: &str) -> Question {
@@ -327,9 +318,11 @@ async fn apply_converges_through_faults_drops_and_throttling_without_duplicates(
         }
         assert!(rounds <= 3, "not converged after 3 runs: {report:?}");
     }
+    // The run was really noisy: every kind of trouble happened at least once.
     let stats = h.stats().await;
     assert!(stats["dropped"].as_u64().unwrap() > 0, "{stats}");
     assert!(stats["faults"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["throttled"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(stats["hits"], 60);
     assert_exactly_one_hit_per_item(&h, &d).await;
 }
@@ -426,14 +419,18 @@ async fn an_apply_dropped_mid_flight_is_finished_by_the_next_run() {
         .unwrap();
     let plan = h.plan(&d);
     let options = h.options();
+    let control = h.control();
     let run = turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(90), run)
-            .await
-            .is_err()
-    );
+    // Kill (drop) the run once some HITs exist, not after a guessed time.
+    tokio::select! {
+        _ = run => panic!("the apply finished before it could be killed"),
+        () = until_hits_at_least(&control, 10) => {}
+    }
     let made = h.stats().await["hits"].as_u64().unwrap();
     assert!(made > 0 && made < 80, "{made}");
+    // The kill landed while creates were in flight: journaled, their outcome never recorded.
+    let pending = h.store.pending_intents().unwrap().len();
+    assert!(pending > 0, "no create was in flight at the kill");
     let (_, _) = h.converge(&d).await;
     let (plan, _) = h.converge(&d).await;
     assert!(!plan.has_changes());
@@ -456,17 +453,23 @@ async fn interrupting_finishes_in_flight_calls_and_records_them() {
     let mut options = h.options();
     options.concurrency = 4;
     let cancel = options.cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+    let control = h.control();
+    // Interrupt once creates are under way (some HITs exist), not after a guessed time.
+    let interrupter = tokio::spawn(async move {
+        until_hits_at_least(&control, 5).await;
         cancel.cancel();
     });
     let report =
         turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
             .await
             .unwrap();
+    interrupter.await.unwrap();
     assert!(report.interrupted);
     let made = h.stats().await["hits"].as_u64().unwrap();
-    assert!(made < 80, "{made}");
+    assert!(
+        (5..80).contains(&made),
+        "the interrupt landed mid-run: {made}"
+    );
     // Everything sent was recorded; nothing is left pending.
     assert_eq!(h.store.load().unwrap().hits.len() as u64, made);
     assert!(h.store.pending_intents().unwrap().is_empty());
@@ -1030,14 +1033,9 @@ async fn mturk_gone_mid_apply_stops_the_run_within_the_outage_budget_leaving_sen
     let sim = h.sim.take().unwrap();
     let url = sim.endpoint_url();
     let watcher = tokio::spawn(async move {
-        loop {
-            let stats = sim_http(&sim, "GET", "stats", "").await;
-            if stats["hits"].as_u64().unwrap_or(0) >= 20 {
-                sim.shutdown().await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let control = ControlClient::new(&sim.endpoint_url()).unwrap();
+        until_hits_at_least(&control, 20).await;
+        sim.shutdown().await;
     });
     let started = std::time::Instant::now();
     let report =
@@ -1081,15 +1079,15 @@ async fn mturk_gone_mid_apply_stops_the_run_within_the_outage_budget_leaving_sen
 /// Submits one assignment per HIT by `worker` answering `label`, and records them in state the
 /// way refresh will (the refresh sync of assignments lands separately).
 async fn work_and_record(h: &mut Harness, worker: &str, label: &str) -> Vec<String> {
-    let out = sim_http(
-        h.sim(),
-        "POST",
-        "work",
-        &format!(
-            "{{\"worker_id\": \"{worker}\", \"assignments_per_hit\": 1, \"answers\": {{\"label\": \"{label}\"}}}}"
-        ),
-    )
-    .await;
+    let out = h
+        .control()
+        .work(&serde_json::json!({
+            "worker_id": worker,
+            "assignments_per_hit": 1,
+            "answers": {"label": label},
+        }))
+        .await
+        .unwrap();
     let recorded = h.store.load().unwrap();
     let now = UnixTime(out["now"].as_i64().unwrap());
     let mut ids = Vec::new();
@@ -1385,4 +1383,62 @@ async fn a_rejection_after_auto_approval_is_a_reported_conflict_and_not_retried(
             .iter()
             .any(|w| w.message.contains("auto-approved"))
     );
+}
+
+/// The plan's cost against an independent oracle: the simulator debits the balance with its own
+/// fee code (20 %, +20 % at 10 or more assignments, +5 % with Masters, at least $0.01 per
+/// assignment), so a fee bug in the planner shows up as a difference here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planned_cost_is_what_the_simulator_debits_for_every_fee_tier() {
+    let masters = turkform_model::QualificationRequirement {
+        qualification_type: turkform_model::QualificationTypeRef::Id(
+            turkform_model::qualification::system::MASTERS_SANDBOX.to_owned(),
+        ),
+        comparator: turkform_model::Comparator::Exists,
+        integer_values: vec![],
+        locale_values: vec![],
+        actions_guarded: None,
+    };
+    let mut with_masters = campaign("masters", 3, 25, 4);
+    set_hit_type(&mut with_masters, |t| t.qualifications.push(masters));
+    assert!(with_masters.hit_type.uses_masters());
+    let cases = [
+        // (what it exercises, campaign, expected cost in cents worked out by hand)
+        // 5 HITs x 3 x (12 + 20 % = 2.4 -> 2) = 210
+        ("fewer than 10 assignments", campaign("few", 5, 12, 3), 210),
+        // 3 HITs x 10 x (10 + 40 % = 4) = 420
+        ("10 or more assignments", campaign("many", 3, 10, 10), 420),
+        // 3 HITs x 4 x (25 + 25 % = 6.25 -> 6) = 372
+        ("Masters", with_masters, 372),
+        // 4 HITs x 2 x (1 + the $0.01 minimum fee) = 16
+        ("the $0.01 minimum fee", campaign("penny", 4, 1, 2), 16),
+        // 2 HITs x 12 x (7 + 40 % = 2.8 -> 3) = 240: half-up rounding in the 40 % tier
+        (
+            "rounding at 10+ assignments",
+            campaign("round", 2, 7, 12),
+            240,
+        ),
+    ];
+    for (what, c, by_hand) in cases {
+        let mut h = Harness::new(SimConfig::default()).await;
+        let d = desired(vec![c]);
+        let before = h.balance().await;
+        let (plan, report) = h.converge(&d).await;
+        assert!(report.failed.is_empty(), "{what}: {:?}", report.failed);
+        let debited = before - h.balance().await;
+        assert_eq!(
+            plan.summary.cost_delta, debited,
+            "{what}: the plan's cost differs from the simulator's debit"
+        );
+        assert_eq!(debited, Money::from_cents(by_hand), "{what}");
+        let recorded: Money = h
+            .store
+            .load()
+            .unwrap()
+            .hits
+            .iter()
+            .map(|x| x.committed_cost)
+            .sum();
+        assert_eq!(recorded, debited, "{what}: the recorded committed cost");
+    }
 }

@@ -6,6 +6,10 @@
 //! the pure functions that must agree everywhere (content hashes, request tokens, annotations).
 //! It must not know about TOML, SQLite, AWS, async or terminals.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod assignment;
 pub mod desired;
 pub mod identity;

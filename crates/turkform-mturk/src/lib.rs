@@ -7,6 +7,10 @@
 //! more. Retrying, pacing and recovery are the executor's job, which is why the SDK's own retries
 //! are switched off here (a hidden retry of a create is exactly how duplicates happen).
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod classify;
 mod health;
 mod sdk;

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turkform_model::{
     Comparator, HitStatus, Locale, Money, QualificationTypeSpec, Target, UnixTime, system,
 };
@@ -24,16 +23,29 @@ async fn sim(config: SimConfig) -> (SimHandle, SdkMturk) {
     (handle, api)
 }
 
-/// `GET /_sim/<path>` over a plain TCP connection.
+/// `GET /_sim/<path>` through the simulator's control client.
 async fn sim_get(handle: &SimHandle, path: &str) -> Value {
-    let mut s = tokio::net::TcpStream::connect(handle.addr).await.unwrap();
-    let req = format!("GET /_sim/{path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8(buf).unwrap();
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(body).unwrap()
+    turkform_sim::ControlClient::new(&handle.endpoint_url())
+        .unwrap()
+        .ok("GET", &format!("/_sim/{path}"), None)
+        .await
+        .unwrap()
+}
+
+/// The binary and the tests reach the simulator with `ConnectOptions::simulator`: its key pair
+/// must be the one the simulator accepts by default (turkform-mturk cannot depend on the sim).
+#[test]
+fn the_simulator_options_carry_the_simulators_default_key_pair() {
+    match ConnectOptions::simulator("http://127.0.0.1:1").credentials {
+        CredentialsSource::Static {
+            access_key_id,
+            secret_access_key,
+        } => {
+            assert_eq!(access_key_id, turkform_sim::DEFAULT_ACCESS_KEY_ID);
+            assert_eq!(secret_access_key, turkform_sim::DEFAULT_SECRET_ACCESS_KEY);
+        }
+        CredentialsSource::Chain => panic!("the simulator options use the credential chain"),
+    }
 }
 
 fn hit_type() -> HitTypeRequest {
@@ -337,7 +349,7 @@ async fn a_wrong_secret_is_fatal_and_never_shows_the_secret() {
         target: Target::Sim,
         endpoint_url: Some(handle.endpoint_url()),
         credentials: CredentialsSource::Static {
-            access_key_id: "AKIASIMULATOR".into(),
+            access_key_id: turkform_sim::DEFAULT_ACCESS_KEY_ID.into(),
             secret_access_key: "hunter2-very-secret".into(),
         },
         timeout: Duration::from_secs(5),
@@ -353,7 +365,7 @@ async fn a_wrong_secret_is_fatal_and_never_shows_the_secret() {
         format!(
             "{:?}",
             CredentialsSource::Static {
-                access_key_id: "AKIASIMULATOR".into(),
+                access_key_id: turkform_sim::DEFAULT_ACCESS_KEY_ID.into(),
                 secret_access_key: "hunter2-very-secret".into()
             }
         ),

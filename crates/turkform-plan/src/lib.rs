@@ -6,6 +6,10 @@
 //! It must not do any I/O, async or terminal formatting: it is a pure function of its inputs, so
 //! that every rule can be unit-tested with literal states and a literal `now`.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cost;
 mod planner;
 mod review;
@@ -212,7 +216,9 @@ pub enum Action {
     /// `CreateHITWithHITType`.
     CreateHit(CreateHit),
     /// A HIT found on MTurk by annotation that state does not know: record it, no call. The
-    /// executor records `cost_delta` as its committed cost.
+    /// action's `cost_delta` prices it at its HIT type (Masters fee included) for the budget;
+    /// the executor records a cost recomputed from what MTurk reports (reward and assignments,
+    /// no Masters fee), so the two can differ.
     AdoptHit {
         campaign: String,
         item_key: String,

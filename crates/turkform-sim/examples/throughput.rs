@@ -1,6 +1,7 @@
 //! Throughput benchmark: starts the simulator with an on-disk database in a temporary
 //! directory and drives CreateHITWithHITType with many concurrent, signed keep-alive
-//! connections, then prints requests per second.
+//! connections, then prints one JSON object of figures (successful requests per second, and
+//! the failures) on stdout; a readable line goes to stderr.
 //!
 //! ```text
 //! cargo run --release -p turkform-sim --example throughput -- [REQUESTS] [CONNECTIONS] [--sdk]
@@ -45,8 +46,8 @@ impl Conn {
             &self.host,
             &format!("{TARGET}{op}"),
             body.as_bytes(),
-            "AKIASIMULATOR",
-            "simulator-secret",
+            turkform_sim::DEFAULT_ACCESS_KEY_ID,
+            turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
             "us-east-1",
             now,
         );
@@ -141,8 +142,8 @@ async fn run(
             .region(aws_sdk_mturk::config::Region::new("us-east-1"))
             .endpoint_url(sim.endpoint_url())
             .credentials_provider(aws_sdk_mturk::config::Credentials::new(
-                "AKIASIMULATOR",
-                "simulator-secret",
+                turkform_sim::DEFAULT_ACCESS_KEY_ID,
+                turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
                 None,
                 None,
                 "bench",
@@ -220,21 +221,37 @@ async fn run(
     }
     let elapsed = started.elapsed();
     let failed = failures.load(Ordering::Relaxed);
-    let rate = total as f64 / elapsed.as_secs_f64();
-    println!(
-        "{} CreateHITWithHITType over {connections} concurrent {} in {:.2} s: {rate:.0} requests/s ({failed} failed), world persisted in SQLite (WAL) at {}",
-        total,
-        if sdk {
-            "aws-sdk-mturk tasks"
-        } else {
-            "signed keep-alive connections"
-        },
+    let ok = (total as u64).saturating_sub(failed);
+    // Only answered requests count: a failed request is not throughput.
+    let rate = ok as f64 / elapsed.as_secs_f64();
+    let client = if sdk {
+        "aws-sdk-mturk tasks"
+    } else {
+        "signed keep-alive connections"
+    };
+    eprintln!(
+        "{ok} of {total} CreateHITWithHITType answered over {connections} concurrent {client} in {:.2} s: {rate:.0} successful requests/s ({failed} failed), world persisted in SQLite (WAL) at {}",
         elapsed.as_secs_f64(),
         db.display()
     );
     sim.shutdown().await;
-    let conn_check = rusqlite_count(&db);
-    println!("HIT rows committed to disk: {conn_check}");
+    let rows = rusqlite_count(&db);
+    eprintln!("HIT rows committed to disk: {rows}");
+    // The last line is one JSON object of figures, for bench/run.py.
+    println!(
+        "{}",
+        serde_json::json!({
+            "operation": "CreateHITWithHITType",
+            "requests": total,
+            "ok": ok,
+            "failed": failed,
+            "seconds": elapsed.as_secs_f64(),
+            "ok_per_second": rate,
+            "connections": connections,
+            "client": client,
+            "hit_rows_on_disk": rows.parse::<u64>().ok(),
+        })
+    );
     Ok(())
 }
 

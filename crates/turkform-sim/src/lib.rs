@@ -9,6 +9,7 @@
 //! and turkform is only one of its clients.
 //!
 //! Modules:
+//! - [`control`]: a client for `/_sim/*`, the default key pair
 //! - `server`: hyper connections, auth, faults, `/_sim/*`, commit hand-off
 //! - [`sigv4`]: signature verification (and signing, for raw clients and benchmarks)
 //! - `wire`: request member access with the service's validation errors; error rendering
@@ -21,6 +22,10 @@
 //! - `store`: SQLite persistence with a group-commit writer thread
 //! - [`money`]: cents, currency strings, the fee schedule
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 mod answers;
+pub mod control;
 mod ids;
 pub mod money;
 mod ops;
@@ -42,8 +48,12 @@ mod work;
 mod worker_site;
 mod world;
 
+pub use control::{
+    ClockReading, ControlClient, ControlError, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY,
+    SimStats,
+};
 pub use money::Cents;
-pub use ops::OPERATIONS;
+pub use ops::{MUTATING_OPERATIONS, OPERATIONS};
 
 /// How a simulator behaves: where it keeps its world, whom it trusts and which faults it injects.
 #[derive(Clone, Debug)]
@@ -78,8 +88,8 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             db_path: None,
-            access_key_id: "AKIASIMULATOR".into(),
-            secret_access_key: "simulator-secret".into(),
+            access_key_id: DEFAULT_ACCESS_KEY_ID.into(),
+            secret_access_key: DEFAULT_SECRET_ACCESS_KEY.into(),
             latency: Duration::ZERO,
             throttle_rps: None,
             burst: None,

@@ -56,6 +56,35 @@ pub const OPERATIONS: &[&str] = &[
     "UpdateQualificationType",
 ];
 
+/// The operations that change the account or reach workers: everything but the `Get*` and
+/// `List*` reads. Tests and benchmarks count these to prove a run made no change (or how many),
+/// so that no mutating operation can go unseen.
+pub const MUTATING_OPERATIONS: &[&str] = &[
+    "AcceptQualificationRequest",
+    "ApproveAssignment",
+    "AssociateQualificationWithWorker",
+    "CreateAdditionalAssignmentsForHIT",
+    "CreateHIT",
+    "CreateHITType",
+    "CreateHITWithHITType",
+    "CreateQualificationType",
+    "CreateWorkerBlock",
+    "DeleteHIT",
+    "DeleteQualificationType",
+    "DeleteWorkerBlock",
+    "DisassociateQualificationFromWorker",
+    "NotifyWorkers",
+    "RejectAssignment",
+    "RejectQualificationRequest",
+    "SendBonus",
+    "SendTestEventNotification",
+    "UpdateExpirationForHIT",
+    "UpdateHITReviewStatus",
+    "UpdateHITTypeOfHIT",
+    "UpdateNotificationSettings",
+    "UpdateQualificationType",
+];
+
 /// What an operation may read besides the world.
 pub struct Ctx<'a> {
     /// Virtual now, epoch milliseconds.

@@ -10,7 +10,7 @@ use turkform_model::{
 
 use crate::duration::{DAY, parse_duration};
 use crate::qualifications::{ALIASES, CustomTypes, MAX_REQUIREMENTS, parse_requirement};
-use crate::toml_read::{Reporter, Span, Table, kind_of};
+use crate::toml_read::{FileDiagnostics, Span, Table, kind_of};
 
 /// A position in a file, kept after the file's text is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub(crate) struct Loc {
 }
 
 impl Loc {
-    pub fn of(r: &Reporter<'_>, offset: usize) -> Loc {
+    pub fn of(r: &FileDiagnostics<'_>, offset: usize) -> Loc {
         let (line, column) = r.src.position(offset);
         Loc { line, column }
     }
@@ -171,7 +171,7 @@ pub(crate) fn relative_to(file: &Path, written: &str) -> PathBuf {
 }
 
 fn money(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     t: &Table<'_, '_>,
     key: &str,
     required: bool,
@@ -214,7 +214,7 @@ fn money(
 }
 
 fn duration(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     t: &Table<'_, '_>,
     key: &str,
     required: bool,
@@ -260,7 +260,7 @@ fn duration(
 }
 
 fn check_len(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     key: &str,
     value: &str,
     span: &Span,
@@ -281,7 +281,7 @@ fn check_len(
 }
 
 fn parse_hit_type(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     root: &Table<'_, '_>,
     target: Target,
     custom: &CustomTypes,
@@ -437,7 +437,11 @@ fn parse_hit_type(
     })
 }
 
-fn parse_layout(r: &mut Reporter<'_>, root: &Table<'_, '_>, file: &Path) -> Option<LayoutDef> {
+fn parse_layout(
+    r: &mut FileDiagnostics<'_>,
+    root: &Table<'_, '_>,
+    file: &Path,
+) -> Option<LayoutDef> {
     let Some(t) = root.table(r, "layout", "[layout]") else {
         if !root.has("layout") {
             root.missing(r, "layout", Some("add a [layout] table with one of `html`, `external_url`, `question_form` or `hit_layout_id`".into()));
@@ -584,7 +588,7 @@ struct ItemsPart {
 }
 
 fn parse_items(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     root: &Table<'_, '_>,
     file: &Path,
     now: UnixTime,
@@ -718,7 +722,7 @@ fn parse_items(
 /// Parses the campaign part of a file (the custom qualification types are read by
 /// [`parse_qualification_types`]).
 pub(crate) fn parse_campaign(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     doc: &DeTable<'_>,
     file: &Path,
     target: Target,
@@ -793,7 +797,7 @@ pub(crate) fn parse_campaign(
 
 /// Reads `[qualification_types.NAME]` tables of one file.
 pub(crate) fn parse_qualification_types(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     doc: &DeTable<'_>,
     file: &Path,
 ) -> Vec<(QualificationTypeSpec, Loc)> {
@@ -921,12 +925,12 @@ mod tests {
     /// Runs `f` on the root table of `text`, returning its result and the diagnostics.
     fn with_table<T>(
         text: &str,
-        f: impl FnOnce(&mut Reporter<'_>, &Table<'_, '_>) -> T,
+        f: impl FnOnce(&mut FileDiagnostics<'_>, &Table<'_, '_>) -> T,
     ) -> (T, Vec<String>) {
         let path = Path::new("t.toml");
         let src = SourceFile::new(path, text);
         let doc = DeTable::parse(text).unwrap().into_inner();
-        let mut r = Reporter::new(&src);
+        let mut r = FileDiagnostics::new(&src);
         let out = f(&mut r, &Table::new(&doc, 0, "t"));
         (out, r.diags.iter().map(ToString::to_string).collect())
     }

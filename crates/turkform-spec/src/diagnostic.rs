@@ -85,6 +85,18 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
+    /// The one-line count every front end prints after the diagnostics: `2 errors in 1 file`
+    /// (one wording for the library and the CLI; each diagnostic itself reads `error:`).
+    pub fn summary(&self) -> String {
+        let n = self.0.len();
+        let m = self.file_count();
+        format!(
+            "{n} error{} in {m} file{}",
+            if n == 1 { "" } else { "s" },
+            if m == 1 { "" } else { "s" }
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -114,14 +126,7 @@ impl fmt::Display for Diagnostics {
         for d in &self.0 {
             writeln!(f, "{d}")?;
         }
-        let n = self.0.len();
-        let m = self.file_count();
-        write!(
-            f,
-            "{n} error{} in {m} file{}",
-            if n == 1 { "" } else { "s" },
-            if m == 1 { "" } else { "s" }
-        )
+        f.write_str(&self.summary())
     }
 }
 

@@ -14,6 +14,10 @@
 //! (CSV/JSONL rows), `review` (review and bonus tables and their files), `settings`, `init`, and the helpers `toml_read`, `duration`, `countries`,
 //! `diagnostic`.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod campaign;
 mod countries;
 mod data;

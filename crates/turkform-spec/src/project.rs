@@ -13,7 +13,7 @@ use crate::campaign::{CampaignDef, Loc, parse_campaign, parse_qualification_type
 use crate::data::read_rows;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, clean_path, did_you_mean};
 use crate::render::Renderer;
-use crate::toml_read::Reporter;
+use crate::toml_read::FileDiagnostics;
 use crate::{LoadOptions, RenderedItem};
 
 /// Item-level problems shown per campaign before the rest are summarised: a template that
@@ -174,7 +174,7 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
     // Pass 2: custom qualification types, which any campaign may reference.
     let mut qualification_types: BTreeMap<String, (QualificationTypeSpec, Loc)> = BTreeMap::new();
     for (i, doc) in &docs {
-        let mut r = Reporter::new(&sources[*i]);
+        let mut r = FileDiagnostics::new(&sources[*i]);
         for (spec, loc) in parse_qualification_types(&mut r, doc, &texts[*i].path) {
             if let Some((first, first_loc)) = qualification_types.get(&spec.name) {
                 let (l, c) = (loc.line, loc.column);
@@ -200,7 +200,7 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
     // Pass 3: campaigns.
     let mut defs: Vec<CampaignDef> = Vec::new();
     for (i, doc) in &docs {
-        let mut r = Reporter::new(&sources[*i]);
+        let mut r = FileDiagnostics::new(&sources[*i]);
         if let Some(def) =
             parse_campaign(&mut r, doc, &texts[*i].path, opts.target, &custom, opts.now)
         {

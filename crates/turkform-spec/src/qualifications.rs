@@ -12,7 +12,7 @@ use turkform_model::{
 
 use crate::countries::is_country;
 use crate::diagnostic::did_you_mean;
-use crate::toml_read::{Reporter, Table, list};
+use crate::toml_read::{FileDiagnostics, Table, list};
 
 /// MTurk's limit on requirements per HIT type.
 pub const MAX_REQUIREMENTS: usize = 10;
@@ -67,7 +67,7 @@ fn is_entity_id(s: &str) -> bool {
 pub(crate) type CustomTypes = BTreeMap<String, PathBuf>;
 
 fn resolve_kind(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     name: &str,
     at: usize,
     target: Target,
@@ -180,7 +180,7 @@ fn parse_locale(s: &str) -> Result<Locale, (String, String)> {
 
 /// Reads and checks one `[[hit_type.qualifications]]` table.
 pub(crate) fn parse_requirement(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     t: &Table<'_, '_>,
     target: Target,
     custom: &CustomTypes,

@@ -12,7 +12,7 @@ use turkform_model::{BonusRow, Decision, DesiredReview, KnownAnswers, Money, Rev
 use crate::campaign::{Loc, relative_to};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::duration::{DAY, parse_duration};
-use crate::toml_read::{Reporter, Span, Table, kind_of, list};
+use crate::toml_read::{FileDiagnostics, Span, Table, kind_of, list};
 
 pub(crate) const REVIEW_KEYS: [&str; 4] = ["decisions", "approve_after", "goal", "known_answers"];
 const KNOWN_ANSWERS_KEYS: [&str; 6] = [
@@ -52,7 +52,12 @@ pub(crate) struct KnownDef {
     pub reason: String,
 }
 
-fn csv_path(r: &mut Reporter<'_>, file: &Path, written: &str, span: &Span) -> Option<PathBuf> {
+fn csv_path(
+    r: &mut FileDiagnostics<'_>,
+    file: &Path,
+    written: &str,
+    span: &Span,
+) -> Option<PathBuf> {
     let path = relative_to(file, written);
     if path.extension().is_some_and(|e| e == "csv") {
         Some(path)
@@ -66,7 +71,7 @@ fn csv_path(r: &mut Reporter<'_>, file: &Path, written: &str, span: &Span) -> Op
     }
 }
 
-fn share(r: &mut Reporter<'_>, t: &Table<'_, '_>, key: &str) -> Option<f64> {
+fn share(r: &mut FileDiagnostics<'_>, t: &Table<'_, '_>, key: &str) -> Option<f64> {
     let v = t.get(key)?;
     let n = match v.get_ref() {
         DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
@@ -102,7 +107,7 @@ fn share(r: &mut Reporter<'_>, t: &Table<'_, '_>, key: &str) -> Option<f64> {
 
 /// Reads `[review]` (with `[review.known_answers]`) and `[bonuses]` of one campaign file.
 pub(crate) fn parse_review(
-    r: &mut Reporter<'_>,
+    r: &mut FileDiagnostics<'_>,
     root: &Table<'_, '_>,
     file: &Path,
 ) -> Option<ReviewDef> {
@@ -166,7 +171,7 @@ pub(crate) fn parse_review(
     any.then_some(out)
 }
 
-fn parse_known(r: &mut Reporter<'_>, t: &Table<'_, '_>, file: &Path) -> Option<KnownDef> {
+fn parse_known(r: &mut FileDiagnostics<'_>, t: &Table<'_, '_>, file: &Path) -> Option<KnownDef> {
     t.check_keys(r, &KNOWN_ANSWERS_KEYS, &[]);
     let source = t
         .req_str(

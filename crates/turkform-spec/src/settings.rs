@@ -6,7 +6,7 @@ use toml::de::DeTable;
 use turkform_model::Target;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, clean_path};
-use crate::toml_read::{Reporter, Table};
+use crate::toml_read::{FileDiagnostics, Table};
 
 /// Project settings (DESIGN.md section 2). Paths are relative to the project root as given to
 /// [`load_settings`] (unchanged when that is `.`).
@@ -85,7 +85,7 @@ pub fn load_settings(project_root: &Path) -> Result<Settings, Diagnostics> {
             ]));
         }
     };
-    let mut r = Reporter::new(&src);
+    let mut r = FileDiagnostics::new(&src);
     let root = Table::new(&doc, 0, "turkform.toml");
     root.check_keys(&mut r, &KEYS, &[("concurrency", "[apply]")]);
     let base = |p: &str| -> PathBuf {

@@ -13,14 +13,14 @@ pub(crate) type Span = Range<usize>;
 
 /// Collects the diagnostics of one file.
 #[derive(Debug)]
-pub(crate) struct Reporter<'a> {
+pub(crate) struct FileDiagnostics<'a> {
     pub src: &'a SourceFile<'a>,
     pub diags: Vec<Diagnostic>,
 }
 
-impl<'a> Reporter<'a> {
+impl<'a> FileDiagnostics<'a> {
     pub fn new(src: &'a SourceFile<'a>) -> Self {
-        Reporter {
+        FileDiagnostics {
             src,
             diags: Vec::new(),
         }
@@ -90,7 +90,12 @@ impl<'a, 'i> Table<'a, 'i> {
 
     /// Reports every key that is not in `known`, suggesting the closest known one. `elsewhere`
     /// maps keys that belong to another table to that table's name, for a better hint.
-    pub fn check_keys(&self, r: &mut Reporter<'_>, known: &[&str], elsewhere: &[(&str, &str)]) {
+    pub fn check_keys(
+        &self,
+        r: &mut FileDiagnostics<'_>,
+        known: &[&str],
+        elsewhere: &[(&str, &str)],
+    ) {
         for (key, _) in self.map.iter() {
             let name: &str = key.get_ref();
             if known.contains(&name) {
@@ -113,7 +118,7 @@ impl<'a, 'i> Table<'a, 'i> {
 
     fn wrong_type(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
         v: &Spanned<DeValue<'_>>,
         want: &str,
@@ -130,7 +135,7 @@ impl<'a, 'i> Table<'a, 'i> {
         );
     }
 
-    pub fn missing(&self, r: &mut Reporter<'_>, key: &str, hint: Option<String>) {
+    pub fn missing(&self, r: &mut FileDiagnostics<'_>, key: &str, hint: Option<String>) {
         // A misspelt key is already reported as unknown with "did you mean `key`?"; saying
         // that `key` is missing as well would report one mistake twice.
         let misspelt = self.map.keys().any(|k| {
@@ -150,7 +155,7 @@ impl<'a, 'i> Table<'a, 'i> {
     /// A string value; `None` when absent or of another type (reported).
     pub fn str(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
         hint: Option<&str>,
     ) -> Option<(&'a str, Span)> {
@@ -167,7 +172,7 @@ impl<'a, 'i> Table<'a, 'i> {
     /// A required string value (missing is reported).
     pub fn req_str(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
         hint: Option<&str>,
     ) -> Option<(&'a str, Span)> {
@@ -178,7 +183,7 @@ impl<'a, 'i> Table<'a, 'i> {
         self.str(r, key, hint)
     }
 
-    pub fn int(&self, r: &mut Reporter<'_>, key: &str) -> Option<(i64, Span)> {
+    pub fn int(&self, r: &mut FileDiagnostics<'_>, key: &str) -> Option<(i64, Span)> {
         self.int_with_range(r, key, None)
     }
 
@@ -186,7 +191,7 @@ impl<'a, 'i> Table<'a, 'i> {
     /// large even for 64 bits.
     pub fn int_with_range(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
         range: Option<&str>,
     ) -> Option<(i64, Span)> {
@@ -217,7 +222,7 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
-    pub fn bool(&self, r: &mut Reporter<'_>, key: &str) -> Option<(bool, Span)> {
+    pub fn bool(&self, r: &mut FileDiagnostics<'_>, key: &str) -> Option<(bool, Span)> {
         let v = self.get(key)?;
         match v.get_ref() {
             DeValue::Boolean(b) => Some((*b, v.span())),
@@ -231,7 +236,7 @@ impl<'a, 'i> Table<'a, 'i> {
     /// A sub-table; `None` when absent or not a table (reported).
     pub fn table(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
         label: impl Into<String>,
     ) -> Option<Table<'a, 'i>> {
@@ -248,7 +253,7 @@ impl<'a, 'i> Table<'a, 'i> {
     /// An array of strings; elements of another type are reported and skipped.
     pub fn str_list(
         &self,
-        r: &mut Reporter<'_>,
+        r: &mut FileDiagnostics<'_>,
         key: &str,
     ) -> Option<(Vec<(&'a str, Span)>, Span)> {
         let v = self.get(key)?;
@@ -281,7 +286,11 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// An array of integers; elements of another type are reported and skipped.
-    pub fn int_list(&self, r: &mut Reporter<'_>, key: &str) -> Option<(Vec<(i64, Span)>, Span)> {
+    pub fn int_list(
+        &self,
+        r: &mut FileDiagnostics<'_>,
+        key: &str,
+    ) -> Option<(Vec<(i64, Span)>, Span)> {
         let v = self.get(key)?;
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong_type(

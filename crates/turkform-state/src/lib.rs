@@ -43,6 +43,10 @@
 //! This crate owns persistence and locking only. It must not know TOML, AWS, the planner's rules
 //! or how anything is rendered for humans: it stores and returns `turkform_model` values.
 
+// A library reports through return values and its Reporter/tracing, never by printing: the
+// binary owns the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod assignments;
 mod bonuses;
 mod db;

@@ -267,10 +267,10 @@ pub struct SimServeArgs {
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// Access key id clients must sign with
-    #[arg(long, default_value = "AKIASIMULATOR")]
+    #[arg(long, default_value = turkform_sim::DEFAULT_ACCESS_KEY_ID)]
     pub access_key_id: String,
     /// Secret key clients must sign with
-    #[arg(long, default_value = "simulator-secret", hide_default_value = true)]
+    #[arg(long, default_value = turkform_sim::DEFAULT_SECRET_ACCESS_KEY, hide_default_value = true)]
     pub secret_access_key: String,
     /// Added latency per request, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 0)]

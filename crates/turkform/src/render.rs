@@ -69,10 +69,6 @@ fn paint_symbol(style: &Style, symbol: &str) -> String {
     }
 }
 
-fn short_id(id: &str) -> String {
-    id.to_owned()
-}
-
 /// The object and details of an action, for one line.
 fn describe(action: &Action) -> String {
     match action {
@@ -101,7 +97,7 @@ fn describe(action: &Action) -> String {
         ),
         Action::AdoptHit {
             item_key, hit_id, ..
-        } => format!("{item_key} ({})", short_id(hit_id)),
+        } => format!("{item_key} ({})", hit_id),
         Action::AddAssignments {
             item_key, from, to, ..
         } => format!("{item_key} ({from} -> {to})"),
@@ -110,17 +106,15 @@ fn describe(action: &Action) -> String {
         } => format!("{item_key} ({from} -> {to})"),
         Action::Retype {
             item_key, hit_id, ..
-        } => format!("{item_key} ({})", short_id(hit_id)),
+        } => format!("{item_key} ({})", hit_id),
         Action::Expire {
             item_key, hit_id, ..
-        } => format!("{item_key} ({})", short_id(hit_id)),
+        } => format!("{item_key} ({})", hit_id),
         Action::Replace {
             old_hit_id, create, ..
         } => format!(
             "{} ({} -> generation {})",
-            create.item_key,
-            short_id(old_hit_id),
-            create.generation
+            create.item_key, old_hit_id, create.generation
         ),
     }
 }

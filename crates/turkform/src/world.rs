@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use turkform_model::{Target, UnixTime};
 use turkform_mturk::{ConnectOptions, CredentialsSource, MturkApi, SdkMturk};
+use turkform_sim::{
+    DEFAULT_ACCESS_KEY_ID as SIM_ACCESS_KEY, DEFAULT_SECRET_ACCESS_KEY as SIM_SECRET_KEY,
+};
 
 use crate::failure::Failure;
 use crate::settings::Resolved;
-
-/// The simulator's default key pair: not a secret, it only guards a local toy.
-const SIM_ACCESS_KEY: &str = "AKIASIMULATOR";
-const SIM_SECRET_KEY: &str = "simulator-secret";
 
 /// A clock that is the system clock shifted by a fixed offset: the simulator's virtual clock
 /// (so that its 24 h token expiry and HIT expirations agree with our planning), or no shift.
@@ -136,27 +135,17 @@ fn sim_credentials() -> CredentialsSource {
     }
 }
 
-/// Reads the simulator's virtual clock (`GET /_sim/clock` -> `{"now": secs}`) and returns its
-/// offset from the system clock. `None` when the endpoint is not our simulator.
+/// Reads the simulator's virtual clock (`GET /_sim/clock`) and returns its offset from the
+/// system clock. `None` when the endpoint is not our simulator (or does not answer in 5 s).
 async fn sim_clock_offset(endpoint: &str) -> Option<i64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = endpoint.strip_prefix("http://")?.trim_end_matches('/');
-    let connect = tokio::net::TcpStream::connect(authority);
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
+    let client = turkform_sim::ControlClient::new(endpoint)
         .ok()?
-        .ok()?;
-    let request =
-        format!("GET /_sim/clock HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut body = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut body))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&body);
-    let json_start = text.find("\r\n\r\n")? + 4;
-    let value: serde_json::Value = serde_json::from_str(text[json_start..].trim()).ok()?;
-    let now = value.get("now")?.as_f64()? as i64;
-    Some(now - UnixTime::now().0)
+        .with_timeout(Duration::from_secs(5));
+    match client.clock().await {
+        Ok(reading) => Some(reading.now - UnixTime::now().0),
+        Err(e) => {
+            tracing::debug!(error = %e, "no simulator clock at the endpoint; using the system clock");
+            None
+        }
+    }
 }

@@ -22,7 +22,12 @@ fn service_code<E: ProvideErrorMetadata + std::fmt::Debug>(
 #[tokio::test]
 async fn a_wrong_secret_is_an_invalid_signature() {
     let sim = support::plain().await;
-    let bad = support::client(&sim.url, "AKIASIMULATOR", "not-the-secret", false);
+    let bad = support::client(
+        &sim.url,
+        turkform_sim::DEFAULT_ACCESS_KEY_ID,
+        "not-the-secret",
+        false,
+    );
     let err = bad.get_account_balance().send().await.unwrap_err();
     let (code, message) = service_code(&err);
     assert_eq!(code, "InvalidSignatureException");
@@ -42,7 +47,12 @@ async fn a_wrong_secret_is_an_invalid_signature() {
 #[tokio::test]
 async fn an_unknown_access_key_is_unrecognized() {
     let sim = support::plain().await;
-    let bad = support::client(&sim.url, "AKIAOTHER", "simulator-secret", false);
+    let bad = support::client(
+        &sim.url,
+        "AKIAOTHER",
+        turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    );
     let err = bad.list_hits().send().await.unwrap_err();
     let (code, message) = service_code(&err);
     assert_eq!(code, "UnrecognizedClientException");
@@ -66,9 +76,14 @@ async fn a_date_far_from_real_time_is_expired_even_when_the_virtual_clock_agrees
     let sim = support::plain().await;
     // The virtual clock is ahead, but signatures are checked against wall time.
     sim.advance(7 * 86_400).await;
-    let conf = support::config_builder(&sim.url, "AKIASIMULATOR", "simulator-secret", false)
-        .time_source(Skewed(Duration::from_secs(20 * 60)))
-        .build();
+    let conf = support::config_builder(
+        &sim.url,
+        turkform_sim::DEFAULT_ACCESS_KEY_ID,
+        turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    )
+    .time_source(Skewed(Duration::from_secs(20 * 60)))
+    .build();
     let client = aws_sdk_mturk::Client::from_conf(conf);
     let err = client.get_account_balance().send().await.unwrap_err();
     let (code, message) = service_code(&err);
@@ -76,9 +91,14 @@ async fn a_date_far_from_real_time_is_expired_even_when_the_virtual_clock_agrees
     assert!(message.starts_with("Signature expired: "), "{message}");
     assert!(message.contains(" is now earlier than "), "{message}");
     // Ten minutes of skew is fine.
-    let conf = support::config_builder(&sim.url, "AKIASIMULATOR", "simulator-secret", false)
-        .time_source(Skewed(Duration::from_secs(10 * 60)))
-        .build();
+    let conf = support::config_builder(
+        &sim.url,
+        turkform_sim::DEFAULT_ACCESS_KEY_ID,
+        turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    )
+    .time_source(Skewed(Duration::from_secs(10 * 60)))
+    .build();
     assert!(
         aws_sdk_mturk::Client::from_conf(conf)
             .get_account_balance()
@@ -123,8 +143,8 @@ fn signed(sim: &support::Sim, target: &str, body: &str) -> Vec<(&'static str, St
         host,
         target,
         body.as_bytes(),
-        "AKIASIMULATOR",
-        "simulator-secret",
+        turkform_sim::DEFAULT_ACCESS_KEY_ID,
+        turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
         "us-east-1",
         now,
     )

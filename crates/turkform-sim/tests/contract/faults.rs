@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_mturk::error::ProvideErrorMetadata;
-use turkform_sim::SimConfig;
+use turkform_sim::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SimConfig};
 
 use crate::support;
 
@@ -15,7 +15,12 @@ async fn excess_requests_are_throttled_with_the_aws_error() {
         ..SimConfig::default()
     })
     .await;
-    let client = support::client(&sim.url, "AKIASIMULATOR", "simulator-secret", false);
+    let client = support::client(
+        &sim.url,
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    );
     let mut ok = 0;
     let mut throttled = 0;
     for _ in 0..6 {
@@ -34,9 +39,18 @@ async fn excess_requests_are_throttled_with_the_aws_error() {
     let stats = sim.stats().await;
     assert_eq!(stats["throttled"], throttled);
     assert_eq!(stats["requests"]["GetAccountBalance"], ok);
-    // The bucket refills at 2/s; control endpoints are never throttled.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(client.get_account_balance().send().await.is_ok());
+    // The bucket refills at 2/s, so a call succeeds again within about half a second: poll for
+    // it (each refused poll is one more throttle) instead of sleeping a guessed time.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut refused = 0u64;
+    while client.get_account_balance().send().await.is_err() {
+        refused += 1;
+        assert!(Instant::now() < deadline, "the bucket never refilled");
+        tokio::task::yield_now().await;
+    }
+    let stats = sim.stats().await;
+    assert_eq!(stats["throttled"], throttled + refused);
+    assert_eq!(stats["requests"]["GetAccountBalance"], ok + 1);
 }
 
 #[tokio::test]
@@ -47,7 +61,12 @@ async fn service_faults_change_nothing_and_the_sdk_retries_them() {
         ..SimConfig::default()
     })
     .await;
-    let bare = support::client(&sim.url, "AKIASIMULATOR", "simulator-secret", false);
+    let bare = support::client(
+        &sim.url,
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    );
     let mut faults = 0;
     for _ in 0..20 {
         if let Err(e) = bare.get_account_balance().send().await {
@@ -75,7 +94,12 @@ async fn a_dropped_connection_has_committed_the_change() {
         ..SimConfig::default()
     })
     .await;
-    let client = support::client(&sim.url, "AKIASIMULATOR", "simulator-secret", false);
+    let client = support::client(
+        &sim.url,
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    );
     let type_err = client
         .create_hit_type()
         .title("t")
@@ -103,7 +127,12 @@ async fn a_dropped_connection_has_committed_the_change() {
         ..SimConfig::default()
     })
     .await;
-    let client = support::client(&dropping.url, "AKIASIMULATOR", "simulator-secret", false);
+    let client = support::client(
+        &dropping.url,
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_SECRET_ACCESS_KEY,
+        false,
+    );
     let create = |client: &aws_sdk_mturk::Client| {
         client
             .create_hit()
@@ -156,19 +185,49 @@ async fn latency_is_added_to_api_calls_only() {
 
 #[tokio::test]
 async fn faults_are_reproducible_with_a_seed() {
-    async fn pattern(seed: u64) -> Vec<bool> {
+    /// The outcome of 16 calls under a 50 % fault rate, and the simulator's fault count.
+    async fn pattern(seed: u64) -> (Vec<bool>, u64) {
         let sim = support::start(SimConfig {
             fault_rate: 0.5,
             seed: Some(seed),
             ..SimConfig::default()
         })
         .await;
-        let client = support::client(&sim.url, "AKIASIMULATOR", "simulator-secret", false);
+        let client = support::client(
+            &sim.url,
+            DEFAULT_ACCESS_KEY_ID,
+            DEFAULT_SECRET_ACCESS_KEY,
+            false,
+        );
         let mut out = Vec::new();
         for _ in 0..16 {
-            out.push(client.get_account_balance().send().await.is_ok());
+            match client.get_account_balance().send().await {
+                Ok(_) => out.push(true),
+                Err(e) => {
+                    assert_eq!(e.as_service_error().unwrap().code(), Some("ServiceFault"));
+                    out.push(false);
+                }
+            }
         }
-        out
+        let stats = sim.stats().await;
+        let served = out.iter().filter(|ok| **ok).count() as u64;
+        // Faulted requests are counted as faults, not as processed requests.
+        assert_eq!(stats["requests"]["GetAccountBalance"], served);
+        (out, stats["faults"].as_u64().unwrap())
     }
-    assert_eq!(pattern(5).await, pattern(5).await);
+    let (first, faults) = pattern(5).await;
+    let failed = first.iter().filter(|ok| !**ok).count() as u64;
+    // Faults really were injected (and counted), and not on every call.
+    assert!(failed > 0 && failed < 16, "pattern {first:?}");
+    assert_eq!(
+        faults, failed,
+        "the simulator counts each fault the client saw"
+    );
+    assert_eq!(
+        pattern(5).await,
+        (first.clone(), faults),
+        "same seed, same faults"
+    );
+    // The seed decides: another seed gives another pattern (fixed seeds, so this is stable).
+    assert_ne!(pattern(6).await.0, first, "the seed is ignored");
 }

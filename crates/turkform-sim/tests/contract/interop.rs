@@ -18,8 +18,11 @@ fn isolate(cmd: &mut Command) -> &mut Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
-        .env("AWS_ACCESS_KEY_ID", "AKIASIMULATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "simulator-secret")
+        .env("AWS_ACCESS_KEY_ID", turkform_sim::DEFAULT_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
+        )
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")

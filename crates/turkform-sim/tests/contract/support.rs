@@ -6,7 +6,6 @@ use aws_sdk_mturk::Client;
 use aws_sdk_mturk::config::retry::RetryConfig;
 use aws_sdk_mturk::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turkform_sim::{SimConfig, SimHandle};
 
 pub const HTML_NS: &str =
@@ -43,7 +42,12 @@ pub async fn start(config: SimConfig) -> Sim {
         .await
         .expect("start simulator");
     let url = handle.endpoint_url();
-    let client = client(&url, "AKIASIMULATOR", "simulator-secret", true);
+    let client = client(
+        &url,
+        turkform_sim::DEFAULT_ACCESS_KEY_ID,
+        turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
+        true,
+    );
     Sim {
         handle,
         url,
@@ -84,25 +88,13 @@ pub fn client(url: &str, key: &str, secret: &str, retries: bool) -> Client {
     Client::from_conf(config_builder(url, key, secret, retries).build())
 }
 
-/// A raw HTTP/1.1 call to a control endpoint.
+/// One call to a control endpoint through the crate's control client: the status and the JSON.
 pub async fn http(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let authority = url.strip_prefix("http://").unwrap();
-    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    stream.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status: u16 = text[9..12].parse().unwrap();
-    let start = text.find("\r\n\r\n").unwrap() + 4;
-    (
-        status,
-        serde_json::from_str(&text[start..]).unwrap_or(Value::Null),
-    )
+    turkform_sim::ControlClient::new(url)
+        .unwrap()
+        .request(method, path, body.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 impl Sim {

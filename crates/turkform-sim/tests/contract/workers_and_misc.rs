@@ -494,3 +494,21 @@ async fn control_endpoints() {
 fn every_operation_of_the_api_is_served() {
     assert_eq!(turkform_sim::OPERATIONS.len(), 39);
 }
+
+#[test]
+fn every_operation_is_either_a_read_or_in_the_mutating_list() {
+    use turkform_sim::{MUTATING_OPERATIONS, OPERATIONS};
+    for op in MUTATING_OPERATIONS {
+        assert!(OPERATIONS.contains(op), "{op} is not an operation");
+    }
+    for op in OPERATIONS {
+        let read = op.starts_with("Get") || op.starts_with("List");
+        assert_eq!(
+            read,
+            !MUTATING_OPERATIONS.contains(op),
+            "{op}: every operation but the Get/List reads counts as mutating"
+        );
+    }
+    assert!(MUTATING_OPERATIONS.contains(&"UpdateQualificationType"));
+    assert!(MUTATING_OPERATIONS.contains(&"DeleteHIT"));
+}

@@ -5,11 +5,10 @@ use turkform_model::{Question, Target};
 
 use crate::support::{in_dir, options, repo_root};
 
-/// Loads `dir` with the real clock (the binary validates the folders that way, and
-/// `ends_at` in the examples is a real date) and checks every question.
+/// Loads `dir` at the fixed test instant (no test depends on today's date) and checks every
+/// question.
 fn check_folder(dir: &str) -> usize {
-    let mut o = options(dir, Target::Sim);
-    o.now = turkform_model::UnixTime::now();
+    let o = options(dir, Target::Sim);
     let state = in_dir(&repo_root(), || turkform_spec::load_project(&o))
         .unwrap_or_else(|d| panic!("{dir} does not validate:\n{d}"));
     assert!(!state.campaigns.is_empty(), "{dir} has no campaigns");
@@ -48,8 +47,7 @@ fn demo_campaigns_load_and_render() {
 #[test]
 fn examples_load_and_render() {
     assert!(check_folder("examples") >= 4);
-    let mut o = options("examples", Target::Sim);
-    o.now = turkform_model::UnixTime::now();
+    let o = options("examples", Target::Sim);
     let state = in_dir(&repo_root(), || turkform_spec::load_project(&o)).unwrap();
     let kinds: Vec<&str> = state
         .campaigns
@@ -66,12 +64,6 @@ fn examples_load_and_render() {
     }
     assert!(state.campaigns.iter().any(|c| c.assignments >= 10));
     assert!(state.campaigns.iter().any(|c| c.hit_type.uses_masters()));
-    assert!(
-        state
-            .campaigns
-            .iter()
-            .any(|c| matches!(c.lifetime, turkform_model::Lifetime::EndsAt(_)))
-    );
     assert!(state.qualification_types.len() >= 2);
     assert!(
         state
@@ -82,4 +74,22 @@ fn examples_load_and_render() {
                 turkform_model::QualificationTypeRef::Custom(_)
             )))
     );
+}
+
+/// The binary validates these folders with the real clock, and `ends_at` must lie within 365
+/// days of it: a fixed `ends_at` in a shipped campaign would fail the suite once the date comes
+/// close (an example once had `ends_at = 2027-09-30`). Relative lifetimes only.
+#[test]
+fn no_shipped_campaign_depends_on_the_date() {
+    for dir in ["campaigns", "examples"] {
+        let o = options(dir, Target::Sim);
+        let state = in_dir(&repo_root(), || turkform_spec::load_project(&o)).unwrap();
+        for c in &state.campaigns {
+            assert!(
+                matches!(c.lifetime, turkform_model::Lifetime::Duration(_)),
+                "{dir}/{}: use `lifetime`, not a fixed `ends_at`",
+                c.name
+            );
+        }
+    }
 }

@@ -63,12 +63,7 @@ pub fn diagnostics_failure(d: turkform_spec::Diagnostics) -> Failure {
     for diagnostic in &d.0 {
         eprintln!("{diagnostic}");
     }
-    let (n, m) = (d.0.len(), d.file_count());
-    Failure::user_msg(format!(
-        "{n} problem{} in {m} file{}; nothing was changed",
-        if n == 1 { "" } else { "s" },
-        if m == 1 { "" } else { "s" }
-    ))
+    Failure::user_msg(format!("{}; nothing was changed", d.summary()))
 }
 
 /// Opens the state store, turning each way it can be unusable into a clear user error.

@@ -170,6 +170,11 @@ fn apply_converges_under_faults_drops_and_throttling(backend: StateBackend) {
         .collect();
     assert_eq!(annotations.len(), 60, "no duplicates");
     assert_eq!(sim.stats()["duplicate_annotations"], 0);
+    // The runs were really noisy: every kind of trouble happened at least once.
+    let stats = sim.sim_stats();
+    assert!(stats.faults > 0, "no ServiceFault was injected: {stats:?}");
+    assert!(stats.dropped > 0, "no response was dropped: {stats:?}");
+    assert!(stats.throttled > 0, "no request was throttled: {stats:?}");
     let detailed = project.run(&sim, &["plan", "--detailed-exitcode"]);
     assert_exit(&detailed, 0);
 }

@@ -12,4 +12,5 @@ mod report_e2e;
 mod results_e2e;
 mod safety_e2e;
 mod surface;
+mod transcripts;
 mod trust_e2e;

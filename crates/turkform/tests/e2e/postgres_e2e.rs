@@ -366,12 +366,7 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
     project.campaign("before", 3, &CampaignOptions::default());
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     // Three workers per HIT submit answers that CSV has to quote; one is approved by hand.
-    let done = http(
-        &sim.url,
-        "POST",
-        "/_sim/work",
-        Some(&serde_json::json!({"answers": {"answer": "é, \"quoted\"\nsecond line"}}).to_string()),
-    );
+    let done = sim.work(&serde_json::json!({"answers": {"answer": "é, \"quoted\"\nsecond line"}}));
     let submitted: Vec<String> = done["assignments"]
         .as_array()
         .expect("the simulator lists the assignments it made")

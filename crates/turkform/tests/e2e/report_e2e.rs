@@ -34,18 +34,8 @@ fn report_shows_the_progress_spend_and_statuses_the_simulator_holds() {
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
 
     // Two HITs fully answered, one more slot accepted but not submitted.
-    http(
-        &sim.url,
-        "POST",
-        "/_sim/work",
-        Some(r#"{"action": "submit", "max_hits": 2, "answers": {"answer": "yes"}}"#),
-    );
-    http(
-        &sim.url,
-        "POST",
-        "/_sim/work",
-        Some(r#"{"action": "accept", "max_hits": 1, "assignments_per_hit": 1}"#),
-    );
+    sim.work(&serde_json::json!({"action": "submit", "max_hits": 2, "answers": {"answer": "yes"}}));
+    sim.work(&serde_json::json!({"action": "accept", "max_hits": 1, "assignments_per_hit": 1}));
     // One approval made outside turkform, with the SDK.
     let hit_id = sim
         .list_hits()

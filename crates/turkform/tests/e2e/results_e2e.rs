@@ -5,13 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::common::{
-    CampaignOptions, Project, Sim, StateBackend, assert_exit, http, stderr, stdout,
-};
+use crate::common::{CampaignOptions, Project, Sim, StateBackend, assert_exit, stderr, stdout};
 
 /// `POST /_sim/work` with today's body.
 fn work(sim: &Sim, body: Value) -> Value {
-    http(&sim.url, "POST", "/_sim/work", Some(&body.to_string()))
+    sim.work(&body)
 }
 
 /// Every assignment of every HIT, by assignment id (ListAssignmentsForHIT, all statuses).

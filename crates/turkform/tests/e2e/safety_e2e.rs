@@ -29,6 +29,24 @@ fn assert_exactly_one_hit_per_item(sim: &Sim, items: usize) {
     assert_eq!(hits.len(), items, "exactly one HIT per item");
 }
 
+/// Intents journaled but not finished in the project's state (0 when there is no state yet),
+/// on whichever backend the project uses.
+fn pending_creates(project: &Project) -> usize {
+    let location = match &project.state_url {
+        Some(url) => std::path::PathBuf::from(url),
+        None if project.state_path().exists() => project.state_path(),
+        None => return 0,
+    };
+    turkform_state::StateStore::open(
+        &location,
+        turkform_model::Target::Sim,
+        turkform_state::OpenMode::ReadOnly,
+    )
+    .and_then(|store| store.pending_intents())
+    .map(|intents| intents.len())
+    .unwrap_or_else(|e| panic!("the state after a kill is unreadable: {e}"))
+}
+
 fn state_lines(project: &Project, sim: &Sim) -> usize {
     let out = project.run(sim, &["state", "list"]);
     assert_exit(&out, 0);
@@ -41,8 +59,15 @@ fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit(backend: Sta
         ..turkform_sim::SimConfig::default()
     });
     let project = Project::on(backend);
-    project.campaign("crash", 300, &CampaignOptions::default());
+    // Each kill lets up to 10 more creates start plus the 16 in flight finish on MTurk: 20
+    // kills stay part-way through 600 items (300 ran out on the faster PostgreSQL state).
+    const ITEMS: usize = 600;
+    project.campaign("crash", ITEMS, &CampaignOptions::default());
     let mut rng = Lcg(20_261_122);
+    // What each kill left behind: creates journaled but never answered (in flight at the kill),
+    // and HITs on MTurk part-way through the campaign.
+    let mut kills_in_flight = 0;
+    let mut kills_part_way = 0;
     for _ in 0..20 {
         let mut child = project
             .command(&sim, &["apply", "--auto-approve"])
@@ -50,15 +75,40 @@ fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit(backend: Sta
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn apply");
-        std::thread::sleep(Duration::from_millis(rng.next_below(600)));
+        // A random moment in the stream of creates (1 to 10 more HITs than before), so that
+        // every kill lands while creates are under way, not before they start or after the end
+        // (a random wall-clock delay did, every time).
+        let created_before = sim.calls("CreateHITWithHITType");
+        let target = created_before + 1 + rng.next_below(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sim.calls("CreateHITWithHITType") < target {
+            assert!(Instant::now() < deadline, "the apply made no progress");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the apply ended before it could be killed"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // SIGKILL: no destructor, no signal handler, no flush.
         let _ = child.kill();
         let _ = child.wait();
+        if pending_creates(&project) > 0 {
+            kills_in_flight += 1;
+        }
+        let on_mturk = sim.sim_stats().hits;
+        if on_mturk > 0 && on_mturk < ITEMS as u64 {
+            kills_part_way += 1;
+        }
     }
+    assert!(
+        kills_in_flight > 0,
+        "no kill landed while creates were in flight ({kills_part_way} part-way)"
+    );
+    assert!(kills_part_way > 0, "no kill landed part-way through");
     let out = project.run(&sim, &["apply", "--auto-approve"]);
     assert_exit(&out, 0);
-    assert_exactly_one_hit_per_item(&sim, 300);
-    assert_eq!(state_lines(&project, &sim), 300, "every HIT is in state");
+    assert_exactly_one_hit_per_item(&sim, ITEMS);
+    assert_eq!(state_lines(&project, &sim), ITEMS, "every HIT is in state");
     let again = project.run(&sim, &["plan", "--detailed-exitcode"]);
     assert_exit(&again, 0);
 }
@@ -86,7 +136,8 @@ fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated(backend: S
         let _ = child.kill();
         let _ = child.wait();
         let on_mturk = sim.list_hits().len();
-        if on_mturk > 0 && on_mturk < 40 {
+        // Part-way, with creates in flight at the kill: the case the adoption must handle.
+        if on_mturk > 0 && on_mturk < 40 && pending_creates(&project) > 0 {
             break;
         }
         assert!(

@@ -11,9 +11,18 @@ use serde_json::Value;
 
 pub mod webdriver;
 
-/// Decodes a chunked HTTP/1.1 body.
-pub fn dechunk_text(s: &str) -> String {
-    dechunk(s)
+/// Decodes a chunked HTTP/1.1 body (the WebDriver client reads raw HTTP).
+pub fn dechunk_text(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
 }
 
 /// One runtime for every simulator of a test binary, living as long as the process.
@@ -50,42 +59,64 @@ impl Sim {
         Sim::start(turkform_sim::SimConfig::default())
     }
 
-    /// `GET /_sim/stats`.
+    /// The simulator's control endpoints.
+    pub fn control(&self) -> turkform_sim::ControlClient {
+        turkform_sim::ControlClient::new(&self.url).expect("simulator URL")
+    }
+
+    /// `POST /_sim/work` (simulated workers; the body is documented in the simulator README).
+    pub fn work(&self, body: &Value) -> Value {
+        let control = self.control();
+        runtime()
+            .block_on(control.work(body))
+            .expect("POST /_sim/work")
+    }
+
+    /// `GET /_sim/stats`, as JSON.
     pub fn stats(&self) -> Value {
-        http(&self.url, "GET", "/_sim/stats", None)
+        let control = self.control();
+        runtime()
+            .block_on(control.stats_json())
+            .expect("GET /_sim/stats")
     }
 
-    /// Requests received for one operation.
+    /// `GET /_sim/stats`, typed.
+    pub fn sim_stats(&self) -> turkform_sim::SimStats {
+        let control = self.control();
+        runtime()
+            .block_on(control.stats())
+            .expect("GET /_sim/stats")
+    }
+
+    /// Requests processed for one operation.
     pub fn calls(&self, operation: &str) -> u64 {
-        self.stats()["requests"][operation].as_u64().unwrap_or(0)
+        self.sim_stats().calls(operation)
     }
 
-    /// Sum of the mutating operations turkform uses.
+    /// Requests of every operation that changes MTurk (`turkform_sim::MUTATING_OPERATIONS`).
     pub fn mutating_calls(&self) -> u64 {
-        let stats = self.stats();
-        [
-            "CreateHIT",
-            "CreateHITType",
-            "CreateHITWithHITType",
-            "CreateAdditionalAssignmentsForHIT",
-            "UpdateExpirationForHIT",
-            "UpdateHITTypeOfHIT",
-            "CreateQualificationType",
-            "UpdateQualificationType",
-            "DeleteHIT",
-        ]
-        .iter()
-        .map(|op| stats["requests"][op].as_u64().unwrap_or(0))
-        .sum()
+        self.sim_stats().mutating_calls()
     }
 
     pub fn advance_clock(&self, seconds: u64) {
-        http(
-            &self.url,
-            "POST",
-            "/_sim/clock",
-            Some(&serde_json::json!({ "advance_seconds": seconds }).to_string()),
-        );
+        let control = self.control();
+        runtime()
+            .block_on(control.advance_clock(seconds))
+            .expect("POST /_sim/clock");
+    }
+
+    /// The account balance in cents (GetAccountBalance through the SDK).
+    pub fn balance_cents(&self) -> i64 {
+        let client = self.sdk();
+        let balance = runtime()
+            .block_on(client.get_account_balance().send())
+            .expect("GetAccountBalance");
+        let text = balance.available_balance.expect("AvailableBalance");
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, "0"));
+        whole.parse::<i64>().expect("balance") * 100
+            + format!("{frac:0<2}")[..2]
+                .parse::<i64>()
+                .expect("balance cents")
     }
 
     /// An aws-sdk-mturk client for this simulator, to act "outside turkform".
@@ -95,8 +126,8 @@ impl Sim {
             .region(aws_sdk_mturk::config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
             .credentials_provider(aws_sdk_mturk::config::Credentials::new(
-                "AKIASIMULATOR",
-                "simulator-secret",
+                turkform_sim::DEFAULT_ACCESS_KEY_ID,
+                turkform_sim::DEFAULT_SECRET_ACCESS_KEY,
                 None,
                 None,
                 "test",
@@ -140,46 +171,6 @@ impl Drop for Sim {
             runtime().block_on(h.shutdown());
         }
     }
-}
-
-/// A minimal blocking HTTP/1.1 client for the simulator's control endpoints.
-pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> Value {
-    use std::io::{Read, Write};
-    let authority = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(authority).expect("connect to simulator");
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response);
-    let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
 }
 
 /// Where a test project keeps its state.
