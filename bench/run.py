@@ -13,6 +13,9 @@ Scenarios:
   cron_rerun:     a re-run over HITs already in place (no latency): wall time, calls
   plan_scaling:   no-op `plan --refresh=false` at 1k / 10k / 100k items: wall, peak RSS
   sim_throughput: successful CreateHITWithHITType requests/s (turkform-sim example)
+  results_sync:   refresh recording 2,000 HITs x 3 answers at the same rate (turkform-apply example)
+  results_export: `turkform results` over 1,000,000 assignments of a generated state
+  results_aggregate: `results --aggregate` majority and dawid-skene over 100,000 answers
 
 Adding a scenario: a cargo example that prints one JSON object of figures as its last stdout
 line is one call, e.g.
@@ -349,6 +352,28 @@ def scenario_plan_scaling(ctx):
 def scenario_sim_throughput(ctx):
     args = ("20000", "64") if ctx.quick else ()
     return example("turkform-sim", "throughput", *args)
+
+
+@scenario("results_sync")
+def scenario_results_sync(ctx):
+    # Assignment sync in refresh: 2,000 HITs x 3 submitted answers at the batch scenario's rate.
+    hits = "200" if ctx.quick else "2000"
+    return example("turkform-apply", "results_sync_bench", "--hits", hits, "--assignments", "3",
+                   "--latency", "30", "--throttle-rps", "200")
+
+
+@scenario("results_export")
+def scenario_results_export(ctx):
+    # `turkform results` over a state generated for it (target: 1,000,000 rows < 10 s, < 300 MB).
+    n = "20000" if ctx.quick else "1000000"
+    return example("turkform", "results_export_bench", "--assignments", n)
+
+
+@scenario("results_aggregate")
+def scenario_results_aggregate(ctx):
+    # `results --aggregate` majority and dawid-skene over 100,000 counted answers.
+    n = "15000" if ctx.quick else "150000"
+    return example("turkform", "results_export_bench", "--assignments", n, "--aggregate")
 
 
 def targets(results, quick):

@@ -5,6 +5,10 @@
 //! `cargo build --release -p turkform && cargo run --release -p turkform --example results_export_bench -- --assignments 1000000 [--format csv|jsonl]`
 //!
 //! Targets: under 10 s and under 300 MB peak RSS for 1,000,000 assignments.
+//!
+//! With `--aggregate`, times `results --aggregate majority` and `--aggregate dawid-skene` on the
+//! same state instead (every third assignment is rejected and not counted, so
+//! `--assignments 150000` aggregates 100,000 answers), and prints their figures in the object.
 
 use std::process::Command;
 use std::time::Instant;
@@ -56,6 +60,7 @@ fn main() {
     let hits = total.div_ceil(PER_HIT);
     let base = 1_700_000_000;
     let mut made = 0usize;
+    let mut rejected = 0usize;
     for start in (0..hits).step_by(HITS_PER_BATCH) {
         let mut batch = Batch::default();
         for h in start..(start + HITS_PER_BATCH).min(hits) {
@@ -102,6 +107,7 @@ fn main() {
                     AssignmentStatus::Submitted,
                     AssignmentStatus::Rejected,
                 ][a];
+                rejected += usize::from(status == AssignmentStatus::Rejected);
                 let label = ["positive", "negative", "neutral"][(h + a) % 3];
                 let answer = format!(
                     "[{{\"sentiment\":{{\"label\":\"{label}\"}},\"comment\":\"item {h} worker {a}\"}}]"
@@ -142,6 +148,45 @@ fn main() {
     drop(store);
     let generate_s = generated.elapsed().as_secs_f64();
     let db_bytes = std::fs::metadata(&state_path).map_or(0, |m| m.len());
+
+    if args.iter().any(|a| a == "--aggregate") {
+        let mut figures = serde_json::json!({
+            "bench": "results_aggregate",
+            "assignments": total,
+            "answers_counted": total - rejected,
+            "items": hits,
+            "state_bytes": db_bytes,
+            "generate_s": (generate_s * 100.0).round() / 100.0,
+        });
+        for method in ["majority", "dawid-skene"] {
+            let file = dir.path().join(format!("{method}.csv"));
+            let (wall, peak_kb) = timed(
+                &binary,
+                dir.path(),
+                &[
+                    "results",
+                    "--aggregate",
+                    method,
+                    "--output",
+                    file.to_str().expect("utf-8"),
+                ],
+            );
+            let rows = std::fs::read(&file)
+                .expect("results file")
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                - 1;
+            assert_eq!(rows, hits, "one row per item");
+            let key = method.replace('-', "_");
+            figures[format!("{key}_wall_s")] = serde_json::json!((wall * 1000.0).round() / 1000.0);
+            figures[format!("{key}_peak_rss_mb")] =
+                serde_json::json!((peak_kb as f64 / 1024.0 * 10.0).round() / 10.0);
+            figures[format!("{key}_rows")] = serde_json::json!(rows);
+        }
+        println!("{figures}");
+        return;
+    }
 
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
@@ -198,4 +243,30 @@ fn main() {
         "rows": rows,
     });
     println!("{figures}");
+}
+
+/// Runs `turkform -C DIR ARGS` under `/usr/bin/time`: (wall seconds, peak RSS in KB).
+fn timed(binary: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (f64, u64) {
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(binary)
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("TURKFORM_TARGET")
+        .env_remove("TURKFORM_STATE")
+        .output()
+        .expect("run turkform under /usr/bin/time");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "turkform {args:?} failed: {stderr}");
+    let peak_kb = stderr
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .expect("/usr/bin/time prints the peak RSS in KB");
+    (wall, peak_kb)
 }

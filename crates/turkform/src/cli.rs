@@ -199,6 +199,16 @@ pub struct ResultsArgs {
     /// How CSV times are written: US Pacific as the web UI does, or UTC RFC 3339
     #[arg(long, value_enum, default_value_t = ResultsTimeFormat::Mturk)]
     pub time_format: ResultsTimeFormat,
+    /// One row per item: each answer field combined across workers (rejected answers and a
+    /// worker's second answer to an item are not counted)
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub aggregate: Option<ResultsAggregate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsAggregate {
+    Majority,
+    DawidSkene,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,17 +1,19 @@
 //! `turkform results`: every assignment in state, in MTurk's batch-results CSV or JSON Lines,
-//! streamed from the state store to the output one row at a time.
+//! streamed from the state store to the output one row at a time; or, with `--aggregate`, one
+//! row per item, which needs every answer of the chosen campaigns in memory first.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
 use turkform_model::{AssignmentStatus, DesiredState, HitTypeSpec, UnixTime};
 use turkform_results::{
-    ApprovalCounts, CsvExport, ExportError, ExportLayout, JsonlExport, Submission, TimeFormat,
-    TimeFormatter, WorkerRates,
+    AggregateMethod as Method, AggregatedCsv, AggregatedJsonl, AnswerCollector, ApprovalCounts,
+    CsvExport, ExportError, ExportLayout, JsonlExport, Submission, TimeFormat, TimeFormatter,
+    WorkerRates,
 };
 use turkform_state::{AssignmentFilter, OpenMode, WorkerDecisions};
 
-use crate::cli::{ResultsArgs, ResultsFormat, ResultsStatus, ResultsTimeFormat};
+use crate::cli::{ResultsAggregate, ResultsArgs, ResultsFormat, ResultsStatus, ResultsTimeFormat};
 use crate::failure::Failure;
 use crate::settings::Resolved;
 
@@ -173,6 +175,14 @@ impl<W: Write> Writer<W> {
 }
 
 pub fn run(resolved: &Resolved, args: &ResultsArgs) -> Result<u8, Failure> {
+    if args.aggregate.is_some() && args.status == ResultsStatus::Rejected {
+        // Rejected answers are exactly the ones aggregation leaves out: refuse rather than
+        // write a file of empty rows.
+        return Err(Failure::user_msg(
+            "`--aggregate` does not count rejected answers, so `--status rejected` cannot be combined with it",
+        )
+        .hint("use `--status all` (submitted and approved answers), `approved` or `submitted`, or drop `--aggregate` to list the rejected assignments"));
+    }
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let with_assignments = store
         .campaigns_with_assignments()
@@ -205,7 +215,10 @@ pub fn run(resolved: &Resolved, args: &ResultsArgs) -> Result<u8, Failure> {
     let decisions = store.worker_decisions(now).map_err(super::state_failure)?;
 
     let mut sink = Sink::open(args.output.as_deref())?;
-    let written = export(&store, args, &campaigns, &specs, &decisions, &mut sink);
+    let written = match args.aggregate {
+        Some(method) => aggregated(&store, args, method, &campaigns, &mut sink),
+        None => export(&store, args, &campaigns, &specs, &decisions, &mut sink),
+    };
     match written {
         Ok(rows) => {
             sink.commit()?;
@@ -288,6 +301,62 @@ fn export(
     }
     writer.finish().map_err(write_failure)?;
     Ok(rows)
+}
+
+/// `--aggregate`: every assignment of the campaigns is read (so an item whose answers were all
+/// rejected still gets its row), those whose status counts are held in memory, then each
+/// campaign is aggregated and written one item per row.
+fn aggregated(
+    store: &turkform_state::StateStore,
+    args: &ResultsArgs,
+    method: ResultsAggregate,
+    campaigns: &[String],
+    out: &mut Sink,
+) -> Result<u64, Failure> {
+    let counted: &[AssignmentStatus] = match args.status {
+        ResultsStatus::All => &[AssignmentStatus::Submitted, AssignmentStatus::Approved],
+        ResultsStatus::Approved => &[AssignmentStatus::Approved],
+        ResultsStatus::Submitted => &[AssignmentStatus::Submitted],
+        ResultsStatus::Rejected => &[],
+    };
+    let mut collector = AnswerCollector::new(counted);
+    let filter = AssignmentFilter {
+        campaigns: campaigns.to_vec(),
+        status: None,
+    };
+    store
+        .visit_assignments(&filter, |row| {
+            collector.add(&row.assignment, row.hit.input.as_deref());
+            true
+        })
+        .map_err(super::state_failure)?;
+    tracing::debug!(answers = collector.len(), "answers held for aggregation");
+    let rows = collector.finish(match method {
+        ResultsAggregate::Majority => Method::Majority,
+        ResultsAggregate::DawidSkene => Method::DawidSkene,
+    });
+    match args.format {
+        ResultsFormat::Jsonl => {
+            let mut w = AggregatedJsonl::new(&mut *out);
+            for row in &rows {
+                w.write(row).map_err(write_failure)?;
+            }
+            w.finish().map_err(write_failure)?;
+        }
+        ResultsFormat::Csv => {
+            let mut per_campaign = Vec::with_capacity(campaigns.len());
+            for c in campaigns {
+                per_campaign.push(store.export_columns(c).map_err(super::state_failure)?);
+            }
+            let mut w = AggregatedCsv::new(&mut *out, ExportLayout::union(per_campaign))
+                .map_err(write_failure)?;
+            for row in &rows {
+                w.write(row).map_err(write_failure)?;
+            }
+            w.finish().map_err(write_failure)?;
+        }
+    }
+    Ok(rows.len() as u64)
 }
 
 fn write_failure(e: ExportError) -> Failure {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod aggregate_e2e;
 mod apply_e2e;
 mod cli_trust_e2e;
 mod plan_e2e;
