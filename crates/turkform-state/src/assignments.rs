@@ -1,17 +1,20 @@
 //! The SQL of results: assignments, the data row each HIT was posted with, the account balance.
 //!
-//! Every function takes a plain connection or transaction and speaks portable SQL (TEXT and
-//! INTEGER columns, `ON CONFLICT`, `CASE`, no JSON functions), so that another backend can port
-//! it one function at a time. JSON columns are parsed here, in Rust.
+//! Every function takes a `Tx` (a read snapshot or a write transaction, on SQLite or
+//! PostgreSQL) and speaks the portable SQL of `crate::db` (`?N` placeholders, `ON CONFLICT`,
+//! `CASE`, no JSON functions). JSON columns are parsed here, in Rust.
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 use turkform_model::{AssignmentStatus, DecidedBy, Money, RecordedAssignment, Target, UnixTime};
 
+use crate::db::{DbError, Row, Tx};
 use crate::journal::{AccountBalance, Batch};
+
+/// Rows a PostgreSQL export fetches from its server-side portal at a time: memory holds at most
+/// this many decoded rows, however many assignments there are.
+const EXPORT_CHUNK: i32 = 256;
 
 /// Which assignments an export visits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,24 +64,21 @@ pub struct WorkerDecisions {
     pub decided_7d: u64,
 }
 
-fn bad_text(column: usize, detail: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, Type::Text, detail.into())
+fn bad(detail: String) -> DbError {
+    DbError::Decode(detail)
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String, rusqlite::Error> {
-    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+fn to_json<T: Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| bad(e.to_string()))
 }
 
 /// The results part of a commit: assignments, posted rows and the balance, in the caller's
 /// transaction (so they land with the HIT counters of the same batch, or not at all).
-pub(crate) fn write(
-    tx: &Transaction<'_>,
-    target: Target,
-    batch: &Batch,
-) -> Result<(), rusqlite::Error> {
+pub(crate) fn write(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), DbError> {
     let t = target.as_str();
-    if !batch.upsert_assignments.is_empty() {
-        let mut upsert = tx.prepare_cached(
+    for a in &batch.upsert_assignments {
+        let answers = to_json(&a.answers)?;
+        tx.execute(
             "INSERT INTO assignments (target, assignment_id, hit_id, campaign, item_key,
                                       generation, worker_id, status, accept_time, submit_time,
                                       auto_approval_time, approval_time, rejection_time,
@@ -94,35 +94,33 @@ pub(crate) fn write(
                 answer_xml = excluded.answer_xml, answers = excluded.answers,
                 requester_feedback = excluded.requester_feedback,
                 decided_by = excluded.decided_by",
+            &[
+                &t,
+                &a.assignment_id,
+                &a.hit_id,
+                &a.campaign,
+                &a.item_key,
+                &a.generation,
+                &a.worker_id,
+                &a.status.api_name(),
+                &a.accept_time.map(|x| x.0),
+                &a.submit_time.map(|x| x.0),
+                &a.auto_approval_time.map(|x| x.0),
+                &a.approval_time.map(|x| x.0),
+                &a.rejection_time.map(|x| x.0),
+                &a.answer_xml,
+                &answers,
+                &a.requester_feedback,
+                &a.decided_by.map(DecidedBy::as_str),
+            ],
         )?;
-        for a in &batch.upsert_assignments {
-            upsert.execute(params![
-                t,
-                a.assignment_id,
-                a.hit_id,
-                a.campaign,
-                a.item_key,
-                a.generation,
-                a.worker_id,
-                a.status.api_name(),
-                a.accept_time.map(|x| x.0),
-                a.submit_time.map(|x| x.0),
-                a.auto_approval_time.map(|x| x.0),
-                a.approval_time.map(|x| x.0),
-                a.rejection_time.map(|x| x.0),
-                a.answer_xml,
-                to_json(&a.answers)?,
-                a.requester_feedback,
-                a.decided_by.map(DecidedBy::as_str),
-            ])?;
-        }
     }
-    if !batch.hit_inputs.is_empty() {
-        let mut set =
-            tx.prepare_cached("UPDATE hits SET input_row = ?1 WHERE target = ?2 AND hit_id = ?3")?;
-        for input in &batch.hit_inputs {
-            set.execute(params![to_json(&input.row)?, t, input.hit_id])?;
-        }
+    for input in &batch.hit_inputs {
+        let row = to_json(&input.row)?;
+        tx.execute(
+            "UPDATE hits SET input_row = ?1 WHERE target = ?2 AND hit_id = ?3",
+            &[&row, &t, &input.hit_id],
+        )?;
     }
     if let Some(b) = batch.account_balance {
         tx.execute(
@@ -130,7 +128,7 @@ pub(crate) fn write(
              VALUES (?1, 0, ?2, ?3)
              ON CONFLICT (target) DO UPDATE SET
                 balance_cents = excluded.balance_cents, balance_read_at = excluded.balance_read_at",
-            params![t, b.available.cents(), b.read_at.0],
+            &[&t, &b.available.cents(), &b.read_at.0],
         )?;
     }
     Ok(())
@@ -138,30 +136,28 @@ pub(crate) fn write(
 
 /// The `input_row` a HIT has now, so that replacing its row keeps it.
 pub(crate) fn input_row_of(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     target: Target,
     hit_id: &str,
-) -> Result<Option<String>, rusqlite::Error> {
+) -> Result<Option<String>, DbError> {
     Ok(tx
-        .prepare_cached("SELECT input_row FROM hits WHERE target = ?1 AND hit_id = ?2")?
-        .query_row(params![target.as_str(), hit_id], |r| {
-            r.get::<_, Option<String>>(0)
-        })
-        .optional()?
+        .query_opt(
+            "SELECT input_row FROM hits WHERE target = ?1 AND hit_id = ?2",
+            &[&target.as_str(), &hit_id],
+            |r| r.get::<Option<String>>(0),
+        )?
         .flatten())
 }
 
 pub(crate) fn account_balance(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
-) -> Result<Option<AccountBalance>, rusqlite::Error> {
-    let row = conn
-        .query_row(
-            "SELECT balance_cents, balance_read_at FROM partitions WHERE target = ?1",
-            [target.as_str()],
-            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
-        )
-        .optional()?;
+) -> Result<Option<AccountBalance>, DbError> {
+    let row = tx.query_opt(
+        "SELECT balance_cents, balance_read_at FROM partitions WHERE target = ?1",
+        &[&target.as_str()],
+        |r| Ok((r.get::<Option<i64>>(0)?, r.get::<Option<i64>>(1)?)),
+    )?;
     Ok(match row {
         Some((Some(cents), Some(at))) => Some(AccountBalance {
             available: Money::from_cents(cents),
@@ -175,22 +171,26 @@ const ASSIGNMENT_COLUMNS: &str = "a.assignment_id, a.hit_id, a.campaign, a.item_
     a.worker_id, a.status, a.accept_time, a.submit_time, a.auto_approval_time, a.approval_time,
     a.rejection_time, a.answer_xml, a.answers, a.requester_feedback, a.decided_by";
 
+fn status_from(r: &Row<'_>, i: usize) -> Result<AssignmentStatus, DbError> {
+    let raw: String = r.get(i)?;
+    AssignmentStatus::parse(&raw)
+        .ok_or_else(|| bad(format!("column {i}: unknown assignment status `{raw}`")))
+}
+
 /// Reads the 16 columns of [`ASSIGNMENT_COLUMNS`] starting at column 0.
-fn assignment_from_row(r: &Row<'_>) -> Result<RecordedAssignment, rusqlite::Error> {
-    let status_raw = r.get_ref(6)?.as_str()?;
-    let status = AssignmentStatus::parse(status_raw)
-        .ok_or_else(|| bad_text(6, format!("unknown assignment status `{status_raw}`")))?;
-    let answers: BTreeMap<String, String> = serde_json::from_str(r.get_ref(13)?.as_str()?)
-        .map_err(|e| bad_text(13, format!("answers: {e}")))?;
-    let decided_by = match r.get_ref(15)?.as_str_or_null()? {
+fn assignment_from_row(r: &Row<'_>) -> Result<RecordedAssignment, DbError> {
+    let status = status_from(r, 6)?;
+    let answers_raw: String = r.get(13)?;
+    let answers: BTreeMap<String, String> =
+        serde_json::from_str(&answers_raw).map_err(|e| bad(format!("answers: {e}")))?;
+    let decided_by = match r.get::<Option<String>>(15)? {
         None => None,
-        Some(raw) => Some(
-            DecidedBy::parse(raw)
-                .ok_or_else(|| bad_text(15, format!("unknown decider `{raw}`")))?,
-        ),
+        Some(raw) => {
+            Some(DecidedBy::parse(&raw).ok_or_else(|| bad(format!("unknown decider `{raw}`")))?)
+        }
     };
-    let time = |i: usize| -> Result<Option<UnixTime>, rusqlite::Error> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(UnixTime))
+    let time = |i: usize| -> Result<Option<UnixTime>, DbError> {
+        Ok(r.get::<Option<i64>>(i)?.map(UnixTime))
     };
     Ok(RecordedAssignment {
         assignment_id: r.get(0)?,
@@ -214,66 +214,63 @@ fn assignment_from_row(r: &Row<'_>) -> Result<RecordedAssignment, rusqlite::Erro
 
 /// Every recorded assignment of one HIT, by assignment id.
 pub(crate) fn of_hit(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     hit_id: &str,
-) -> Result<Vec<RecordedAssignment>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments a
-         WHERE a.target = ?1 AND a.hit_id = ?2 ORDER BY a.assignment_id"
-    ))?;
-    stmt.query_map(params![target.as_str(), hit_id], assignment_from_row)?
-        .collect()
+) -> Result<Vec<RecordedAssignment>, DbError> {
+    tx.query_all(
+        &format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments a
+             WHERE a.target = ?1 AND a.hit_id = ?2 ORDER BY a.assignment_id"
+        ),
+        &[&target.as_str(), &hit_id],
+        assignment_from_row,
+    )
 }
 
 /// The HITs holding an undecided assignment whose auto-approval time is at or before `now`:
 /// MTurk has approved it by now, whatever the counters say.
 pub(crate) fn hits_past_auto_approval(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     now: UnixTime,
-) -> Result<Vec<String>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
+) -> Result<Vec<String>, DbError> {
+    tx.query_all(
         "SELECT DISTINCT hit_id FROM assignments
          WHERE target = ?1 AND status = 'Submitted' AND auto_approval_time <= ?2
          ORDER BY hit_id",
-    )?;
-    stmt.query_map(params![target.as_str(), now.0], |r| r.get(0))?
-        .collect()
+        &[&target.as_str(), &now.0],
+        |r| r.get::<String>(0),
+    )
 }
 
 /// Assignments per HIT and status.
-pub(crate) fn counts(
-    conn: &Connection,
-    target: Target,
-) -> Result<Vec<AssignmentCount>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
+pub(crate) fn counts(tx: &mut Tx<'_>, target: Target) -> Result<Vec<AssignmentCount>, DbError> {
+    tx.query_all(
         "SELECT hit_id, campaign, status, count(*) FROM assignments WHERE target = ?1
          GROUP BY hit_id, campaign, status ORDER BY campaign, hit_id, status",
-    )?;
-    stmt.query_map([target.as_str()], |r| {
-        let raw = r.get_ref(2)?.as_str()?;
-        let status = AssignmentStatus::parse(raw)
-            .ok_or_else(|| bad_text(2, format!("unknown assignment status `{raw}`")))?;
-        Ok(AssignmentCount {
-            hit_id: r.get(0)?,
-            campaign: r.get(1)?,
-            status,
-            count: r.get(3)?,
-        })
-    })?
-    .collect()
+        &[&target.as_str()],
+        |r| {
+            Ok(AssignmentCount {
+                hit_id: r.get(0)?,
+                campaign: r.get(1)?,
+                status: status_from(r, 2)?,
+                count: r.get(3)?,
+            })
+        },
+    )
 }
 
 /// This requester's decisions per worker: all time, and decided within 30 and 7 days of `now`.
 pub(crate) fn worker_decisions(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     now: UnixTime,
-) -> Result<BTreeMap<String, WorkerDecisions>, rusqlite::Error> {
+) -> Result<BTreeMap<String, WorkerDecisions>, DbError> {
     let d30 = now.0 - 30 * 86_400;
     let d7 = now.0 - 7 * 86_400;
-    let mut stmt = conn.prepare(
+    // SUM over integer literals is BIGINT on PostgreSQL and INTEGER on SQLite: `i64` on both.
+    let rows = tx.query_all(
         "SELECT worker_id,
                 SUM(CASE WHEN status = 'Approved' THEN 1 ELSE 0 END),
                 SUM(CASE WHEN status <> 'Submitted' THEN 1 ELSE 0 END),
@@ -284,33 +281,35 @@ pub(crate) fn worker_decisions(
                 SUM(CASE WHEN (status = 'Approved' AND approval_time >= ?3)
                            OR (status = 'Rejected' AND rejection_time >= ?3) THEN 1 ELSE 0 END)
          FROM assignments WHERE target = ?1 GROUP BY worker_id",
+        &[&target.as_str(), &d30, &d7],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                WorkerDecisions {
+                    approved: r.get(1)?,
+                    decided: r.get(2)?,
+                    approved_30d: r.get(3)?,
+                    decided_30d: r.get(4)?,
+                    approved_7d: r.get(5)?,
+                    decided_7d: r.get(6)?,
+                },
+            ))
+        },
     )?;
-    stmt.query_map(params![target.as_str(), d30, d7], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            WorkerDecisions {
-                approved: r.get(1)?,
-                decided: r.get(2)?,
-                approved_30d: r.get(3)?,
-                decided_30d: r.get(4)?,
-                approved_7d: r.get(5)?,
-                decided_7d: r.get(6)?,
-            },
-        ))
-    })?
-    .collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// Streams the assignments `filter` selects, with their HIT, ordered by campaign, item,
 /// generation, submit time and id, calling `each` once per row. Memory does not grow with the
-/// number of rows: one row is decoded at a time. `each` returns `false` to stop early.
+/// number of rows: SQLite steps its cursor one row at a time, PostgreSQL fetches from a
+/// server-side portal [`EXPORT_CHUNK`] rows at a time. `each` returns `false` to stop early.
+/// The caller runs this inside one read transaction (one snapshot).
 pub(crate) fn visit(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     filter: &AssignmentFilter,
     each: &mut dyn FnMut(ExportRow) -> bool,
-) -> Result<(), rusqlite::Error> {
-    let tx = conn.unchecked_transaction()?;
+) -> Result<(), DbError> {
     let mut sql = format!(
         "SELECT {ASSIGNMENT_COLUMNS}, h.hit_type_id, h.hit_type_hash, h.max_assignments,
                 h.created_at, h.expiration, h.input_row
@@ -321,29 +320,30 @@ pub(crate) fn visit(
         sql.push_str(" AND a.status = ?2");
     }
     sql.push_str(" ORDER BY a.campaign, a.item_key, a.generation, a.submit_time, a.assignment_id");
+    let t = target.as_str();
     let status = filter.status.map_or("", AssignmentStatus::api_name);
     // Campaigns are filtered here rather than with an IN list of variable length: the query
     // stays one prepared statement, and the number of campaigns is small.
     let wanted = |campaign: &str| {
         filter.campaigns.is_empty() || filter.campaigns.iter().any(|c| c == campaign)
     };
-    let mut stmt = tx.prepare(&sql)?;
-    let mut rows = if filter.status.is_some() {
-        stmt.query(params![target.as_str(), status])?
+    let with_status: [&dyn crate::db::Param; 2] = [&t, &status];
+    let params: &[&dyn crate::db::Param] = if filter.status.is_some() {
+        &with_status
     } else {
-        stmt.query(params![target.as_str()])?
+        &with_status[..1]
     };
-    while let Some(r) = rows.next()? {
-        let campaign = r.get_ref(2)?.as_str()?;
-        if !wanted(campaign) {
-            continue;
+    tx.stream(&sql, params, EXPORT_CHUNK, |r| {
+        let campaign: String = r.get(2)?;
+        if !wanted(&campaign) {
+            return Ok(true);
         }
         let assignment = assignment_from_row(r)?;
-        let input = match r.get_ref(21)?.as_str_or_null()? {
+        let input = match r.get::<Option<String>>(21)? {
             None => None,
             Some(json) => Some(
-                serde_json::from_str::<Vec<(String, String)>>(json)
-                    .map_err(|e| bad_text(21, format!("input row: {e}")))?,
+                serde_json::from_str::<Vec<(String, String)>>(&json)
+                    .map_err(|e| bad(format!("input row: {e}")))?,
             ),
         };
         let hit = ExportHit {
@@ -354,65 +354,67 @@ pub(crate) fn visit(
             expiration: UnixTime(r.get(20)?),
             input,
         };
-        if !each(ExportRow { assignment, hit }) {
-            break;
-        }
-    }
-    drop(rows);
-    drop(stmt);
-    tx.finish()
+        Ok(each(ExportRow { assignment, hit }))
+    })
 }
 
 /// The Input columns of every HIT of `campaign` that has an assignment, first seen in export
 /// order: a pass over the HITs (not the assignments) so that the CSV header can be written
 /// before the rows stream.
 pub(crate) fn input_columns(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     campaign: &str,
-) -> Result<Vec<String>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
+) -> Result<Vec<String>, DbError> {
+    let mut seen: Vec<String> = Vec::new();
+    tx.query(
         "SELECT h.input_row FROM hits h
          WHERE h.target = ?1 AND h.campaign = ?2 AND h.input_row IS NOT NULL
            AND EXISTS (SELECT 1 FROM assignments a WHERE a.target = h.target AND a.hit_id = h.hit_id)
          ORDER BY h.item_key, h.generation",
-    )?;
-    let mut rows = stmt.query(params![target.as_str(), campaign])?;
-    let mut seen: Vec<String> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let row: Vec<(String, String)> = serde_json::from_str(r.get_ref(0)?.as_str()?)
-            .map_err(|e| bad_text(0, format!("input row: {e}")))?;
-        for (column, _) in row {
-            if !seen.contains(&column) {
-                seen.push(column);
+        &[&target.as_str(), &campaign],
+        |r| {
+            let raw: String = r.get(0)?;
+            let row: Vec<(String, String)> =
+                serde_json::from_str(&raw).map_err(|e| bad(format!("input row: {e}")))?;
+            for (column, _) in row {
+                if !seen.contains(&column) {
+                    seen.push(column);
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(seen)
 }
 
 /// The answer fields of `campaign`'s assignments (sorted). One pass over the answers column,
 /// holding only the set of field names.
 pub(crate) fn answer_fields(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     campaign: &str,
-) -> Result<Vec<String>, rusqlite::Error> {
-    let mut stmt =
-        conn.prepare("SELECT answers FROM assignments WHERE target = ?1 AND campaign = ?2")?;
-    let mut rows = stmt.query(params![target.as_str(), campaign])?;
+) -> Result<Vec<String>, DbError> {
     let mut fields = std::collections::BTreeSet::new();
-    while let Some(r) = rows.next()? {
-        let answers: BTreeMap<String, String> = serde_json::from_str(r.get_ref(0)?.as_str()?)
-            .map_err(|e| bad_text(0, format!("answers: {e}")))?;
-        fields.extend(answers.into_keys());
-    }
+    tx.query(
+        "SELECT answers FROM assignments WHERE target = ?1 AND campaign = ?2",
+        &[&target.as_str(), &campaign],
+        |r| {
+            let raw: String = r.get(0)?;
+            let answers: BTreeMap<String, String> =
+                serde_json::from_str(&raw).map_err(|e| bad(format!("answers: {e}")))?;
+            fields.extend(answers.into_keys());
+            Ok(())
+        },
+    )?;
     Ok(fields.into_iter().collect())
 }
 
 /// The campaigns that have at least one assignment, by name.
-pub(crate) fn campaigns(conn: &Connection, target: Target) -> Result<Vec<String>, rusqlite::Error> {
-    let mut stmt = conn
-        .prepare("SELECT DISTINCT campaign FROM assignments WHERE target = ?1 ORDER BY campaign")?;
-    stmt.query_map([target.as_str()], |r| r.get(0))?.collect()
+pub(crate) fn campaigns(tx: &mut Tx<'_>, target: Target) -> Result<Vec<String>, DbError> {
+    tx.query_all(
+        "SELECT DISTINCT campaign FROM assignments WHERE target = ?1 ORDER BY campaign",
+        &[&target.as_str()],
+        |r| r.get::<String>(0),
+    )
 }

@@ -1,4 +1,4 @@
-//! The apply lock: `flock(2)` on `<state>.lock`, held through an open file for the lock's whole
+//! The apply lock of a state file (PostgreSQL's is in [`crate::pg`]): `flock(2)` on `<state>.lock`, held through an open file for the lock's whole
 //! lifetime. The kernel drops the lock the moment its holder dies (SIGKILL, OOM, power loss),
 //! so a dead holder never blocks the next run. The holder's pid, host, start time and command
 //! are written into the file only so that a waiting run can say who it is waiting for.
@@ -40,22 +40,48 @@ impl LockInfo {
     }
 }
 
-/// The held apply lock; released (and its record cleared) on drop, or by the kernel if the
-/// process dies first.
+/// The held apply lock; released (and its record cleared) on drop, or when the process dies
+/// first (by the kernel for a file, by the server dropping the session for PostgreSQL).
 #[derive(Debug)]
 pub struct StateLock {
-    file: File,
+    held: Held,
     path: PathBuf,
     info: LockInfo,
+    /// The state file's copy of the holder record, cleared on release (see [`acquire`]).
+    db_record: Option<(rusqlite::Connection, String)>,
+}
+
+enum Held {
+    File(File),
+    /// Held only to be dropped: its own drop unlocks and ends the session.
+    Pg(#[allow(dead_code)] crate::pg::PgLock),
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::File(file) => f.debug_tuple("File").field(file).finish(),
+            Held::Pg(_) => f.write_str("PostgreSQL advisory lock"),
+        }
+    }
 }
 
 impl StateLock {
+    pub(crate) fn postgres(lock: crate::pg::PgLock, info: LockInfo, location: String) -> StateLock {
+        StateLock {
+            held: Held::Pg(lock),
+            path: PathBuf::from(location),
+            info,
+            db_record: None,
+        }
+    }
+
     /// The record written for this holder.
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
 
-    /// The lock file (`<state>.lock`).
+    /// The lock file (`<state>.lock`), or for PostgreSQL the state's URL without a password.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -63,12 +89,24 @@ impl StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
+        let Held::File(file) = &self.held else {
+            // PgLock's own drop unlocks; closing its session would anyway.
+            return;
+        };
+        if let Some((conn, record)) = &self.db_record
+            && let Err(e) = conn.execute(
+                "DELETE FROM meta WHERE key = ?1 AND value = ?2",
+                [DB_HOLDER_KEY, record.as_str()],
+            )
+        {
+            tracing::warn!(error = %e, "could not clear the lock record in the state file");
+        }
         // Clear the record before letting go, so that nobody reads us as a stale holder. The
         // file stays: deleting a flock'ed file lets two processes lock two different inodes.
-        if let Err(e) = self.file.set_len(0) {
+        if let Err(e) = file.set_len(0) {
             tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
         }
-        let _ = fs4::FileExt::unlock(&self.file);
+        let _ = fs4::FileExt::unlock(file);
     }
 }
 
@@ -82,16 +120,40 @@ pub fn lock_path(state: &Path) -> PathBuf {
 /// How long to sleep between attempts while waiting for a holder.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The `meta` key under which the state file itself names the lock's holder.
+///
+/// The lock file can be deleted while its lock is held (by hand, or by a cleanup job): the
+/// next run would then lock a new file and run alongside the holder. The state file cannot be
+/// deleted without losing the state, so the holder also records itself there, and a run that
+/// got the file lock still refuses while that record names a live process (checked by pid and
+/// process start time, so a reused pid does not count).
+pub const DB_HOLDER_KEY: &str = "lock_holder";
+
+#[derive(Serialize, Deserialize)]
+struct DbHolder {
+    #[serde(flatten)]
+    info: LockInfo,
+    /// `/proc/<pid>/stat` start time, to tell the holder from a later process with its pid.
+    proc_start: Option<u64>,
+}
+
 pub(crate) fn acquire(
     state: &Path,
     command: &str,
     timeout: Duration,
+    write_db_record: bool,
 ) -> Result<StateLock, StateError> {
     let path = lock_path(state);
     let deadline = Instant::now() + timeout;
-    let file = open_lock_file(&path)?;
+    let mut file = open_lock_file(&path)?;
     loop {
         match fs4::FileExt::try_lock(&file) {
+            Ok(()) if !is_at_path(&file, &path) => {
+                // Deleted or replaced between our open and our lock: lock what is there now.
+                let _ = fs4::FileExt::unlock(&file);
+                file = open_lock_file(&path)?;
+                continue;
+            }
             Ok(()) => {
                 let previous = read_record(&file);
                 match previous {
@@ -103,14 +165,23 @@ pub(crate) fn acquire(
                         }
                     }
                     previous => {
-                        if let Some(stale) = previous {
-                            tracing::info!(
-                                pid = stale.pid,
-                                since = %stale.since,
-                                "taking over the lock of a holder that died"
-                            );
+                        let db = open_db(state);
+                        if let Some(holder) = db.as_ref().and_then(live_db_holder) {
+                            let _ = fs4::FileExt::unlock(&file);
+                            if Instant::now() >= deadline {
+                                return Err(StateError::LockHeld { holder });
+                            }
+                        } else {
+                            if let Some(stale) = previous {
+                                tracing::info!(
+                                    pid = stale.pid,
+                                    since = %stale.since,
+                                    "taking over the lock of a holder that died"
+                                );
+                            }
+                            let db = if write_db_record { db } else { None };
+                            return write_record(file, path, command, db);
                         }
-                        return write_record(file, path, command);
                     }
                 }
             }
@@ -126,6 +197,70 @@ pub(crate) fn acquire(
     }
 }
 
+/// Whether `file` is still the file at `path` (same device and inode).
+fn is_at_path(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
+/// A connection to the state file for its holder record; `None` when there is no file yet
+/// or it cannot be opened for writing (then the lock file alone guards it).
+fn open_db(state: &Path) -> Option<rusqlite::Connection> {
+    if !state.is_file() {
+        return None;
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        state,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    conn.busy_timeout(Duration::from_secs(10)).ok()?;
+    Some(conn)
+}
+
+fn read_db_holder(conn: &rusqlite::Connection) -> Option<DbHolder> {
+    let text: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [DB_HOLDER_KEY],
+            |r| r.get(0),
+        )
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The holder the state file names, if it may still be running: a live process on this host
+/// (this very process included: another of its locks is still held), or any process on
+/// another host (which cannot be checked from here; `force-unlock` removes it).
+fn live_db_holder(conn: &rusqlite::Connection) -> Option<LockInfo> {
+    let holder = read_db_holder(conn)?;
+    if holder.info.host != hostname() {
+        return Some(holder.info);
+    }
+    let alive = process_alive(holder.info.pid)
+        && (holder.proc_start.is_none() || proc_start(holder.info.pid) == holder.proc_start);
+    alive.then_some(holder.info)
+}
+
+/// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since boot).
+fn proc_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Removes a holder record. A lock held by a live process on this host is not broken (that
 /// process is running; killing it is the user's decision); anything else is removed, including
 /// the lock file itself when another host still holds it, so that the next run locks afresh.
@@ -138,7 +273,22 @@ pub(crate) fn force_unlock(state: &Path) -> Result<Option<LockInfo>, StateError>
     };
     match fs4::FileExt::try_lock(&file) {
         Ok(()) => {
-            let previous = read_record(&file);
+            let mut previous = read_record(&file);
+            if let Some(conn) = open_db(state) {
+                if let Some(holder) = read_db_holder(&conn) {
+                    let local_alive = holder.info.host == hostname()
+                        && holder.info.pid != std::process::id()
+                        && live_db_holder(&conn).is_some();
+                    if local_alive {
+                        let _ = fs4::FileExt::unlock(&file);
+                        return Err(StateError::LockHeld {
+                            holder: holder.info,
+                        });
+                    }
+                    let _ = conn.execute("DELETE FROM meta WHERE key = ?1", [DB_HOLDER_KEY]);
+                    previous = previous.or(Some(holder.info));
+                }
+            }
             file.set_len(0).map_err(|e| StateError::io(&path, e))?;
             file.sync_all().map_err(|e| StateError::io(&path, e))?;
             let _ = fs4::FileExt::unlock(&file);
@@ -178,7 +328,12 @@ fn classify_open(path: &Path, e: std::io::Error) -> StateError {
     }
 }
 
-fn write_record(mut file: File, path: PathBuf, command: &str) -> Result<StateLock, StateError> {
+fn write_record(
+    mut file: File,
+    path: PathBuf,
+    command: &str,
+    db: Option<rusqlite::Connection>,
+) -> Result<StateLock, StateError> {
     let info = LockInfo::current(command);
     let text = serde_json::to_string(&info).unwrap_or_default();
     let result = file
@@ -191,7 +346,31 @@ fn write_record(mut file: File, path: PathBuf, command: &str) -> Result<StateLoc
         let _ = fs4::FileExt::unlock(&file);
         return Err(StateError::io(&path, e));
     }
-    Ok(StateLock { file, path, info })
+    let db_record = db.and_then(|conn| {
+        let record = serde_json::to_string(&DbHolder {
+            info: info.clone(),
+            proc_start: proc_start(std::process::id()),
+        })
+        .ok()?;
+        match conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [DB_HOLDER_KEY, record.as_str()],
+        ) {
+            Ok(_) => Some((conn, record)),
+            Err(e) => {
+                // Not a turkform file yet, or not writable: the lock file alone guards it.
+                tracing::debug!(error = %e, "could not record the lock holder in the state file");
+                None
+            }
+        }
+    });
+    Ok(StateLock {
+        held: Held::File(file),
+        path,
+        info,
+        db_record,
+    })
 }
 
 /// The holder record, if the file has a readable one. A holder may be between truncating and
@@ -266,12 +445,12 @@ mod tests {
             command: "turkform apply".to_owned(),
         };
         std::fs::write(lock_path(&state), serde_json::to_string(&other).unwrap()).unwrap();
-        match acquire(&state, "turkform apply", Duration::ZERO) {
+        match acquire(&state, "turkform apply", Duration::ZERO, true) {
             Err(StateError::LockHeld { holder }) => assert_eq!(holder, other),
             other => panic!("expected LockHeld, got {other:?}"),
         }
         assert_eq!(force_unlock(&state).unwrap(), Some(other));
-        let lock = acquire(&state, "turkform apply", Duration::ZERO).unwrap();
+        let lock = acquire(&state, "turkform apply", Duration::ZERO, true).unwrap();
         assert_eq!(lock.info().pid, std::process::id());
     }
 
@@ -286,7 +465,7 @@ mod tests {
             command: "turkform apply".to_owned(),
         };
         std::fs::write(lock_path(&state), serde_json::to_string(&dead).unwrap()).unwrap();
-        let lock = acquire(&state, "turkform refresh", Duration::ZERO).unwrap();
+        let lock = acquire(&state, "turkform refresh", Duration::ZERO, true).unwrap();
         assert_eq!(lock.info().command, "turkform refresh");
         drop(lock);
         assert_eq!(std::fs::read(lock_path(&state)).unwrap(), b"");

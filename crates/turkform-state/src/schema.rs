@@ -1,7 +1,9 @@
-//! The schema, its versioned migrations, and the checks that run before anything is written:
-//! the SQLite header read by hand (so garbage or a truncated copy is never handed to SQLite in
-//! write mode), then `quick_check`, then the `meta` table that says the file is turkform's and
-//! which schema version it has.
+//! The schema, its versioned migrations (SQLite and PostgreSQL, version for version), and the
+//! checks that run before anything is written to a file: the SQLite header read by hand (so
+//! garbage or a copy cut short is never handed to SQLite in write mode; skipped when a WAL
+//! exists, since the WAL may hold pages the main file lacks), then `quick_check` through a
+//! read-only connection, then the `meta` table that says the file is turkform's and which
+//! schema version it has.
 
 use std::io::Read;
 use std::path::Path;
@@ -251,6 +253,14 @@ pub fn check_header(path: &Path) -> Result<(), StateError> {
     let be32 = |at: usize| {
         u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
+    // A crashed writer (a full disk, a SIGKILL mid-checkpoint) may leave pages in the WAL that
+    // the main file does not have yet, and a header already promising them: only SQLite, which
+    // reads the WAL, can judge such a file (`identify` runs its quick_check).
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    if std::fs::symlink_metadata(std::path::PathBuf::from(wal)).is_ok() {
+        return Ok(());
+    }
     let page_size: u64 = match be16(16) {
         1 => 65_536,
         n if n >= 512 && n.is_power_of_two() => u64::from(n),
@@ -281,7 +291,7 @@ pub enum Identity {
 
 /// Decides, reading only, whether `conn` is a healthy turkform state and at which version.
 pub fn identify(conn: &Connection, path: &Path) -> Result<Identity, StateError> {
-    let corrupt_from = |e: rusqlite::Error| crate::store::classify(path, e);
+    let corrupt_from = |e: rusqlite::Error| crate::sqlite::classify(path, e);
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(corrupt_from)?;
@@ -387,7 +397,7 @@ pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError
             r.get(0)
         })
         .optional()
-        .map_err(|e| crate::store::classify(path, e))?;
+        .map_err(|e| crate::sqlite::classify(path, e))?;
     match lineage {
         Some(l) if !l.is_empty() => Ok(l),
         _ => Err(StateError::Corrupt {
@@ -396,6 +406,185 @@ pub fn read_lineage(conn: &Connection, path: &Path) -> Result<String, StateError
         }),
     }
 }
+
+/// The PostgreSQL schema, version for version the same tables and columns as [`MIGRATIONS`]
+/// (`BIGINT` for every integer, identity columns for ids, no `WITHOUT ROWID`, and bytewise
+/// `COLLATE "C"` text so that keys sort and compare exactly as in SQLite), so that the
+/// store's portable SQL runs unchanged on both. `PG_MIGRATIONS[i]` takes a schema from `i` to
+/// `i + 1`; a new SQLite migration gets its PostgreSQL twin here in the same commit.
+pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    PG_V1,
+    PG_V2,
+    PG_V3,
+    PG_V4_FORGOTTEN_AND_RENAMES,
+    PG_V5_BONUSES,
+];
+
+pub const PG_V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    value TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE partitions (
+    target       TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    serial       BIGINT NOT NULL,
+    refreshed_at BIGINT
+);
+CREATE TABLE qualification_types (
+    target                TEXT COLLATE "C" NOT NULL,
+    name                  TEXT COLLATE "C" NOT NULL,
+    qualification_type_id TEXT COLLATE "C" NOT NULL,
+    definition_hash       TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (target, name)
+);
+CREATE TABLE hit_types (
+    target          TEXT COLLATE "C" NOT NULL,
+    definition_hash TEXT COLLATE "C" NOT NULL,
+    hit_type_id     TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (target, definition_hash)
+);
+CREATE TABLE hits (
+    target                TEXT COLLATE "C" NOT NULL,
+    campaign              TEXT COLLATE "C" NOT NULL,
+    item_key              TEXT COLLATE "C" NOT NULL,
+    generation            BIGINT NOT NULL,
+    hit_id                TEXT COLLATE "C" NOT NULL,
+    hit_type_id           TEXT COLLATE "C" NOT NULL,
+    hit_type_hash         TEXT COLLATE "C" NOT NULL,
+    content_hash          TEXT COLLATE "C" NOT NULL,
+    max_assignments       BIGINT NOT NULL,
+    committed_cost_cents  BIGINT NOT NULL,
+    created_at            BIGINT NOT NULL,
+    expiration            BIGINT NOT NULL,
+    status                TEXT COLLATE "C" NOT NULL,
+    assignments_available BIGINT NOT NULL,
+    assignments_pending   BIGINT NOT NULL,
+    assignments_completed BIGINT NOT NULL,
+    expired_by            TEXT COLLATE "C",
+    paused_remaining_secs BIGINT,
+    drift                 TEXT COLLATE "C",
+    PRIMARY KEY (target, campaign, item_key, generation, hit_id)
+);
+CREATE UNIQUE INDEX hits_by_id ON hits (target, hit_id);
+CREATE TABLE orphans (
+    target          TEXT COLLATE "C" NOT NULL,
+    hit_id          TEXT COLLATE "C" NOT NULL,
+    hit_type_id     TEXT COLLATE "C" NOT NULL,
+    annotation      TEXT COLLATE "C" NOT NULL,
+    max_assignments BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    expiration      BIGINT NOT NULL,
+    status          TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (target, hit_id)
+);
+CREATE TABLE intents (
+    id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    target      TEXT COLLATE "C" NOT NULL,
+    kind        TEXT COLLATE "C" NOT NULL,
+    campaign    TEXT COLLATE "C",
+    item_key    TEXT COLLATE "C",
+    generation  BIGINT,
+    hit_id      TEXT COLLATE "C",
+    token       TEXT COLLATE "C" NOT NULL,
+    payload     TEXT COLLATE "C" NOT NULL,
+    created_at  BIGINT NOT NULL,
+    attempts    BIGINT NOT NULL DEFAULT 1,
+    outcome     TEXT COLLATE "C",
+    message     TEXT COLLATE "C",
+    finished_at BIGINT
+);
+CREATE INDEX intents_by_token ON intents (target, token);
+"#;
+
+pub const PG_V2: &str = r#"
+CREATE TABLE runs (
+    id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    target      TEXT COLLATE "C" NOT NULL,
+    command     TEXT COLLATE "C" NOT NULL,
+    "user"      TEXT COLLATE "C" NOT NULL,
+    host        TEXT COLLATE "C" NOT NULL,
+    pid         BIGINT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    finished_at BIGINT,
+    result      TEXT COLLATE "C"
+);
+CREATE INDEX runs_by_target ON runs (target, id);
+CREATE INDEX intents_pending ON intents (target, id) WHERE outcome IS NULL;
+"#;
+
+/// [`V3`] on PostgreSQL: results (assignments, the posted row of each HIT, the last balance).
+pub const PG_V3: &str = r#"
+CREATE TABLE assignments (
+    target             TEXT COLLATE "C" NOT NULL,
+    assignment_id      TEXT COLLATE "C" NOT NULL,
+    hit_id             TEXT COLLATE "C" NOT NULL,
+    campaign           TEXT COLLATE "C" NOT NULL,
+    item_key           TEXT COLLATE "C" NOT NULL,
+    generation         BIGINT NOT NULL,
+    worker_id          TEXT COLLATE "C" NOT NULL,
+    status             TEXT COLLATE "C" NOT NULL,
+    accept_time        BIGINT,
+    submit_time        BIGINT,
+    auto_approval_time BIGINT,
+    approval_time      BIGINT,
+    rejection_time     BIGINT,
+    answer_xml         TEXT COLLATE "C" NOT NULL,
+    answers            TEXT COLLATE "C" NOT NULL,
+    requester_feedback TEXT COLLATE "C",
+    decided_by         TEXT COLLATE "C",
+    PRIMARY KEY (target, assignment_id)
+);
+CREATE INDEX assignments_by_hit ON assignments (target, hit_id);
+-- In export order, so that streaming results needs no sort of the whole table.
+CREATE INDEX assignments_by_item ON assignments (target, campaign, item_key, generation, submit_time,
+                                                 assignment_id);
+CREATE INDEX assignments_by_worker ON assignments (target, worker_id);
+ALTER TABLE hits ADD COLUMN input_row TEXT COLLATE "C";
+ALTER TABLE partitions ADD COLUMN balance_cents BIGINT;
+ALTER TABLE partitions ADD COLUMN balance_read_at BIGINT;
+"#;
+
+/// [`V4_FORGOTTEN_AND_RENAMES`] on PostgreSQL.
+pub const PG_V4_FORGOTTEN_AND_RENAMES: &str = r#"
+CREATE TABLE forgotten_hits (
+    target     TEXT COLLATE "C" NOT NULL,
+    hit_id     TEXT COLLATE "C" NOT NULL,
+    campaign   TEXT COLLATE "C" NOT NULL,
+    item_key   TEXT COLLATE "C" NOT NULL,
+    generation BIGINT NOT NULL,
+    PRIMARY KEY (target, hit_id)
+);
+CREATE TABLE renames (
+    id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    target        TEXT COLLATE "C" NOT NULL,
+    from_campaign TEXT COLLATE "C" NOT NULL,
+    from_key      TEXT COLLATE "C",
+    to_campaign   TEXT COLLATE "C" NOT NULL,
+    to_key        TEXT COLLATE "C"
+);
+"#;
+
+/// [`V5_BONUSES`] on PostgreSQL.
+pub const PG_V5_BONUSES: &str = r#"
+CREATE TABLE bonuses (
+    target        TEXT COLLATE "C" NOT NULL,
+    campaign      TEXT COLLATE "C" NOT NULL,
+    identity      TEXT COLLATE "C" NOT NULL,
+    assignment_id TEXT COLLATE "C" NOT NULL,
+    worker_id     TEXT COLLATE "C" NOT NULL,
+    amount_cents  BIGINT NOT NULL,
+    reason        TEXT COLLATE "C" NOT NULL,
+    token         TEXT COLLATE "C" NOT NULL,
+    requested_at  BIGINT NOT NULL,
+    paid_at       BIGINT,
+    PRIMARY KEY (target, campaign, identity)
+);
+CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
+"#;
+
+/// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with
+/// their ids ([`crate::migrate`]), the sequence is moved past them.
+pub const IDENTITY_TABLES: [&str; 3] = ["intents", "runs", "renames"];
 
 #[cfg(test)]
 mod tests {

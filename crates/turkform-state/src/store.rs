@@ -1,14 +1,16 @@
-//! [`StateStore`]: opening a state file safely, reading the [`RecordedState`] of one target,
-//! and every change as one SQLite transaction that bumps that target's serial.
+//! [`StateStore`]: opening a state (a SQLite file or a PostgreSQL schema), reading the
+//! [`RecordedState`] of one target, and every change as one transaction that bumps that
+//! target's serial.
+//!
+//! Every query below is written once in portable SQL and runs on both backends through
+//! `crate::db`; only opening, creating and migrating differ (in `crate::sqlite` and
+//! [`crate::pg`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::types::Type;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 use turkform_model::{
     Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedAssignment,
     RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename,
@@ -17,11 +19,13 @@ use turkform_model::{
 
 use crate::StateError;
 use crate::assignments::{AssignmentCount, AssignmentFilter, ExportRow, WorkerDecisions};
+use crate::db::{Db, DbError, Param, Row, Tx};
 use crate::journal::{
     AccountBalance, Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord,
 };
 use crate::lock::{self, LockInfo, StateLock};
-use crate::schema::{self, Identity, SCHEMA_VERSION};
+use crate::pg::PgLocation;
+use crate::sqlite::{self, ReadPath};
 
 /// How a command means to use the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,30 +33,34 @@ pub enum OpenMode {
     /// Never writes: no creation, no migration, no journal-mode change. For `plan`, `status`,
     /// `state show`.
     ReadOnly,
-    /// Creates the file if missing, migrates an older schema, and allows changes.
+    /// Creates the state if missing, migrates an older schema, and allows changes.
     ReadWrite,
 }
 
-/// How long a writer waits for another connection's transaction (SQLite's own lock) before
-/// failing. The apply lock keeps writers apart; this only covers short overlaps such as a
-/// `status` reading while `apply` commits.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Which engine holds the state.
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite,
+    Pg(PgLocation),
+}
 
-/// The state file, open for one target. One SQLite connection: `Send` but not `Sync`.
+/// The state, open for one target. One connection: `Send` but not `Sync`.
 pub struct StateStore {
-    path: PathBuf,
-    target: Target,
-    mode: OpenMode,
-    /// `None` only for a read-only open of a file that does not exist yet (an empty state).
-    /// In a cell because a read-only store may have to reopen its connection mid-read (see
-    /// [`ReadPath`]).
-    conn: RefCell<Option<Connection>>,
-    /// How a read-only store reads; always [`ReadPath::Shared`] for read-write.
-    read_path: Cell<ReadPath>,
-    lineage: String,
-    /// The schema version of the file (lower than [`SCHEMA_VERSION`] only when an older file
-    /// was opened read-only, which never migrates).
-    version: u32,
+    /// The file, or for PostgreSQL the URL without its password (so it can be shown).
+    pub(crate) path: PathBuf,
+    pub(crate) target: Target,
+    pub(crate) mode: OpenMode,
+    pub(crate) backend: Backend,
+    /// `None` only for a read-only open of a state that does not exist yet (an empty state).
+    /// In a cell because reads take `&self` and a read-only SQLite store may have to reopen its
+    /// connection mid-read (see [`ReadPath`]).
+    pub(crate) conn: RefCell<Option<Db>>,
+    /// How a read-only SQLite store reads; always [`ReadPath::Shared`] otherwise.
+    pub(crate) read_path: Cell<ReadPath>,
+    pub(crate) lineage: String,
+    /// The schema version of the state (lower than [`crate::SCHEMA_VERSION`] only when an
+    /// older state was opened read-only, which never migrates).
+    pub(crate) version: u32,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -68,46 +76,26 @@ impl std::fmt::Debug for StateStore {
 }
 
 impl StateStore {
-    /// Opens the state at `path` for `target`.
+    /// Opens the state at `path` for `target`: a SQLite file, or PostgreSQL when `path` is a
+    /// `postgres://` or `postgresql://` URL (see [`crate::pg`]).
     ///
-    /// Before anything can be written, the file is checked: its SQLite header by hand, then
-    /// `PRAGMA quick_check`, then its `meta` table and schema version. A corrupt, foreign or
-    /// newer file is refused with its own [`StateError`] and left byte-for-byte as it was.
+    /// Before anything can be written, the state is checked: for a file, SQLite's own
+    /// `quick_check` through a read-only connection (which sees the WAL), then its `meta` table
+    /// and schema version; for PostgreSQL, the schema's `meta` table. A corrupt, foreign or
+    /// newer state is refused with its own [`StateError`] and left as it was.
     ///
-    /// `ReadWrite` creates the file (and its directory) if missing, atomically: the database is
-    /// built under a temporary name and linked into place, so a file at `path` is always a
-    /// complete state. An older schema is migrated in one transaction after a backup copy
-    /// `<file>.bak-v<N>`. `ReadOnly` on a missing file returns an empty store (lineage `""`,
+    /// `ReadWrite` creates the state if missing, atomically (a file is built under a temporary
+    /// name and linked into place; a PostgreSQL schema is created in one transaction). An
+    /// older schema is migrated in one transaction (a file after a backup copy
+    /// `<file>.bak-v<N>`). `ReadOnly` on a missing state returns an empty store (lineage `""`,
     /// serial 0) and creates nothing.
     pub fn open(path: &Path, target: Target, mode: OpenMode) -> Result<StateStore, StateError> {
-        let exists = match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {
-                return Err(StateError::io(
-                    path,
-                    std::io::Error::other("it is a directory, not a state file"),
-                ));
+        match path.to_str() {
+            Some(text) if crate::pg::is_url(text) => {
+                let location = PgLocation::parse(text)?;
+                crate::pg_store::open(location, target, mode)
             }
-            Ok(_) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(StateError::io(path, e)),
-        };
-        match mode {
-            OpenMode::ReadOnly if !exists => Ok(StateStore {
-                path: path.to_path_buf(),
-                target,
-                mode,
-                conn: RefCell::new(None),
-                read_path: Cell::new(ReadPath::Shared),
-                lineage: String::new(),
-                version: SCHEMA_VERSION,
-            }),
-            OpenMode::ReadOnly => open_existing(path, target, mode),
-            OpenMode::ReadWrite => {
-                if !exists {
-                    create_new(path)?;
-                }
-                open_existing(path, target, mode)
-            }
+            _ => sqlite::open(path, target, mode),
         }
     }
 
@@ -115,20 +103,32 @@ impl StateStore {
         self.target
     }
 
+    /// The state file, or for PostgreSQL its URL without a password.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the state is, fit to show: a file path, or a URL without a password.
+    pub fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Whether the state lives in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
     }
 
     pub fn mode(&self) -> OpenMode {
         self.mode
     }
 
-    /// The schema version of the open file.
+    /// The schema version of the open state.
     pub fn schema_version(&self) -> u32 {
         self.version
     }
 
-    /// The random 32-hex id the file got at creation (`""` for a state that does not exist yet).
+    /// The random 32-hex id the state got at creation (`""` for a state that does not exist
+    /// yet).
     pub fn lineage(&self) -> &str {
         &self.lineage
     }
@@ -137,48 +137,19 @@ impl StateStore {
     pub fn serial(&self) -> Result<u64, StateError> {
         let target = self.target;
         Ok(self
-            .read(|conn| read_partition(conn, target))?
+            .read(|tx| read_partition(tx, target))?
             .map_or(0, |(serial, _)| serial))
     }
 
     /// Everything recorded for this target: hits of all generations (ordered by campaign, item
     /// key, generation, hit id), types, orphans, from one consistent snapshot.
     pub fn load(&self) -> Result<RecordedState, StateError> {
-        let loaded = self.read(|conn| load(conn, self.target, &self.lineage))?;
-        let Some(mut state) = loaded else {
-            return Ok(RecordedState {
-                target: Some(self.target),
-                lineage: String::new(),
-                ..RecordedState::default()
-            });
-        };
-        // The planner reviews from these; they are read through the results functions (and
-        // stream one row at a time) rather than duplicated into `load`.
-        if self.has_results() {
-            let target = self.target;
-            state.assignments = self
-                .read(|conn| {
-                    let mut out = Vec::new();
-                    crate::assignments::visit(
-                        conn,
-                        target,
-                        &crate::AssignmentFilter::default(),
-                        &mut |row| {
-                            out.push(row.assignment);
-                            true
-                        },
-                    )?;
-                    Ok(out)
-                })?
-                .unwrap_or_default();
-        }
-        if self.version >= 5 {
-            let target = self.target;
-            state.bonuses = self
-                .read(|conn| crate::bonuses::all(conn, target))?
-                .unwrap_or_default();
-        }
-        Ok(state)
+        let loaded = self.read(|tx| load(tx, self.target, &self.lineage, self.version))?;
+        Ok(loaded.unwrap_or_else(|| RecordedState {
+            target: Some(self.target),
+            lineage: String::new(),
+            ..RecordedState::default()
+        }))
     }
 
     /// Records a bonus as pending, before its SendBonus call (the bonus's own write-ahead
@@ -187,9 +158,7 @@ impl StateStore {
     /// serial.
     pub fn record_bonus_pending(&mut self, bonus: &RecordedBonus) -> Result<bool, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
             let new = crate::bonuses::record_pending(tx, target, bonus)?;
             if new {
                 bump_serial(tx, target)?;
@@ -207,9 +176,7 @@ impl StateStore {
         at: UnixTime,
     ) -> Result<bool, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
             let changed = crate::bonuses::mark_paid(tx, target, campaign, identity, at)?;
             if changed {
                 bump_serial(tx, target)?;
@@ -220,16 +187,44 @@ impl StateStore {
 
     // --- locking ---
 
-    /// Takes the apply lock, waiting up to `timeout` (zero: try once). See [`crate::lock`].
+    /// Takes the apply lock, waiting up to `timeout` (zero: try once). See [`crate::lock`]; on
+    /// PostgreSQL a session-level advisory lock keyed by schema, lineage and target.
     pub fn lock(&self, command: &str, timeout: Duration) -> Result<StateLock, StateError> {
-        lock::acquire(&self.path, command, timeout)
+        match &self.backend {
+            Backend::Sqlite => lock::acquire(
+                &self.path,
+                command,
+                timeout,
+                self.mode == OpenMode::ReadWrite,
+            ),
+            Backend::Pg(location) => {
+                let has_schema = self.conn.borrow().is_some();
+                let (held, info) = crate::pg::acquire(
+                    location,
+                    &self.lineage,
+                    self.target,
+                    command,
+                    timeout,
+                    has_schema,
+                )?;
+                Ok(StateLock::postgres(held, info, self.location()))
+            }
+        }
     }
 
     /// Removes the holder record (and the lock file if another host still holds it) left by a
     /// holder that vanished. Refuses with [`StateError::LockHeld`] when the holder is a live
-    /// process on this host. Returns the record removed, if any.
+    /// process on this host (or, on PostgreSQL, any live session). Returns the record removed.
     pub fn force_unlock(&self) -> Result<Option<LockInfo>, StateError> {
-        lock::force_unlock(&self.path)
+        match &self.backend {
+            Backend::Sqlite => lock::force_unlock(&self.path),
+            Backend::Pg(location) => {
+                if self.conn.borrow().is_none() {
+                    return Ok(None);
+                }
+                crate::pg::force_unlock(location, &self.lineage, self.target)
+            }
+        }
     }
 
     // --- the intent journal ---
@@ -245,43 +240,45 @@ impl StateStore {
     /// requests). Ids are returned in the order of `intents`.
     pub fn begin_intents(&mut self, intents: &[NewIntent]) -> Result<Vec<IntentId>, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
+            let t = target.as_str();
             let mut ids = Vec::with_capacity(intents.len());
-            let mut find = tx.prepare_cached(
-                "SELECT id FROM intents WHERE target = ?1 AND token = ?2 AND outcome IS NULL
-                 ORDER BY id LIMIT 1",
-            )?;
-            let mut again =
-                tx.prepare_cached("UPDATE intents SET attempts = attempts + 1 WHERE id = ?1")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO intents (target, kind, campaign, item_key, generation, hit_id, token,
-                                      payload, created_at, attempts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
-            )?;
             for intent in intents {
-                let existing: Option<i64> = find
-                    .query_row(params![target.as_str(), intent.token], |r| r.get(0))
-                    .optional()?;
+                let existing = tx.query_opt(
+                    "SELECT id FROM intents WHERE target = ?1 AND token = ?2 AND outcome IS NULL
+                     ORDER BY id LIMIT 1",
+                    &[&t, &intent.token],
+                    |r| r.get::<i64>(0),
+                )?;
                 let id = match existing {
                     Some(id) => {
-                        again.execute([id])?;
+                        tx.execute(
+                            "UPDATE intents SET attempts = attempts + 1 WHERE id = ?1",
+                            &[&id],
+                        )?;
                         id
                     }
                     None => {
-                        insert.execute(params![
-                            target.as_str(),
-                            intent.kind.as_str(),
-                            intent.campaign,
-                            intent.item_key,
-                            intent.generation,
-                            intent.hit_id,
-                            intent.token,
-                            intent.payload.to_string(),
-                            intent.created_at.0,
-                        ])?;
-                        tx.last_insert_rowid()
+                        let payload = intent.payload.to_string();
+                        tx.query_opt(
+                            "INSERT INTO intents (target, kind, campaign, item_key, generation,
+                                                  hit_id, token, payload, created_at, attempts)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
+                             RETURNING id",
+                            &[
+                                &t,
+                                &intent.kind.as_str(),
+                                &intent.campaign,
+                                &intent.item_key,
+                                &intent.generation,
+                                &intent.hit_id,
+                                &intent.token,
+                                &payload,
+                                &intent.created_at.0,
+                            ],
+                            |r| r.get::<i64>(0),
+                        )?
+                        .ok_or_else(|| DbError::Decode("INSERT returned no id".to_owned()))?
                     }
                 };
                 ids.push(IntentId(id));
@@ -296,7 +293,7 @@ impl StateStore {
     /// Every intent of this target with no outcome yet, oldest first.
     pub fn pending_intents(&self) -> Result<Vec<Intent>, StateError> {
         Ok(self
-            .read(|conn| pending_intents(conn, self.target))?
+            .read(|tx| pending_intents(tx, self.target))?
             .unwrap_or_default())
     }
 
@@ -308,9 +305,7 @@ impl StateStore {
             return Ok(());
         }
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| commit_batch(tx, target, batch))
+        self.write(|tx| commit_batch(tx, target, batch))
     }
 
     // --- run log ---
@@ -319,34 +314,33 @@ impl StateStore {
     /// is history, not state: it does not bump the serial.
     pub fn begin_run(&mut self, command: &str, user: &str) -> Result<RunId, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
-            tx.execute(
-                "INSERT INTO runs (target, command, user, host, pid, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    target.as_str(),
-                    command,
-                    user,
-                    lock::hostname(),
-                    std::process::id(),
-                    UnixTime::now().0
-                ],
-            )?;
-            Ok(RunId(tx.last_insert_rowid()))
+        self.write(|tx| {
+            let id = tx
+                .query_opt(
+                    r#"INSERT INTO runs (target, command, "user", host, pid, started_at)
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"#,
+                    &[
+                        &target.as_str(),
+                        &command,
+                        &user,
+                        &lock::hostname(),
+                        &std::process::id(),
+                        &UnixTime::now().0,
+                    ],
+                    |r| r.get::<i64>(0),
+                )?
+                .ok_or_else(|| DbError::Decode("INSERT returned no id".to_owned()))?;
+            Ok(RunId(id))
         })
     }
 
     /// Records how a run ended (`"ok"`, `"failed: 3 items"`, ...).
     pub fn finish_run(&mut self, run: RunId, result: &str) -> Result<(), StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE runs SET finished_at = ?1, result = ?2 WHERE id = ?3 AND target = ?4",
-                params![UnixTime::now().0, result, run.0, target.as_str()],
+                &[&UnixTime::now().0, &result, &run.0, &target.as_str()],
             )?;
             if changed == 0 {
                 return Err(TxError::NotFound(format!("run {}", run.0)));
@@ -362,13 +356,13 @@ impl StateStore {
             return Ok(Vec::new());
         }
         Ok(self
-            .read(|conn| runs(conn, self.target, limit))?
+            .read(|tx| runs(tx, self.target, limit))?
             .unwrap_or_default())
     }
 
     // --- results ---
 
-    /// Whether the file has the results tables (an older file opened read-only does not).
+    /// Whether the state has the results tables (an older file opened read-only does not).
     fn has_results(&self) -> bool {
         self.version >= 3
     }
@@ -380,7 +374,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::account_balance(conn, target))?
+            .read(|tx| crate::assignments::account_balance(tx, target))?
             .flatten())
     }
 
@@ -391,7 +385,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::of_hit(conn, target, hit_id))?
+            .read(|tx| crate::assignments::of_hit(tx, target, hit_id))?
             .unwrap_or_default())
     }
 
@@ -402,7 +396,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::hits_past_auto_approval(conn, target, now))?
+            .read(|tx| crate::assignments::hits_past_auto_approval(tx, target, now))?
             .unwrap_or_default())
     }
 
@@ -413,7 +407,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::counts(conn, target))?
+            .read(|tx| crate::assignments::counts(tx, target))?
             .unwrap_or_default())
     }
 
@@ -427,7 +421,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::worker_decisions(conn, target, now))?
+            .read(|tx| crate::assignments::worker_decisions(tx, target, now))?
             .unwrap_or_default())
     }
 
@@ -438,7 +432,7 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| crate::assignments::campaigns(conn, target))?
+            .read(|tx| crate::assignments::campaigns(tx, target))?
             .unwrap_or_default())
     }
 
@@ -449,10 +443,10 @@ impl StateStore {
         }
         let target = self.target;
         Ok(self
-            .read(|conn| {
+            .read(|tx| {
                 Ok((
-                    crate::assignments::input_columns(conn, target, campaign)?,
-                    crate::assignments::answer_fields(conn, target, campaign)?,
+                    crate::assignments::input_columns(tx, target, campaign)?,
+                    crate::assignments::answer_fields(tx, target, campaign)?,
                 ))
             })?
             .unwrap_or_default())
@@ -469,22 +463,9 @@ impl StateStore {
             return Ok(());
         }
         let target = self.target;
-        let conn = self.conn.borrow();
-        let Some(c) = conn.as_ref() else {
-            return Ok(());
-        };
-        // A direct read is redone when a writer touched the file meanwhile; a stream cannot be
-        // redone (rows are already written out), so it always reads through SQLite's WAL
-        // protocol, inside one read transaction.
-        let shared;
-        let c = match self.read_path.get() {
-            ReadPath::Shared => c,
-            ReadPath::Direct(_) => {
-                shared = open_shared_read_only(&self.path)?;
-                &shared
-            }
-        };
-        crate::assignments::visit(c, target, filter, &mut each).map_err(|e| classify(&self.path, e))
+        self.read_once(|tx| crate::assignments::visit(tx, target, filter, &mut each))?
+            .unwrap_or(Ok(()))
+            .map_err(|e| self.db_error(e))
     }
 
     // --- repair ---
@@ -495,17 +476,15 @@ impl StateStore {
     /// none.
     pub fn remove_item(&mut self, campaign: &str, item_key: &str) -> Result<usize, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
             forget(
                 tx,
                 "target = ?1 AND campaign = ?2 AND item_key = ?3",
-                &[target.as_str(), campaign, item_key],
+                &[&target.as_str(), &campaign, &item_key],
             )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND campaign = ?2 AND item_key = ?3",
-                params![target.as_str(), campaign, item_key],
+                &[&target.as_str(), &campaign, &item_key],
             )?;
             if removed == 0 {
                 return Err(TxError::NotFound(format!(
@@ -513,7 +492,7 @@ impl StateStore {
                 )));
             }
             bump_serial(tx, target)?;
-            Ok(removed)
+            Ok(usize::try_from(removed).unwrap_or(usize::MAX))
         })
     }
 
@@ -521,17 +500,15 @@ impl StateStore {
     /// [`StateError::NotFound`] when state does not know it.
     pub fn remove_hit(&mut self, hit_id: &str) -> Result<(), StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
+        self.write(|tx| {
             forget(
                 tx,
                 "target = ?1 AND hit_id = ?2",
-                &[target.as_str(), hit_id],
+                &[&target.as_str(), &hit_id],
             )?;
             let removed = tx.execute(
                 "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
-                params![target.as_str(), hit_id],
+                &[&target.as_str(), &hit_id],
             )?;
             if removed == 0 {
                 return Err(TxError::NotFound(format!("HIT `{hit_id}`")));
@@ -547,145 +524,201 @@ impl StateStore {
     /// [`StateError::Refused`] when the new name already has HITs.
     pub fn rename(&mut self, rename: &Rename) -> Result<usize, StateError> {
         let target = self.target;
-        let path = self.path.clone();
-        let conn = self.writable()?;
-        write_tx(conn, &path, |tx| {
-            let (from, to) = match (&rename.from_key, &rename.to_key) {
-                (Some(f), Some(t)) => (
-                    (
-                        "campaign = ?2 AND item_key = ?3",
-                        vec![rename.from_campaign.as_str(), f.as_str()],
-                    ),
-                    (
-                        "campaign = ?2 AND item_key = ?3",
-                        vec![rename.to_campaign.as_str(), t.as_str()],
-                    ),
-                ),
-                _ => (
-                    ("campaign = ?2", vec![rename.from_campaign.as_str()]),
-                    ("campaign = ?2", vec![rename.to_campaign.as_str()]),
-                ),
+        self.write(|tx| {
+            let t = target.as_str();
+            let count = |tx: &mut Tx<'_>, campaign: &str, key: &Option<String>| {
+                let n = match key {
+                    Some(k) => tx.query_opt(
+                        "SELECT count(*) FROM hits
+                         WHERE target = ?1 AND campaign = ?2 AND item_key = ?3",
+                        &[&t, &campaign, k],
+                        |r| r.get::<i64>(0),
+                    )?,
+                    None => tx.query_opt(
+                        "SELECT count(*) FROM hits WHERE target = ?1 AND campaign = ?2",
+                        &[&t, &campaign],
+                        |r| r.get::<i64>(0),
+                    )?,
+                };
+                Ok::<i64, DbError>(n.unwrap_or(0))
             };
-            let count = |(condition, args): &(&str, Vec<&str>)| -> Result<i64, rusqlite::Error> {
-                let mut all = vec![target.as_str()];
-                all.extend(args.iter().copied());
-                tx.query_row(
-                    &format!("SELECT count(*) FROM hits WHERE target = ?1 AND {condition}"),
-                    rusqlite::params_from_iter(all),
-                    |r| r.get(0),
-                )
-            };
-            if count(&from)? == 0 {
+            if count(tx, &rename.from_campaign, &rename.from_key)? == 0 {
                 return Err(TxError::NotFound(describe(
                     &rename.from_campaign,
                     &rename.from_key,
                 )));
             }
-            if count(&to)? > 0 {
+            if count(tx, &rename.to_campaign, &rename.to_key)? > 0 {
                 return Err(TxError::Refused(format!(
                     "state already has HITs for {}; `turkform state rm` them first if they are to be forgotten",
                     describe(&rename.to_campaign, &rename.to_key)
                 )));
             }
-            let moved = match (&rename.from_key, &rename.to_key) {
-                (Some(f), Some(t)) => {
-                    let mut moved = 0;
+            let mut moved = 0;
+            match (&rename.from_key, &rename.to_key) {
+                (Some(f), Some(to)) => {
+                    // Bonuses are keyed by campaign and assignment, not by item: they stay.
                     for table in ["forgotten_hits", "assignments", "hits"] {
                         moved = tx.execute(
                             &format!(
                                 "UPDATE {table} SET campaign = ?4, item_key = ?5
                                  WHERE target = ?1 AND campaign = ?2 AND item_key = ?3"
                             ),
-                            params![
-                                target.as_str(),
-                                rename.from_campaign,
-                                f,
-                                rename.to_campaign,
-                                t
-                            ],
+                            &[&t, &rename.from_campaign, f, &rename.to_campaign, to],
                         )?;
                     }
-                    moved
                 }
                 _ => {
-                    let mut moved = 0;
-                    for table in ["forgotten_hits", "assignments", "hits"] {
+                    // The campaign's bonuses move with it: the planner finds a paid bonus by
+                    // campaign and identity, and one left under the old name would be paid
+                    // again under the new one.
+                    for table in ["forgotten_hits", "assignments", "bonuses", "hits"] {
                         moved = tx.execute(
                             &format!(
                                 "UPDATE {table} SET campaign = ?3 WHERE target = ?1 AND campaign = ?2"
                             ),
-                            params![target.as_str(), rename.from_campaign, rename.to_campaign],
+                            &[&t, &rename.from_campaign, &rename.to_campaign],
                         )?;
                     }
-                    moved
                 }
-            };
+            }
             tx.execute(
                 "INSERT INTO renames (target, from_campaign, from_key, to_campaign, to_key)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    target.as_str(),
-                    rename.from_campaign,
-                    rename.from_key,
-                    rename.to_campaign,
-                    rename.to_key
+                &[
+                    &t,
+                    &rename.from_campaign,
+                    &rename.from_key,
+                    &rename.to_campaign,
+                    &rename.to_key,
                 ],
             )?;
             // Orphans carry the old name; the next refresh lists them again, renamed.
-            tx.execute("DELETE FROM orphans WHERE target = ?1", [target.as_str()])?;
+            tx.execute("DELETE FROM orphans WHERE target = ?1", &[&t])?;
             bump_serial(tx, target)?;
-            Ok(moved)
+            Ok(usize::try_from(moved).unwrap_or(usize::MAX))
         })
     }
 
-    /// Runs a read. `None` when there is no file yet. A read-only store reading the file
-    /// directly checks afterwards that no writer touched it meanwhile, and otherwise reopens
-    /// through SQLite's shared-memory protocol and reads again.
-    fn read<T>(
+    /// Runs a read in one snapshot. `None` when there is no state yet. A read-only SQLite
+    /// store reading the file directly checks afterwards that no writer touched it meanwhile,
+    /// and otherwise reopens through SQLite's shared-memory protocol and reads again.
+    pub(crate) fn read<T>(
         &self,
-        f: impl Fn(&Connection) -> Result<T, rusqlite::Error>,
+        f: impl Fn(&mut Tx<'_>) -> Result<T, DbError>,
     ) -> Result<Option<T>, StateError> {
         let ReadPath::Direct(stamp) = self.read_path.get() else {
-            let conn = self.conn.borrow();
-            return match conn.as_ref() {
+            let mut conn = self.conn.borrow_mut();
+            return match conn.as_mut() {
                 None => Ok(None),
-                Some(c) => f(c).map(Some).map_err(|e| classify(&self.path, e)),
+                Some(db) => db.read(f).map(Some).map_err(|e| self.db_error(e)),
             };
         };
         {
-            let conn = self.conn.borrow();
-            let Some(c) = conn.as_ref() else {
+            let mut conn = self.conn.borrow_mut();
+            let Some(db) = conn.as_mut() else {
                 return Ok(None);
             };
-            let result = f(c);
-            if FileStamp::of(&self.path) == Some(stamp) {
-                return result.map(Some).map_err(|e| classify(&self.path, e));
+            let result = db.read(&f);
+            if sqlite::FileStamp::of(&self.path) == Some(stamp) {
+                return result.map(Some).map_err(|e| self.db_error(e));
             }
         }
         tracing::debug!(path = %self.path.display(), "state changed during a direct read; reading through SQLite");
-        let conn = open_shared_read_only(&self.path)?;
-        let result = f(&conn).map(Some).map_err(|e| classify(&self.path, e));
-        *self.conn.borrow_mut() = Some(conn);
+        let conn = sqlite::open_shared_read_only(&self.path)?;
+        let mut db = Db::Sqlite(conn);
+        let result = db.read(&f).map(Some).map_err(|e| self.db_error(e));
+        *self.conn.borrow_mut() = Some(db);
         self.read_path.set(ReadPath::Shared);
         result
     }
 
-    fn writable(&mut self) -> Result<&mut Connection, StateError> {
-        match (self.conn.get_mut(), self.mode) {
-            (Some(conn), OpenMode::ReadWrite) => Ok(conn),
-            _ => Err(StateError::ReadOnly {
+    /// Runs `f` once in one read snapshot, never redone: for streams, whose rows have left by
+    /// the time a redo could be decided. `None` when there is no state yet. A read-only SQLite
+    /// store that reads its file directly (and so might have to redo) streams through SQLite's
+    /// WAL protocol instead, on a connection of its own. `f`'s own errors come back inside.
+    pub(crate) fn read_once<T, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<Option<Result<T, E>>, StateError> {
+        // Errors of the engine (opening the snapshot, committing it) are the store's; those of
+        // `f` are passed through untouched.
+        enum Failed<E> {
+            Db(DbError),
+            Inner(E),
+        }
+        impl<E> From<DbError> for Failed<E> {
+            fn from(e: DbError) -> Self {
+                Failed::Db(e)
+            }
+        }
+        let run = |db: &mut Db| -> Result<Result<T, E>, StateError> {
+            match db.read(|tx| f(tx).map_err(Failed::Inner)) {
+                Ok(value) => Ok(Ok(value)),
+                Err(Failed::Inner(e)) => Ok(Err(e)),
+                Err(Failed::Db(e)) => Err(self.db_error(e)),
+            }
+        };
+        if let ReadPath::Direct(_) = self.read_path.get() {
+            if self.conn.borrow().is_none() {
+                return Ok(None);
+            }
+            let mut shared = Db::Sqlite(sqlite::open_shared_read_only(&self.path)?);
+            return run(&mut shared).map(Some);
+        }
+        let mut conn = self.conn.borrow_mut();
+        match conn.as_mut() {
+            None => Ok(None),
+            Some(db) => run(db).map(Some),
+        }
+    }
+
+    /// Runs `f` in one write transaction and commits only if it succeeds.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError>,
+    ) -> Result<T, StateError> {
+        let result = match (self.conn.get_mut(), self.mode) {
+            (Some(db), OpenMode::ReadWrite) => db.write(f),
+            _ => {
+                return Err(StateError::ReadOnly {
+                    path: self.path.clone(),
+                    detail: "the state was opened read-only".to_owned(),
+                });
+            }
+        };
+        result.map_err(|e| match e {
+            TxError::Db(e) => self.db_error(e),
+            TxError::NotFound(what) => StateError::NotFound { what },
+            TxError::Refused(why) => StateError::Refused { why },
+            TxError::State(e) => e,
+        })
+    }
+
+    pub(crate) fn db_error(&self, e: DbError) -> StateError {
+        match (&self.backend, e) {
+            (Backend::Pg(location), e) => location.error(e),
+            (Backend::Sqlite, DbError::Sqlite(e)) => sqlite::classify(&self.path, e),
+            (Backend::Sqlite, DbError::Decode(detail)) => StateError::Corrupt {
                 path: self.path.clone(),
-                detail: "the state was opened read-only".to_owned(),
-            }),
+                detail: format!("unreadable value: {detail}"),
+            },
+            (Backend::Sqlite, DbError::Pg(e)) => StateError::Postgres {
+                location: self.location(),
+                detail: e.to_string(),
+            },
         }
     }
 }
 
-/// Errors inside a write transaction: SQLite's, or a refusal decided by the store.
-enum TxError {
-    Sqlite(rusqlite::Error),
+/// Errors inside a write transaction: the engine's, or a refusal decided by the store.
+pub(crate) enum TxError {
+    Db(DbError),
     NotFound(String),
     Refused(String),
+    /// A failure already told in the user's terms (by another store, e.g. the source of a
+    /// `state migrate` read while this one writes).
+    State(StateError),
 }
 
 /// `campaign `c`` or `item `k` of campaign `c``, as the errors name them.
@@ -696,475 +729,144 @@ fn describe(campaign: &str, key: &Option<String>) -> String {
     }
 }
 
-impl From<rusqlite::Error> for TxError {
-    fn from(e: rusqlite::Error) -> Self {
-        TxError::Sqlite(e)
+/// Remembers the HITs about to be removed from `hits` (see [`StateStore::remove_item`]).
+fn forget(tx: &mut Tx<'_>, condition: &str, args: &[&dyn Param]) -> Result<(), DbError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO forgotten_hits (target, hit_id, campaign, item_key, generation)
+             SELECT target, hit_id, campaign, item_key, generation FROM hits WHERE {condition}
+             ON CONFLICT (target, hit_id) DO UPDATE SET
+                campaign = excluded.campaign, item_key = excluded.item_key,
+                generation = excluded.generation"
+        ),
+        args,
+    )?;
+    Ok(())
+}
+
+impl From<DbError> for TxError {
+    fn from(e: DbError) -> Self {
+        TxError::Db(e)
     }
 }
 
-/// Runs `f` in an IMMEDIATE transaction (the write lock is taken up front, so two writers
-/// queue instead of failing with SQLITE_BUSY on upgrade) and commits only if it succeeds.
-fn write_tx<T>(
-    conn: &mut Connection,
-    path: &Path,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
-) -> Result<T, StateError> {
-    let run = || -> Result<T, TxError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
-    };
-    run().map_err(|e| match e {
-        TxError::Sqlite(e) => classify(path, e),
-        TxError::NotFound(what) => StateError::NotFound { what },
-        TxError::Refused(why) => StateError::Refused { why },
-    })
-}
-
-/// Maps SQLite's complaints about the file to the variants the user can act on.
-pub(crate) fn classify(path: &Path, e: rusqlite::Error) -> StateError {
-    use rusqlite::ErrorCode;
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _) => match f.code {
-            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => StateError::Corrupt {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            },
-            ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
-                StateError::ReadOnly {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                }
-            }
-            _ => StateError::Sqlite(e),
-        },
-        rusqlite::Error::FromSqlConversionFailure(..)
-        | rusqlite::Error::IntegralValueOutOfRange(..)
-        | rusqlite::Error::InvalidColumnType(..) => StateError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("unreadable value: {e}"),
-        },
-        _ => StateError::Sqlite(e),
-    }
-}
-
-/// Builds a new state under a temporary name and links it into place, so that `path` never
-/// holds a half-made file, and a concurrent creator's file is never replaced.
-fn create_new(path: &Path) -> Result<(), StateError> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-            StateError::ReadOnly {
-                path: path.to_path_buf(),
-                detail: format!("cannot create directory `{}`: {e}", dir.display()),
-            }
-        }
-        _ => StateError::io(&dir, e),
-    })?;
-    let lineage = hex::encode(rand::random::<[u8; 16]>());
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.creating-{}-{}",
-        std::process::id(),
-        hex::encode(rand::random::<[u8; 4]>())
-    ));
-    let cleanup = |tmp: &Path| {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = tmp.as_os_str().to_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
-    };
-    let build = || -> Result<(), rusqlite::Error> {
-        let mut conn = Connection::open_with_flags(
-            &tmp,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        schema::create(&mut conn, &lineage, UnixTime::now().0)?;
-        // Closing the last connection checkpoints the WAL into the file and removes it.
-        conn.close().map_err(|(_, e)| e)
-    };
-    if let Err(e) = build() {
-        cleanup(&tmp);
-        return Err(classify(path, e));
-    }
-    let linked = std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|()| std::fs::hard_link(&tmp, path))
-        .or_else(|e| match e.kind() {
-            // Some filesystems (FAT, some network mounts) have no hard links: fall back to a
-            // rename, which could only replace a file created in the same instant.
-            std::io::ErrorKind::Unsupported | std::io::ErrorKind::Other if !path.exists() => {
-                std::fs::rename(&tmp, path)
-            }
-            _ => Err(e),
-        });
-    cleanup(&tmp);
-    match linked {
-        Ok(()) => {
-            sync_dir(&dir);
-            tracing::debug!(path = %path.display(), %lineage, "created a new state file");
-            Ok(())
-        }
-        // Someone else created it first: theirs is as good as ours.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                StateError::ReadOnly {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                }
-            }
-            _ => StateError::io(path, e),
-        }),
-    }
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Makes a new directory entry durable. Best effort: not every platform can open directories.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Whether this process may write the state file and create files (WAL, lock) next to it,
-/// found out without changing the state file.
-fn check_writable(path: &Path) -> Result<(), StateError> {
-    let read_only = |detail: String| StateError::ReadOnly {
-        path: path.to_path_buf(),
-        detail,
-    };
-    if let Err(e) = OpenOptions::new().write(true).open(path) {
-        return Err(match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                read_only(format!("the file is not writable: {e}"))
-            }
-            _ => StateError::io(path, e),
-        });
-    }
-    let dir = parent_dir(path);
-    let probe = dir.join(format!(
-        ".{}.probe-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    match OpenOptions::new().write(true).create_new(true).open(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                read_only(format!(
-                    "its directory `{}` is not writable (SQLite needs to create its journal \
-                     there): {e}",
-                    dir.display()
-                ))
-            }
-            _ => StateError::io(&dir, e),
-        }),
-    }
-}
-
-fn open_existing(path: &Path, target: Target, mode: OpenMode) -> Result<StateStore, StateError> {
-    schema::check_header(path)?;
-    match mode {
-        OpenMode::ReadOnly => open_read_only(path, target),
-        OpenMode::ReadWrite => open_read_write(path, target),
-    }
-}
-
-fn open_read_write(path: &Path, target: Target) -> Result<StateStore, StateError> {
-    check_writable(path)?;
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| classify(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| classify(path, e))?;
-    let Identity::Turkform { version } = schema::identify(&conn, path)?;
-    if version < SCHEMA_VERSION {
-        backup(&conn, path, version)?;
-    }
-    // Only now, with the file known to be ours and current enough, may we write to it.
-    let journal: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| classify(path, e))?;
-    if !journal.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), %journal, "state file is not in WAL mode");
-    }
-    // NORMAL would let a power loss drop a committed intent: the journal's promise is FULL.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| classify(path, e))?;
-    if version < SCHEMA_VERSION {
-        let was = schema::migrate(&mut conn, version).map_err(|e| classify(path, e))?;
-        tracing::info!(
-            path = %path.display(),
-            from = was,
-            to = SCHEMA_VERSION,
-            "migrated the state schema"
-        );
-    }
-    let lineage = schema::read_lineage(&conn, path)?;
-    Ok(StateStore {
-        path: path.to_path_buf(),
-        target,
-        mode: OpenMode::ReadWrite,
-        conn: RefCell::new(Some(conn)),
-        read_path: Cell::new(ReadPath::Shared),
-        lineage,
-        version: SCHEMA_VERSION,
-    })
-}
-
-/// How a read-only store reads the file.
-///
-/// Reading a WAL-mode database the ordinary way needs its `-wal` and `-shm` files: SQLite
-/// creates them if missing (and, read-only, cannot remove them after), and fails outright in a
-/// read-only directory. When no `-wal` exists no writer is active and everything is in the main
-/// file, so a read-only store reads that file directly (`immutable=1`: no locks, no side files),
-/// and after every read checks that the file is still exactly as it was. A writer can only
-/// change the main file after creating a `-wal` (and a checkpoint rewrites the file), so an
-/// unchanged stamp means the read saw one consistent state; a changed one means the read is
-/// redone through SQLite's normal shared-memory protocol, which is used from then on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ReadPath {
-    Shared,
-    Direct(FileStamp),
-}
-
-/// What must not change while a direct read runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
-}
-
-impl FileStamp {
-    /// `None` when a `-wal` or `-journal` exists (a writer is active, or one crashed and left
-    /// changes that only SQLite's normal path will see).
-    fn of(path: &Path) -> Option<FileStamp> {
-        for suffix in ["-wal", "-journal"] {
-            let mut side = path.as_os_str().to_os_string();
-            side.push(suffix);
-            if std::fs::symlink_metadata(PathBuf::from(side)).is_ok() {
-                return None;
-            }
-        }
-        let meta = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some(FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            inode,
-        })
-    }
-}
-
-fn open_read_only(path: &Path, target: Target) -> Result<StateStore, StateError> {
-    let identify = |conn: &Connection| -> Result<(u32, String), StateError> {
-        let Identity::Turkform { version } = schema::identify(conn, path)?;
-        Ok((version, schema::read_lineage(conn, path)?))
-    };
-    let store =
-        |conn: Connection, read_path: ReadPath, (version, lineage): (u32, String)| StateStore {
-            path: path.to_path_buf(),
-            target,
-            mode: OpenMode::ReadOnly,
-            conn: RefCell::new(Some(conn)),
-            read_path: Cell::new(read_path),
-            lineage,
-            version,
-        };
-    if let Some(stamp) = FileStamp::of(path) {
-        let conn = open_direct(path)?;
-        let identified = identify(&conn);
-        if FileStamp::of(path) == Some(stamp) {
-            return Ok(store(conn, ReadPath::Direct(stamp), identified?));
-        }
-    }
-    let conn = open_shared_read_only(path)?;
-    let identified = identify(&conn)?;
-    Ok(store(conn, ReadPath::Shared, identified))
-}
-
-/// A read-only connection through SQLite's normal locking and WAL protocol.
-fn open_shared_read_only(path: &Path) -> Result<Connection, StateError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| classify(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| classify(path, e))?;
-    Ok(conn)
-}
-
-/// A read-only connection that reads the main file only (see [`ReadPath`]).
-fn open_direct(path: &Path) -> Result<Connection, StateError> {
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_encoded_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            uri.push(char::from(b));
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
-    Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| classify(path, e))
-}
-
-/// Copies the file as it is before migrating it (`<file>.bak-v<N>`), through SQLite so that
-/// the copy includes anything still in the WAL. An existing backup is never overwritten.
-fn backup(conn: &Connection, path: &Path, version: u32) -> Result<PathBuf, StateError> {
-    let mut name = path.as_os_str().to_os_string();
-    name.push(format!(".bak-v{version}"));
-    let mut dest = PathBuf::from(name);
-    if dest.exists() {
-        let mut name = dest.into_os_string();
-        name.push(format!("-{}", UnixTime::now().0));
-        dest = PathBuf::from(name);
-    }
-    let Some(dest_str) = dest.to_str() else {
-        return Err(StateError::io(
-            &dest,
-            std::io::Error::other("backup path is not valid UTF-8"),
-        ));
-    };
-    conn.execute("VACUUM INTO ?1", [dest_str])
-        .map_err(|e| classify(path, e))?;
-    tracing::info!(backup = %dest.display(), "backed up the state before migrating it");
-    Ok(dest)
-}
-
-fn read_partition(
-    conn: &Connection,
+pub(crate) fn read_partition(
+    tx: &mut Tx<'_>,
     target: Target,
-) -> Result<(u64, Option<UnixTime>), rusqlite::Error> {
-    let row = conn
-        .query_row(
-            "SELECT serial, refreshed_at FROM partitions WHERE target = ?1",
-            [target.as_str()],
-            |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Option<i64>>(1)?)),
-        )
-        .optional()?;
+) -> Result<(u64, Option<UnixTime>), DbError> {
+    let row = tx.query_opt(
+        "SELECT serial, refreshed_at FROM partitions WHERE target = ?1",
+        &[&target.as_str()],
+        |r| Ok((r.get::<u64>(0)?, r.get::<Option<i64>>(1)?)),
+    )?;
     Ok(row
         .map(|(s, at)| (s, at.map(UnixTime)))
         .unwrap_or((0, None)))
 }
 
-fn bump_serial(tx: &Transaction<'_>, target: Target) -> Result<(), rusqlite::Error> {
-    tx.prepare_cached(
+fn bump_serial(tx: &mut Tx<'_>, target: Target) -> Result<(), DbError> {
+    tx.execute(
         "INSERT INTO partitions (target, serial) VALUES (?1, 1)
-         ON CONFLICT (target) DO UPDATE SET serial = serial + 1",
-    )?
-    .execute([target.as_str()])?;
+         ON CONFLICT (target) DO UPDATE SET serial = partitions.serial + 1",
+        &[&target.as_str()],
+    )?;
     Ok(())
 }
 
 fn load(
-    conn: &Connection,
+    tx: &mut Tx<'_>,
     target: Target,
     lineage: &str,
-) -> Result<RecordedState, rusqlite::Error> {
-    // One read transaction: every table from the same snapshot even while a writer commits.
-    let tx = conn.unchecked_transaction()?;
+    version: u32,
+) -> Result<RecordedState, DbError> {
     let t = target.as_str();
-    let (serial, refreshed_at) = read_partition(&tx, target)?;
+    let (serial, refreshed_at) = read_partition(tx, target)?;
 
-    let qualification_types = tx
-        .prepare(
-            "SELECT name, qualification_type_id, definition_hash FROM qualification_types
-             WHERE target = ?1 ORDER BY name",
-        )?
-        .query_map([t], |r| {
+    let qualification_types = tx.query_all(
+        "SELECT name, qualification_type_id, definition_hash FROM qualification_types
+         WHERE target = ?1 ORDER BY name",
+        &[&t],
+        |r| {
             Ok(RecordedQualificationType {
                 name: r.get(0)?,
                 qualification_type_id: r.get(1)?,
                 definition_hash: r.get(2)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
 
-    let hit_types = tx
-        .prepare(
-            "SELECT definition_hash, hit_type_id FROM hit_types
-             WHERE target = ?1 ORDER BY definition_hash",
-        )?
-        .query_map([t], |r| {
+    let hit_types = tx.query_all(
+        "SELECT definition_hash, hit_type_id FROM hit_types
+         WHERE target = ?1 ORDER BY definition_hash",
+        &[&t],
+        |r| {
             Ok(RecordedHitType {
                 definition_hash: r.get(0)?,
                 hit_type_id: r.get(1)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
 
     // Counting first lets the vector be allocated once, instead of growing (and briefly
     // holding two copies) through 100k rows.
-    let count: i64 = tx.query_row("SELECT count(*) FROM hits WHERE target = ?1", [t], |r| {
-        r.get(0)
-    })?;
+    let count = tx
+        .query_opt("SELECT count(*) FROM hits WHERE target = ?1", &[&t], |r| {
+            r.get::<i64>(0)
+        })?
+        .unwrap_or(0);
     let mut hits = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    let mut stmt = tx.prepare(
+    tx.query(
         "SELECT campaign, item_key, generation, hit_id, hit_type_id, hit_type_hash, content_hash,
                 max_assignments, committed_cost_cents, created_at, expiration, status,
                 assignments_available, assignments_pending, assignments_completed, expired_by,
                 paused_remaining_secs, drift
          FROM hits WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
+        &[&t],
+        |r| {
+            hits.push(hit_from_row(r)?);
+            Ok(())
+        },
     )?;
-    let mut rows = stmt.query([t])?;
-    while let Some(r) = rows.next()? {
-        hits.push(hit_from_row(r)?);
-    }
-    drop(rows);
-    drop(stmt);
 
-    let orphans = tx
-        .prepare(
-            "SELECT hit_id, hit_type_id, annotation, max_assignments, created_at, expiration,
-                    status
-             FROM orphans WHERE target = ?1 ORDER BY hit_id",
-        )?
-        .query_map([t], |r| {
+    let orphans = tx.query_all(
+        "SELECT hit_id, hit_type_id, annotation, max_assignments, created_at, expiration, status
+         FROM orphans WHERE target = ?1 ORDER BY hit_id",
+        &[&t],
+        |r| {
             let annotation: String = r.get(2)?;
             Ok(OrphanHit {
                 hit_id: r.get(0)?,
                 hit_type_id: r.get(1)?,
                 annotation: serde_json::from_str::<Annotation>(&annotation)
-                    .map_err(|e| bad_text(2, format!("orphan annotation: {e}")))?,
+                    .map_err(|e| DbError::Decode(format!("orphan annotation: {e}")))?,
                 max_assignments: r.get(3)?,
                 created_at: UnixTime(r.get(4)?),
                 expiration: UnixTime(r.get(5)?),
                 status: status_from(r, 6)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (forgotten, renames) = load_forgotten_and_renames(&tx, t)?;
-    tx.finish()?;
+        },
+    )?;
+
+    // The planner reviews from these; they stream through the results query (in export
+    // order), in the same snapshot as the rest.
+    let mut assignments = Vec::new();
+    if version >= 3 {
+        crate::assignments::visit(tx, target, &AssignmentFilter::default(), &mut |row| {
+            assignments.push(row.assignment);
+            true
+        })?;
+    }
+    let bonuses = if version >= 5 {
+        crate::bonuses::all(tx, target)?
+    } else {
+        Vec::new()
+    };
+    // A state older than schema 4 opened read-only is read as it is, never migrated.
+    let (forgotten, renames) = if version >= 4 {
+        load_forgotten_and_renames(tx, t)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
 
     Ok(RecordedState {
         target: Some(target),
@@ -1177,72 +879,47 @@ fn load(
         refreshed_at,
         forgotten,
         renames,
-        assignments: Vec::new(),
-        bonuses: Vec::new(),
+        assignments,
+        bonuses,
     })
 }
 
 fn load_forgotten_and_renames(
-    tx: &Connection,
+    tx: &mut Tx<'_>,
     t: &str,
-) -> Result<(Vec<ForgottenHit>, Vec<Rename>), rusqlite::Error> {
-    // A state older than schema 3 opened read-only is read as it is, never migrated.
-    let has_tables: i64 = tx.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'forgotten_hits'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_tables == 0 {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let forgotten = tx
-        .prepare(
-            "SELECT campaign, item_key, generation, hit_id FROM forgotten_hits
-             WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
-        )?
-        .query_map([t], |r| {
+) -> Result<(Vec<ForgottenHit>, Vec<Rename>), DbError> {
+    let forgotten = tx.query_all(
+        "SELECT campaign, item_key, generation, hit_id FROM forgotten_hits
+         WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
+        &[&t],
+        |r| {
             Ok(ForgottenHit {
                 campaign: r.get(0)?,
                 item_key: r.get(1)?,
                 generation: r.get(2)?,
                 hit_id: r.get(3)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let renames = tx
-        .prepare(
-            "SELECT from_campaign, from_key, to_campaign, to_key FROM renames
-             WHERE target = ?1 ORDER BY id",
-        )?
-        .query_map([t], |r| {
+        },
+    )?;
+    let renames = tx.query_all(
+        "SELECT from_campaign, from_key, to_campaign, to_key FROM renames
+         WHERE target = ?1 ORDER BY id",
+        &[&t],
+        |r| {
             Ok(Rename {
                 from_campaign: r.get(0)?,
                 from_key: r.get(1)?,
                 to_campaign: r.get(2)?,
                 to_key: r.get(3)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok((forgotten, renames))
 }
 
-/// Remembers the HITs about to be removed from `hits` (see [`StateStore::remove_item`]).
-fn forget(tx: &Transaction<'_>, condition: &str, args: &[&str]) -> Result<(), rusqlite::Error> {
-    let sql = format!(
-        "INSERT OR REPLACE INTO forgotten_hits (target, hit_id, campaign, item_key, generation)
-         SELECT target, hit_id, campaign, item_key, generation FROM hits WHERE {condition}"
-    );
-    tx.execute(&sql, rusqlite::params_from_iter(args))?;
-    Ok(())
-}
-
-fn bad_text(column: usize, detail: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, Type::Text, detail.into())
-}
-
-fn status_from(r: &Row<'_>, column: usize) -> Result<HitStatus, rusqlite::Error> {
-    let raw = r.get_ref(column)?.as_str()?;
-    HitStatus::parse(raw).ok_or_else(|| bad_text(column, format!("unknown HIT status `{raw}`")))
+fn status_from(r: &Row<'_>, column: usize) -> Result<HitStatus, DbError> {
+    let raw: String = r.get(column)?;
+    HitStatus::parse(&raw).ok_or_else(|| DbError::Decode(format!("unknown HIT status `{raw}`")))
 }
 
 fn expired_by_str(e: ExpiredBy) -> &'static str {
@@ -1264,18 +941,18 @@ fn expired_by_from(raw: &str) -> Option<ExpiredBy> {
     })
 }
 
-fn hit_from_row(r: &Row<'_>) -> Result<RecordedHit, rusqlite::Error> {
-    let expired_by = match r.get_ref(15)?.as_str_or_null()? {
+fn hit_from_row(r: &Row<'_>) -> Result<RecordedHit, DbError> {
+    let expired_by = match r.get::<Option<String>>(15)? {
         None => None,
         Some(raw) => Some(
-            expired_by_from(raw)
-                .ok_or_else(|| bad_text(15, format!("unknown expired_by `{raw}`")))?,
+            expired_by_from(&raw)
+                .ok_or_else(|| DbError::Decode(format!("unknown expired_by `{raw}`")))?,
         ),
     };
-    let drift: Vec<Drift> = match r.get_ref(17)?.as_str_or_null()? {
+    let drift: Vec<Drift> = match r.get::<Option<String>>(17)? {
         None => Vec::new(),
         Some(json) => {
-            serde_json::from_str(json).map_err(|e| bad_text(17, format!("drift: {e}")))?
+            serde_json::from_str(&json).map_err(|e| DbError::Decode(format!("drift: {e}")))?
         }
     };
     Ok(RecordedHit {
@@ -1300,87 +977,89 @@ fn hit_from_row(r: &Row<'_>) -> Result<RecordedHit, rusqlite::Error> {
     })
 }
 
-fn commit_batch(tx: &Transaction<'_>, target: Target, batch: &Batch) -> Result<(), TxError> {
+fn json<T: serde::Serialize>(value: &T) -> Result<String, TxError> {
+    serde_json::to_string(value).map_err(|e| TxError::Db(DbError::Decode(e.to_string())))
+}
+
+fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), TxError> {
     let t = target.as_str();
     let now = UnixTime::now().0;
-    {
-        // A done intent's payload existed only to resend the call: drop it so the journal
-        // does not grow with every question's HTML. Failures keep theirs for diagnosis.
-        let mut finish = tx.prepare_cached(
+    // A done intent's payload existed only to resend the call: drop it so the journal does not
+    // grow with every question's HTML. Failures keep theirs for diagnosis.
+    for (id, outcome) in &batch.completed {
+        let (name, message) = outcome.parts();
+        let changed = tx.execute(
             "UPDATE intents SET outcome = ?1, message = ?2, finished_at = ?3,
                     payload = CASE WHEN ?1 = 'done' THEN 'null' ELSE payload END
              WHERE id = ?4 AND target = ?5",
+            &[&name, &message, &now, &id.0, &t],
         )?;
-        for (id, outcome) in &batch.completed {
-            let (name, message) = outcome.parts();
-            if finish.execute(params![name, message, now, id.0, t])? == 0 {
-                return Err(TxError::NotFound(format!("intent {}", id.0)));
-            }
+        if changed == 0 {
+            return Err(TxError::NotFound(format!("intent {}", id.0)));
         }
     }
     if let Some(orphans) = &batch.replace_orphans {
-        tx.execute("DELETE FROM orphans WHERE target = ?1", [t])?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO orphans (target, hit_id, hit_type_id, annotation, max_assignments,
-                                  created_at, expiration, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (target, hit_id) DO UPDATE SET
-                hit_type_id = excluded.hit_type_id, annotation = excluded.annotation,
-                max_assignments = excluded.max_assignments, created_at = excluded.created_at,
-                expiration = excluded.expiration, status = excluded.status",
-        )?;
+        tx.execute("DELETE FROM orphans WHERE target = ?1", &[&t])?;
         for o in orphans {
-            let annotation = serde_json::to_string(&o.annotation)
-                .map_err(|e| TxError::Sqlite(rusqlite::Error::ToSqlConversionFailure(e.into())))?;
-            insert.execute(params![
-                t,
-                o.hit_id,
-                o.hit_type_id,
-                annotation,
-                o.max_assignments,
-                o.created_at.0,
-                o.expiration.0,
-                o.status.api_name(),
-            ])?;
+            let annotation = json(&o.annotation)?;
+            tx.execute(
+                "INSERT INTO orphans (target, hit_id, hit_type_id, annotation, max_assignments,
+                                      created_at, expiration, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (target, hit_id) DO UPDATE SET
+                    hit_type_id = excluded.hit_type_id, annotation = excluded.annotation,
+                    max_assignments = excluded.max_assignments, created_at = excluded.created_at,
+                    expiration = excluded.expiration, status = excluded.status",
+                &[
+                    &t,
+                    &o.hit_id,
+                    &o.hit_type_id,
+                    &annotation,
+                    &o.max_assignments,
+                    &o.created_at.0,
+                    &o.expiration.0,
+                    &o.status.api_name(),
+                ],
+            )?;
         }
     }
-    let mut remove_orphan =
-        tx.prepare_cached("DELETE FROM orphans WHERE target = ?1 AND hit_id = ?2")?;
+    const REMOVE_ORPHAN: &str = "DELETE FROM orphans WHERE target = ?1 AND hit_id = ?2";
     for hit_id in &batch.remove_orphans {
-        remove_orphan.execute(params![t, hit_id])?;
+        tx.execute(REMOVE_ORPHAN, &[&t, hit_id])?;
     }
-    {
-        let mut upsert = tx.prepare_cached(
+    for q in &batch.upsert_qualification_types {
+        tx.execute(
             "INSERT INTO qualification_types (target, name, qualification_type_id, definition_hash)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (target, name) DO UPDATE SET
                 qualification_type_id = excluded.qualification_type_id,
                 definition_hash = excluded.definition_hash",
+            &[&t, &q.name, &q.qualification_type_id, &q.definition_hash],
         )?;
-        for q in &batch.upsert_qualification_types {
-            upsert.execute(params![
-                t,
-                q.name,
-                q.qualification_type_id,
-                q.definition_hash
-            ])?;
-        }
     }
-    {
-        let mut upsert = tx.prepare_cached(
+    for h in &batch.upsert_hit_types {
+        tx.execute(
             "INSERT INTO hit_types (target, definition_hash, hit_type_id) VALUES (?1, ?2, ?3)
              ON CONFLICT (target, definition_hash) DO UPDATE SET
                 hit_type_id = excluded.hit_type_id",
+            &[&t, &h.definition_hash, &h.hit_type_id],
         )?;
-        for h in &batch.upsert_hit_types {
-            upsert.execute(params![t, h.definition_hash, h.hit_type_id])?;
-        }
     }
-    {
-        // Keyed by hit id; the row is replaced whole, including the item columns of the
-        // clustered key (which a HIT never changes in practice, but state must not assume).
-        let mut delete = tx.prepare_cached("DELETE FROM hits WHERE target = ?1 AND hit_id = ?2")?;
-        let mut insert = tx.prepare_cached(
+    // Keyed by hit id; the row is replaced whole, including the item columns of the clustered
+    // key (which a HIT never changes in practice, but state must not assume).
+    for h in &batch.upsert_hits {
+        let drift = if h.drift.is_empty() {
+            None
+        } else {
+            Some(json(&h.drift)?)
+        };
+        // The posted row is not part of the record the planner sees: carry it over.
+        let input_row = crate::assignments::input_row_of(tx, target, &h.hit_id)?;
+        tx.execute(
+            "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
+            &[&t, &h.hit_id],
+        )?;
+        tx.execute(
             "INSERT INTO hits (target, campaign, item_key, generation, hit_id, hit_type_id,
                                hit_type_hash, content_hash, max_assignments, committed_cost_cents,
                                created_at, expiration, status, assignments_available,
@@ -1388,96 +1067,78 @@ fn commit_batch(tx: &Transaction<'_>, target: Target, batch: &Batch) -> Result<(
                                paused_remaining_secs, drift, input_row)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                      ?18, ?19, ?20)",
+            &[
+                &t,
+                &h.campaign,
+                &h.item_key,
+                &h.generation,
+                &h.hit_id,
+                &h.hit_type_id,
+                &h.hit_type_hash,
+                &h.content_hash,
+                &h.max_assignments,
+                &h.committed_cost.cents(),
+                &h.created_at.0,
+                &h.expiration.0,
+                &h.status.api_name(),
+                &h.assignments_available,
+                &h.assignments_pending,
+                &h.assignments_completed,
+                &h.expired_by.map(expired_by_str),
+                &h.paused_remaining_secs,
+                &drift,
+                &input_row,
+            ],
         )?;
-        for h in &batch.upsert_hits {
-            let drift = if h.drift.is_empty() {
-                None
-            } else {
-                Some(serde_json::to_string(&h.drift).map_err(|e| {
-                    TxError::Sqlite(rusqlite::Error::ToSqlConversionFailure(e.into()))
-                })?)
-            };
-            // The posted row is not part of the record the planner sees: carry it over.
-            let input_row = crate::assignments::input_row_of(tx, target, &h.hit_id)?;
-            delete.execute(params![t, h.hit_id])?;
-            insert.execute(params![
-                t,
-                h.campaign,
-                h.item_key,
-                h.generation,
-                h.hit_id,
-                h.hit_type_id,
-                h.hit_type_hash,
-                h.content_hash,
-                h.max_assignments,
-                h.committed_cost.cents(),
-                h.created_at.0,
-                h.expiration.0,
-                h.status.api_name(),
-                h.assignments_available,
-                h.assignments_pending,
-                h.assignments_completed,
-                h.expired_by.map(expired_by_str),
-                h.paused_remaining_secs,
-                drift,
-                input_row,
-            ])?;
-            // A HIT state knows is no longer an orphan.
-            remove_orphan.execute(params![t, h.hit_id])?;
-        }
+        // A HIT state knows is no longer an orphan.
+        tx.execute(REMOVE_ORPHAN, &[&t, &h.hit_id])?;
     }
     crate::assignments::write(tx, target, batch)?;
     if let Some(at) = batch.refreshed_at {
         tx.execute(
             "INSERT INTO partitions (target, serial, refreshed_at) VALUES (?1, 0, ?2)
              ON CONFLICT (target) DO UPDATE SET refreshed_at = excluded.refreshed_at",
-            params![t, at.0],
+            &[&t, &at.0],
         )?;
     }
     bump_serial(tx, target)?;
     Ok(())
 }
 
-fn pending_intents(conn: &Connection, target: Target) -> Result<Vec<Intent>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
+fn pending_intents(tx: &mut Tx<'_>, target: Target) -> Result<Vec<Intent>, DbError> {
+    tx.query_all(
         "SELECT id, kind, campaign, item_key, generation, hit_id, token, payload, created_at,
                 attempts
          FROM intents WHERE target = ?1 AND outcome IS NULL ORDER BY id",
-    )?;
-    stmt.query_map([target.as_str()], |r| {
-        let kind_raw = r.get_ref(1)?.as_str()?;
-        let kind = IntentKind::parse(kind_raw)
-            .ok_or_else(|| bad_text(1, format!("unknown intent kind `{kind_raw}`")))?;
-        let payload_raw = r.get_ref(7)?.as_str()?;
-        let payload = serde_json::from_str(payload_raw)
-            .map_err(|e| bad_text(7, format!("intent payload: {e}")))?;
-        Ok(Intent {
-            id: IntentId(r.get(0)?),
-            kind,
-            campaign: r.get(2)?,
-            item_key: r.get(3)?,
-            generation: r.get(4)?,
-            hit_id: r.get(5)?,
-            token: r.get(6)?,
-            payload,
-            created_at: UnixTime(r.get(8)?),
-            attempts: r.get(9)?,
-        })
-    })?
-    .collect()
+        &[&target.as_str()],
+        |r| {
+            let kind_raw: String = r.get(1)?;
+            let kind = IntentKind::parse(&kind_raw)
+                .ok_or_else(|| DbError::Decode(format!("unknown intent kind `{kind_raw}`")))?;
+            let payload_raw: String = r.get(7)?;
+            let payload = serde_json::from_str(&payload_raw)
+                .map_err(|e| DbError::Decode(format!("intent payload: {e}")))?;
+            Ok(Intent {
+                id: IntentId(r.get(0)?),
+                kind,
+                campaign: r.get(2)?,
+                item_key: r.get(3)?,
+                generation: r.get(4)?,
+                hit_id: r.get(5)?,
+                token: r.get(6)?,
+                payload,
+                created_at: UnixTime(r.get(8)?),
+                attempts: r.get(9)?,
+            })
+        },
+    )
 }
 
-fn runs(
-    conn: &Connection,
-    target: Target,
-    limit: usize,
-) -> Result<Vec<RunRecord>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
-        "SELECT id, command, user, host, pid, started_at, finished_at, result
-         FROM runs WHERE target = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    stmt.query_map(
-        params![target.as_str(), i64::try_from(limit).unwrap_or(i64::MAX)],
+fn runs(tx: &mut Tx<'_>, target: Target, limit: usize) -> Result<Vec<RunRecord>, DbError> {
+    tx.query_all(
+        r#"SELECT id, command, "user", host, pid, started_at, finished_at, result
+           FROM runs WHERE target = ?1 ORDER BY id DESC LIMIT ?2"#,
+        &[&target.as_str(), &i64::try_from(limit).unwrap_or(i64::MAX)],
         |r| {
             Ok(RunRecord {
                 id: r.get(0)?,
@@ -1486,12 +1147,11 @@ fn runs(
                 host: r.get(3)?,
                 pid: r.get(4)?,
                 started_at: UnixTime(r.get(5)?),
-                finished_at: r.get::<_, Option<i64>>(6)?.map(UnixTime),
+                finished_at: r.get::<Option<i64>>(6)?.map(UnixTime),
                 result: r.get(7)?,
             })
         },
-    )?
-    .collect()
+    )
 }
 
 #[cfg(test)]

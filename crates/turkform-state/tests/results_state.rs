@@ -1,4 +1,5 @@
-//! The results half of the state store (schema 3): assignments, posted rows, the balance.
+//! The results half of the state store (schema 3): assignments, posted rows, the balance, on
+//! both backends.
 
 use std::path::Path;
 
@@ -10,6 +11,15 @@ use turkform_model::{
 use turkform_state::{
     AccountBalance, AssignmentFilter, Batch, HitInput, OpenMode, SCHEMA_VERSION, StateStore, schema,
 };
+
+#[macro_use]
+mod common;
+use common::Loc;
+
+on_both_backends!(
+    assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with,
+    an_export_larger_than_one_fetch_streams_every_row_once_in_order,
+);
 
 fn hit(campaign: &str, key: &str, id: &str) -> RecordedHit {
     RecordedHit {
@@ -62,10 +72,8 @@ fn row(key: &str) -> Vec<(String, String)> {
     ]
 }
 
-#[test]
-fn assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with(loc: Loc) {
+    let path = loc.path();
     let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
     let (h1, h2, h3) = (
         hit("c", "k1", "H1"),
@@ -267,4 +275,145 @@ fn a_v2_state_gains_the_results_tables_after_a_backup() {
         .query_row("SELECT count(*) FROM hits", [], |r| r.get(0))
         .unwrap();
     assert_eq!(hits, 1);
+}
+
+/// More assignments than one PostgreSQL portal fetch (256 rows) holds, and not a multiple of
+/// it: every row comes out exactly once, in export order, and stopping mid-way (past a fetch
+/// boundary) stops there.
+fn an_export_larger_than_one_fetch_streams_every_row_once_in_order(loc: Loc) {
+    let path = loc.path();
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    let hits: Vec<RecordedHit> = (0..61)
+        .map(|i| hit("c", &format!("k{i:03}"), &format!("H{i:03}")))
+        .collect();
+    let mut assignments = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        for j in 0..10 {
+            // Submit times run against the ids, so the order can only come from the query.
+            let submit = 1_700_000_000 + 100 - j;
+            let i = i64::try_from(i).unwrap();
+            assignments.push(assignment(h, &format!("A{i:03}-{j}"), "W1", submit + i));
+        }
+    }
+    store
+        .commit(&Batch {
+            upsert_hits: hits.clone(),
+            upsert_assignments: assignments.clone(),
+            ..Batch::default()
+        })
+        .unwrap();
+    drop(store);
+
+    let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut seen = Vec::new();
+    store
+        .visit_assignments(&AssignmentFilter::default(), |r| {
+            seen.push(r.assignment.assignment_id);
+            true
+        })
+        .unwrap();
+    let mut expected = assignments.clone();
+    expected.sort_by(|a, b| {
+        (&a.item_key, a.submit_time, &a.assignment_id).cmp(&(
+            &b.item_key,
+            b.submit_time,
+            &b.assignment_id,
+        ))
+    });
+    let expected: Vec<String> = expected.into_iter().map(|a| a.assignment_id).collect();
+    assert_eq!(seen.len(), 610);
+    assert_eq!(seen, expected);
+
+    let mut stopped = 0;
+    store
+        .visit_assignments(&AssignmentFilter::default(), |_| {
+            stopped += 1;
+            stopped < 300
+        })
+        .unwrap();
+    assert_eq!(
+        stopped, 300,
+        "returning false past a fetch boundary stops the stream"
+    );
+    // The snapshot is released afterwards: the state is still readable and writable.
+    assert_eq!(store.assignment_counts().unwrap()[0].count, 10);
+    drop(store);
+    let mut writer = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    writer.remove_hit("H000").unwrap();
+}
+
+/// A PostgreSQL schema at version 2 (as the `postgres` branch first created them), with one HIT.
+fn make_v2_pg_state(loc: &Loc) {
+    let pg = loc.pg.as_ref().unwrap();
+    let mut client = postgres::Client::connect(&pg.base, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\";",
+            pg.schema
+        ))
+        .unwrap();
+    client.batch_execute(schema::PG_V1).unwrap();
+    client.batch_execute(schema::PG_V2).unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO meta VALUES ('app', 'turkform'), ('lineage', '0123456789abcdef0123456789abcdef'),
+                                     ('schema_version', '2'), ('created_at', '1700000000');
+             INSERT INTO partitions VALUES ('sim', 4, 1700000500);
+             INSERT INTO hits VALUES ('sim', 'c', 'k1', 1, 'H1', 'HT1', 'hash', 'content', 3, 36,
+                                      1700000000, 1700086400, 'Assignable', 3, 0, 0, NULL, NULL, NULL);",
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_v2_postgres_state_gains_the_results_and_repair_tables_on_a_read_write_open() {
+    let loc = Loc::postgres();
+    make_v2_pg_state(&loc);
+    let path = loc.path();
+
+    // Read-only: an older schema is read as it is, with no results and nothing forgotten.
+    let old = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(old.schema_version(), 2);
+    assert!(old.assignment_counts().unwrap().is_empty());
+    assert_eq!(old.account_balance().unwrap(), None);
+    let mut visited = 0;
+    old.visit_assignments(&AssignmentFilter::default(), |_| {
+        visited += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(visited, 0);
+    let state = old.load().unwrap();
+    assert_eq!((state.hits.len(), state.forgotten.len()), (1, 0));
+    drop(old);
+
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let state = store.load().unwrap();
+    assert_eq!(state.serial, 4);
+    let h = state.hits[0].clone();
+    store
+        .commit(&Batch {
+            upsert_assignments: vec![assignment(&h, "A1", "W1", 1_700_000_100)],
+            hit_inputs: vec![HitInput {
+                hit_id: "H1".into(),
+                row: row("k1"),
+            }],
+            account_balance: Some(AccountBalance {
+                available: Money::from_cents(5_000),
+                read_at: UnixTime(1_700_000_200),
+            }),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.assignments_of_hit("H1").unwrap().len(), 1);
+    assert_eq!(
+        store.account_balance().unwrap().map(|b| b.available),
+        Some(Money::from_cents(5_000))
+    );
+    store.remove_hit("H1").unwrap();
+    let state = store.load().unwrap();
+    assert!(state.hits.is_empty());
+    assert_eq!(state.forgotten.len(), 1);
+    assert_eq!(state.next_fresh_generation("c", "k1"), 2);
 }

@@ -20,7 +20,33 @@ use turkform_state::{
     schema,
 };
 
+#[macro_use]
+mod common;
+use common::Loc;
+
+on_both_backends!(
+    every_recorded_type_round_trips_with_all_fields,
+    upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan,
+    targets_are_partitions_that_never_mix,
+    serial_bumps_once_per_committing_change_and_lineage_survives_reopen,
+    journal_begin_pending_then_commit_completes,
+    beginning_the_same_token_twice_returns_the_same_intent,
+    pending_intents_survive_a_crash_before_commit,
+    a_second_lock_fails_fast_naming_the_holder,
+    a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released,
+    a_sigkilled_holder_never_blocks_the_next_run,
+    concurrent_first_opens_all_succeed_on_one_lineage,
+    the_run_log_records_who_ran_what_and_how_it_ended,
+    remove_item_and_remove_hit_forget_records_or_say_not_found,
+    removed_hits_are_remembered_as_forgotten_and_renames_move_everything,
+    a_hit_forgotten_twice_is_remembered_once_with_its_latest_item,
+    a_bonus_is_recorded_pending_once_then_paid_once_and_kept,
+    load_carries_every_recorded_assignment_for_the_planner,
+    state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again,
+);
+
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
+const LOCK_CHILD_MARKER_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD_MARKER";
 const READONLY_CHILD_ENV: &str = "TURKFORM_STATE_TEST_READONLY_CHILD";
 
 fn hit(campaign: &str, key: &str, generation: u32, id: &str) -> RecordedHit {
@@ -76,10 +102,8 @@ fn dir_listing(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn every_recorded_type_round_trips_with_all_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nested/state.db");
+fn every_recorded_type_round_trips_with_all_fields(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     assert_eq!(store.lineage().len(), 32);
     assert!(store.lineage().bytes().all(|b| b.is_ascii_hexdigit()));
@@ -189,10 +213,8 @@ fn every_recorded_type_round_trips_with_all_fields() {
     }
 }
 
-#[test]
-fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let orphan = OrphanHit {
         hit_id: "H1".to_owned(),
@@ -246,10 +268,8 @@ fn upserts_replace_by_key_and_a_known_hit_is_no_longer_an_orphan() {
     assert_eq!(state.serial, 3);
 }
 
-#[test]
-fn targets_are_partitions_that_never_mix() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn targets_are_partitions_that_never_mix(loc: Loc) {
+    let path = loc.path();
     let mut sim = open_rw(&path, Target::Sim);
     let mut sandbox = open_rw(&path, Target::Sandbox);
     assert_eq!(sim.lineage(), sandbox.lineage());
@@ -305,10 +325,8 @@ fn targets_are_partitions_that_never_mix() {
     assert!(matches!(err, StateError::NotFound { .. }), "{err:?}");
 }
 
-#[test]
-fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sandbox);
     let lineage = store.lineage().to_owned();
     assert_eq!(store.serial().unwrap(), 0);
@@ -336,14 +354,12 @@ fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen() {
     let read_only = StateStore::open(&path, Target::Sandbox, OpenMode::ReadOnly).unwrap();
     assert_eq!(read_only.lineage(), lineage);
 
-    let other = dir.path().join("other.db");
-    assert_ne!(open_rw(&other, Target::Sandbox).lineage(), lineage);
+    let other = loc.another();
+    assert_ne!(open_rw(&other.path(), Target::Sandbox).lineage(), lineage);
 }
 
-#[test]
-fn journal_begin_pending_then_commit_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn journal_begin_pending_then_commit_completes(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let a = store.begin_intent(&intent("token-a")).unwrap();
     let mut b_new = intent("token-b");
@@ -424,10 +440,8 @@ fn journal_begin_pending_then_commit_completes() {
     assert!(store.pending_intents().unwrap().is_empty());
 }
 
-#[test]
-fn beginning_the_same_token_twice_returns_the_same_intent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn beginning_the_same_token_twice_returns_the_same_intent(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let first = store.begin_intent(&intent("tok")).unwrap();
     let second = store.begin_intent(&intent("tok")).unwrap();
@@ -443,19 +457,19 @@ fn beginning_the_same_token_twice_returns_the_same_intent() {
     assert_eq!(pending[1].attempts, 2);
 }
 
-#[test]
-fn pending_intents_survive_a_crash_before_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn pending_intents_survive_a_crash_before_commit(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let id = store.begin_intent(&intent("crash")).unwrap();
     // A crash: the store goes away without a commit (and without a clean close of the
     // connection, which would checkpoint the WAL).
     std::mem::forget(store);
-    assert!(
-        std::fs::metadata(format!("{}-wal", path.display())).is_ok(),
-        "the intent lives in the WAL of a connection that was never closed"
-    );
+    if !loc.is_pg() {
+        assert!(
+            std::fs::metadata(format!("{}-wal", path.display())).is_ok(),
+            "the intent lives in the WAL of a connection that was never closed"
+        );
+    }
     for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
         let reopened = StateStore::open(&path, Target::Sim, mode).unwrap();
         let pending = reopened.pending_intents().unwrap();
@@ -469,16 +483,17 @@ fn pending_intents_survive_a_crash_before_commit() {
     assert_eq!(resumed.pending_intents().unwrap()[0].attempts, 2);
 }
 
-#[test]
-fn a_second_lock_fails_fast_naming_the_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn a_second_lock_fails_fast_naming_the_holder(loc: Loc) {
+    let path = loc.path();
     let first = open_rw(&path, Target::Sim);
     let second = open_rw(&path, Target::Sim);
     let lock = first.lock("turkform apply", Duration::ZERO).unwrap();
     let started = Instant::now();
     let err = second.lock("turkform refresh", Duration::ZERO).unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(500));
+    // No waiting; on PostgreSQL the lock's own session is connected first, which a loaded
+    // machine can make slower than a file lock.
+    let fast = Duration::from_millis(if loc.is_pg() { 3_000 } else { 500 });
+    assert!(started.elapsed() < fast, "{:?}", started.elapsed());
     match &err {
         StateError::LockHeld { holder } => {
             assert_eq!(holder.pid, std::process::id());
@@ -494,18 +509,21 @@ fn a_second_lock_fails_fast_naming_the_holder() {
         "{message}"
     );
     assert!(message.contains("`turkform apply`"), "{message}");
-    // Partitions share one file, so they share the lock.
     let sandbox = open_rw(&path, Target::Sandbox);
-    assert!(sandbox.lock("x", Duration::ZERO).is_err());
+    if loc.is_pg() {
+        // Keyed by lineage and target: another target of the same state is another lock.
+        drop(sandbox.lock("x", Duration::ZERO).unwrap());
+    } else {
+        // Partitions share one file, so they share the lock.
+        assert!(sandbox.lock("x", Duration::ZERO).is_err());
+    }
     drop(lock);
     let again = second.lock("turkform refresh", Duration::ZERO).unwrap();
     assert_eq!(again.info().command, "turkform refresh");
 }
 
-#[test]
-fn a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn a_lock_with_a_timeout_waits_then_fails_or_gets_it_when_released(loc: Loc) {
+    let path = loc.path();
     let store = open_rw(&path, Target::Sim);
     let lock = store.lock("holder", Duration::ZERO).unwrap();
     let started = Instant::now();
@@ -539,15 +557,31 @@ fn lock_child_helper() {
     let _lock = store
         .lock("turkform apply (child)", Duration::ZERO)
         .unwrap();
-    std::fs::write(path.with_extension("locked"), b"").unwrap();
+    std::fs::write(std::env::var(LOCK_CHILD_MARKER_ENV).unwrap(), b"").unwrap();
     std::thread::sleep(Duration::from_secs(120));
 }
 
-#[test]
-fn a_sigkilled_holder_never_blocks_the_next_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    open_rw(&path, Target::Sim);
+/// Several first runs at once on a new state (a new file, a new PostgreSQL schema): one
+/// creates it, the others find it; none fails.
+fn concurrent_first_opens_all_succeed_on_one_lineage(loc: Loc) {
+    let path = loc.path();
+    let lineages: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                scope.spawn(move || open_rw(&path, Target::Sim).lineage().to_owned())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        lineages.iter().all(|l| l == &lineages[0] && l.len() == 32),
+        "{lineages:?}"
+    );
+}
+
+/// Starts a child process that takes the lock on `path` and holds it; returns once it does.
+fn spawn_lock_holder(path: &Path, marker: &Path) -> std::process::Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -555,18 +589,26 @@ fn a_sigkilled_holder_never_blocks_the_next_run() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(LOCK_CHILD_ENV, &path)
+        .env(LOCK_CHILD_ENV, path)
+        .env(LOCK_CHILD_MARKER_ENV, marker)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let marker = path.with_extension("locked");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
         assert!(Instant::now() < deadline, "the child never took the lock");
         assert!(child.try_wait().unwrap().is_none(), "the child died early");
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+fn a_sigkilled_holder_never_blocks_the_next_run(loc: Loc) {
+    let path = loc.path();
+    open_rw(&path, Target::Sim);
+    let marker = loc.dir.path().join("locked");
+    let mut child = spawn_lock_holder(&path, &marker);
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
         Err(StateError::LockHeld { holder }) => {
@@ -575,18 +617,102 @@ fn a_sigkilled_holder_never_blocks_the_next_run() {
         }
         other => panic!("expected the child to hold the lock, got {other:?}"),
     }
-    // SIGKILL: no destructor runs, the holder record stays in the file.
+    // SIGKILL: no destructor runs, the holder record stays behind.
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        !std::fs::read(turkform_state::lock::lock_path(&path))
-            .unwrap()
-            .is_empty()
-    );
+    if !loc.is_pg() {
+        assert!(
+            !std::fs::read(turkform_state::lock::lock_path(&path))
+                .unwrap()
+                .is_empty()
+        );
+    }
     let lock = store
         .lock("turkform apply", Duration::from_secs(5))
         .unwrap();
     assert_eq!(lock.info().pid, std::process::id());
+}
+
+/// Regression (issue 10, item 17): deleting the lock file while an apply held it let a
+/// second apply take a new lock file and run alongside the first.
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_apply_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    open_rw(&path, Target::Sim);
+    let marker = dir.path().join("locked");
+    let mut child = spawn_lock_holder(&path, &marker);
+    std::fs::remove_file(turkform_state::lock::lock_path(&path)).unwrap();
+    let store = open_rw(&path, Target::Sim);
+    match store.lock("turkform apply", Duration::ZERO) {
+        Err(StateError::LockHeld { holder }) => {
+            assert_eq!(holder.pid, child.id());
+            assert_eq!(holder.command, "turkform apply (child)");
+        }
+        other => panic!("a second holder got in beside the first: {other:?}"),
+    }
+    // force-unlock does not break a live local holder either.
+    assert!(matches!(
+        store.force_unlock(),
+        Err(StateError::LockHeld { .. })
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Once the holder is dead its record in the state file is stale and taken over.
+    let lock = store.lock("turkform apply", Duration::ZERO).unwrap();
+    assert_eq!(lock.info().pid, std::process::id());
+    drop(lock);
+    let again = store.lock("turkform refresh", Duration::ZERO).unwrap();
+    assert_eq!(again.info().command, "turkform refresh");
+}
+
+/// Regression (issue 10, item 12): after a disk-full a crashed writer's WAL holds pages that
+/// the main file does not have yet, and the main file's header may already promise them; the
+/// hand-written header check refused that healthy state as "truncated". SQLite, reading the
+/// WAL, judges it now, and its pending intents survive.
+#[test]
+fn a_state_whose_wal_holds_pages_the_main_file_lacks_is_not_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(open_rw(&path, Target::Sim));
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let mut store = open_rw(&path, Target::Sim);
+    let intents: Vec<NewIntent> = (0..3_000).map(|i| intent(&format!("t{i}"))).collect();
+    store.begin_intents(&intents).unwrap();
+    let pages: u32 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    // A crash: copy the file and its WAL as they are, never checkpointed.
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    let copy = crashed.join("s.db");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::copy(
+        format!("{}-wal", path.display()),
+        format!("{}-wal", copy.display()),
+    )
+    .unwrap();
+    std::mem::forget(store);
+    drop(conn);
+    // The checkpoint that filled the disk had written page 1 (the header now promises every
+    // page) but not the pages after it.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let page_size = u64::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    assert!(
+        (bytes.len() as u64) < u64::from(pages) * page_size,
+        "the WAL holds the growth"
+    );
+    bytes[28..32].copy_from_slice(&pages.to_be_bytes());
+    let change_counter = [bytes[24], bytes[25], bytes[26], bytes[27]];
+    bytes[92..96].copy_from_slice(&change_counter);
+    std::fs::write(&copy, &bytes).unwrap();
+
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
+        let store = StateStore::open(&copy, Target::Sim, mode)
+            .unwrap_or_else(|e| panic!("{mode:?}: a healthy state refused: {e}"));
+        assert_eq!(store.pending_intents().unwrap().len(), 3_000, "{mode:?}");
+    }
 }
 
 #[test]
@@ -965,10 +1091,8 @@ fn a_v1_state_upgrades_to_the_current_schema_after_a_backup() {
     assert_eq!(dir_listing(dir.path()), listing);
 }
 
-#[test]
-fn the_run_log_records_who_ran_what_and_how_it_ended() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn the_run_log_records_who_ran_what_and_how_it_ended(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sandbox);
     let first = store.begin_run("turkform apply", "alice").unwrap();
     store.finish_run(first, "failed: 3 items").unwrap();
@@ -994,10 +1118,8 @@ fn the_run_log_records_who_ran_what_and_how_it_ended() {
     ));
 }
 
-#[test]
-fn remove_item_and_remove_hit_forget_records_or_say_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn remove_item_and_remove_hit_forget_records_or_say_not_found(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     store
         .commit(&Batch {
@@ -1079,10 +1201,8 @@ fn a_read_only_store_sees_changes_a_writer_makes_while_it_is_open() {
     assert_eq!(reader.load().unwrap().hits.len(), 2);
 }
 
-#[test]
-fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     store
         .commit(&Batch {
@@ -1144,6 +1264,36 @@ fn removed_hits_are_remembered_as_forgotten_and_renames_move_everything() {
     assert_eq!(again.load().unwrap(), state);
 }
 
+/// `state rm` of a HIT state already forgot once (refresh restored it meanwhile): the upsert
+/// into forgotten_hits replaces the record instead of failing on its key (SQLite's
+/// `INSERT OR REPLACE` became a portable `ON CONFLICT DO UPDATE`).
+fn a_hit_forgotten_twice_is_remembered_once_with_its_latest_item(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    store.remove_hit("H1").unwrap();
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k2", 4, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.remove_item("c", "k2").unwrap(), 1);
+    let state = store.load().unwrap();
+    assert!(state.hits.is_empty());
+    let forgotten: Vec<(&str, &str, u32)> = state
+        .forgotten
+        .iter()
+        .map(|f| (f.hit_id.as_str(), f.item_key.as_str(), f.generation))
+        .collect();
+    assert_eq!(forgotten, [("H1", "k2", 4)]);
+}
+
 fn bonus(identity: &str, cents: i64) -> turkform_model::RecordedBonus {
     turkform_model::RecordedBonus {
         campaign: "c".to_owned(),
@@ -1158,10 +1308,8 @@ fn bonus(identity: &str, cents: i64) -> turkform_model::RecordedBonus {
     }
 }
 
-#[test]
-fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let serial = store.serial().unwrap();
     assert!(store.record_bonus_pending(&bonus("A1", 25)).unwrap());
@@ -1198,10 +1346,8 @@ fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept() {
     assert!(other.bonuses.is_empty(), "targets never mix");
 }
 
-#[test]
-fn load_carries_every_recorded_assignment_for_the_planner() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+fn load_carries_every_recorded_assignment_for_the_planner(loc: Loc) {
+    let path = loc.path();
     let mut store = open_rw(&path, Target::Sim);
     let a = turkform_model::RecordedAssignment {
         assignment_id: "AS1".to_owned(),
@@ -1229,4 +1375,51 @@ fn load_carries_every_recorded_assignment_for_the_planner() {
         })
         .unwrap();
     assert_eq!(store.load().unwrap().assignments, vec![a]);
+}
+
+/// `state mv` of a campaign left its bonuses under the old name; the planner finds a paid
+/// bonus by campaign and identity, so the next apply paid it again under the new name.
+fn state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    store
+        .commit(&Batch {
+            upsert_hits: vec![hit("c", "k1", 1, "H1")],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert!(store.record_bonus_pending(&bonus("A1", 25)).unwrap());
+    assert!(
+        store
+            .mark_bonus_paid("c", "A1", UnixTime(1_700_000_100))
+            .unwrap()
+    );
+    let campaign = |from: &str, to: &str| turkform_model::Rename {
+        from_campaign: from.to_owned(),
+        from_key: None,
+        to_campaign: to.to_owned(),
+        to_key: None,
+    };
+    store.rename(&campaign("c", "d")).unwrap();
+    let state = store.load().unwrap();
+    let got: Vec<(&str, &str, Option<UnixTime>)> = state
+        .bonuses
+        .iter()
+        .map(|b| (b.campaign.as_str(), b.identity.as_str(), b.paid_at))
+        .collect();
+    assert_eq!(got, [("d", "A1", Some(UnixTime(1_700_000_100)))]);
+    // Recording it again under the new name finds it: nothing new to pay.
+    let mut again = bonus("A1", 25);
+    again.campaign = "d".to_owned();
+    assert!(!store.record_bonus_pending(&again).unwrap());
+
+    // An item rename leaves the campaign's bonuses where they are.
+    let item = turkform_model::Rename {
+        from_campaign: "d".to_owned(),
+        from_key: Some("k1".to_owned()),
+        to_campaign: "d".to_owned(),
+        to_key: Some("k2".to_owned()),
+    };
+    store.rename(&item).unwrap();
+    assert_eq!(store.load().unwrap().bonuses[0].campaign, "d");
 }

@@ -40,8 +40,9 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "URL", global = true)]
     pub endpoint_url: Option<String>,
 
-    /// The state database [env: TURKFORM_STATE] [default: state/turkform.db]
-    #[arg(long, value_name = "FILE", global = true)]
+    /// The state database: a file, or postgres://user@host:5432/db?schema=NAME to share it with
+    /// a team [env: TURKFORM_STATE] [default: state/turkform.db]
+    #[arg(long, value_name = "FILE|URL", global = true)]
     pub state: Option<PathBuf>,
 
     /// More output: list every item of large plans, and logs on stderr (-v info, -vv debug,
@@ -249,6 +250,16 @@ pub enum StateCommand {
     Mv { from: String, to: String },
     /// Remove the lock record of a holder that vanished on another host
     ForceUnlock,
+    /// Copy the whole state (every target, lineage and serials kept) to another backend: a
+    /// SQLite file or a postgres:// URL; the destination must not hold a state yet
+    Migrate {
+        /// The destination: a file path or postgres://user@host:5432/db?schema=NAME
+        #[arg(long, value_name = "FILE|URL")]
+        to: PathBuf,
+        /// How long to wait for another turkform holding the source's lock (e.g. 30s)
+        #[arg(long, value_name = "DURATION", default_value = "0s")]
+        lock_timeout: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

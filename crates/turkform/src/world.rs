@@ -41,12 +41,17 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
         (Some(url), Target::Sim) => (url.clone(), sim_credentials()),
         (Some(url), _) => (url.clone(), CredentialsSource::Chain),
         (None, Target::Sim) => {
-            // The embedded simulator keeps its world beside the state database.
-            let db = resolved
-                .state_path
-                .parent()
-                .unwrap_or_else(|| Path::new("."))
-                .join("sim.db");
+            // The embedded simulator keeps its world beside the state database (in `state/`
+            // when the state is in PostgreSQL).
+            let db = if turkform_state::pg::is_url(&resolved.state_path.to_string_lossy()) {
+                Path::new("state").join("sim.db")
+            } else {
+                resolved
+                    .state_path
+                    .parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join("sim.db")
+            };
             if let Some(dir) = db.parent()
                 && !dir.as_os_str().is_empty()
             {

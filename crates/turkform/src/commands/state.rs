@@ -1,4 +1,4 @@
-//! `turkform state list | show | rm | force-unlock`.
+//! `turkform state list | show | rm | force-unlock | migrate`.
 
 use std::io::Write;
 
@@ -16,6 +16,7 @@ pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
         StateCommand::Rm { item } => rm(resolved, &item),
         StateCommand::Mv { from, to } => mv(resolved, &from, &to),
         StateCommand::ForceUnlock => force_unlock(resolved),
+        StateCommand::Migrate { to, lock_timeout } => migrate(resolved, &to, &lock_timeout),
     }
 }
 
@@ -183,5 +184,33 @@ fn force_unlock(resolved: &Resolved) -> Result<u8, Failure> {
         ),
         None => eprintln!("the state was not locked"),
     }
+    Ok(0)
+}
+
+fn migrate(resolved: &Resolved, to: &std::path::Path, lock_timeout: &str) -> Result<u8, Failure> {
+    let lock_timeout = crate::settings::parse_duration_flag("--lock-timeout", lock_timeout)?;
+    let report = turkform_state::migrate::migrate_state(&resolved.state_path, to, lock_timeout)
+        .map_err(super::state_failure)?;
+    let rows: u64 = report.rows.iter().map(|(_, n)| n).sum();
+    let serials = report
+        .serials
+        .iter()
+        .map(|(target, serial)| format!("{target} serial {serial}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Both locations are shown without any password.
+    let from = turkform_state::migrate::shown(&resolved.state_path);
+    let dest = turkform_state::migrate::shown(to);
+    writeln!(
+        std::io::stdout().lock(),
+        "copied the state `{from}` to `{dest}`: lineage {}, {rows} rows{}{serials}",
+        report.lineage,
+        if serials.is_empty() { "" } else { ", " },
+    )
+    .map_err(Failure::internal)?;
+    eprintln!(
+        "the source was left as it was; point `state` (turkform.toml, --state or TURKFORM_STATE) \
+         at `{dest}` to use the copy"
+    );
     Ok(0)
 }

@@ -17,10 +17,9 @@ fn apply(project: &Project, sim: &Sim) -> std::process::Output {
     out
 }
 
-#[test]
-fn apply_creates_exactly_the_desired_hits_and_a_rerun_changes_nothing() {
+fn apply_creates_exactly_the_desired_hits_and_a_rerun_changes_nothing(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("labels", 12, &CampaignOptions::default());
 
     let plan = plan_json(&project, &sim);
@@ -53,10 +52,9 @@ fn apply_creates_exactly_the_desired_hits_and_a_rerun_changes_nothing() {
     assert_eq!(sim.list_hits().len(), 12);
 }
 
-#[test]
-fn every_kind_of_edit_makes_exactly_the_expected_calls() {
+fn every_kind_of_edit_makes_exactly_the_expected_calls(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     let mut options = CampaignOptions::default();
     project.campaign("edits", 4, &options);
     apply(&project, &sim);
@@ -144,8 +142,7 @@ fn every_kind_of_edit_makes_exactly_the_expected_calls() {
     assert_eq!(sim.mutating_calls(), before);
 }
 
-#[test]
-fn apply_converges_under_faults_drops_and_throttling() {
+fn apply_converges_under_faults_drops_and_throttling(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         fault_rate: 0.05,
         drop_rate: 0.05,
@@ -153,7 +150,7 @@ fn apply_converges_under_faults_drops_and_throttling() {
         seed: Some(7),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("flaky", 60, &CampaignOptions::default());
     let mut converged = false;
     for _ in 0..5 {
@@ -210,3 +207,9 @@ fn an_invalid_campaign_stops_apply_before_mturk_or_state_is_touched() {
     assert_eq!(requests, 0, "no request reached MTurk: {}", sim.stats());
     assert!(!project.state_path().exists(), "no state file was created");
 }
+
+crate::on_both_backends!(
+    apply_creates_exactly_the_desired_hits_and_a_rerun_changes_nothing,
+    every_kind_of_edit_makes_exactly_the_expected_calls,
+    apply_converges_under_faults_drops_and_throttling,
+);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::common::{CampaignOptions, Project, Sim, assert_exit, stderr, stdout};
+use crate::common::{CampaignOptions, Project, Sim, StateBackend, assert_exit, stderr, stdout};
 
 /// `POST /_sim/work` with today's body.
 fn work(sim: &Sim, body: Value) -> Value {
@@ -80,10 +80,9 @@ fn python_csv(path: &std::path::Path) -> (Vec<String>, Vec<HashMap<String, Strin
 
 const TRICKY: &str = "a, \"quoted\" answer\nsecond line — café 日本 🙂";
 
-#[test]
-fn a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv() {
+fn a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("labels", 3, &CampaignOptions::default());
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     let done = work(
@@ -161,10 +160,9 @@ fn a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv() {
     }
 }
 
-#[test]
-fn a_question_form_export_has_one_answer_column_per_question() {
+fn a_question_form_export_has_one_answer_column_per_question(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.write(
         "campaigns/data/survey.csv",
         "id,city\nq1,Zürich\nq2,\"Paris, France\"\n",
@@ -242,10 +240,9 @@ fn a_question_form_export_has_one_answer_column_per_question() {
     }
 }
 
-#[test]
-fn a_refresh_reads_assignments_only_for_hits_with_new_work() {
+fn a_refresh_reads_assignments_only_for_hits_with_new_work(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("many", 12, &CampaignOptions::default());
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_exit(&project.run(&sim, &["refresh"]), 0);
@@ -285,10 +282,9 @@ fn a_refresh_reads_assignments_only_for_hits_with_new_work() {
     assert_eq!(stdout(&out).lines().count(), 11);
 }
 
-#[test]
-fn auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside() {
+fn auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("auto", 1, &CampaignOptions::default());
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     let done = work(&sim, json!({"assignments_per_hit": 2}));
@@ -350,10 +346,11 @@ fn auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside() {
     assert_eq!(row["LifetimeApprovalRate"], "100% (1/1)");
 }
 
-#[test]
-fn status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abandon() {
+fn status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abandon(
+    backend: StateBackend,
+) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign(
         "count",
         3,
@@ -539,3 +536,12 @@ fn output_to_a_fifo_or_a_symlink_is_written_in_place_not_replaced() {
     );
     assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 2);
 }
+
+// Results live in the state: each of these runs on both backends.
+crate::on_both_backends!(
+    a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv,
+    a_question_form_export_has_one_answer_column_per_question,
+    a_refresh_reads_assignments_only_for_hits_with_new_work,
+    auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside,
+    status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abandon,
+);

@@ -29,13 +29,16 @@ fn assert_exactly_one_hit_per_item(sim: &Sim, items: usize) {
     assert_eq!(hits.len(), items, "exactly one HIT per item");
 }
 
-/// Intents journaled but not finished in the project's state (0 when there is no state yet).
+/// Intents journaled but not finished in the project's state (0 when there is no state yet),
+/// on whichever backend the project uses.
 fn pending_creates(project: &Project) -> usize {
-    if !project.state_path().exists() {
-        return 0;
-    }
+    let location = match &project.state_url {
+        Some(url) => std::path::PathBuf::from(url),
+        None if project.state_path().exists() => project.state_path(),
+        None => return 0,
+    };
     turkform_state::StateStore::open(
-        &project.state_path(),
+        &location,
         turkform_model::Target::Sim,
         turkform_state::OpenMode::ReadOnly,
     )
@@ -50,14 +53,16 @@ fn state_lines(project: &Project, sim: &Sim) -> usize {
     stdout(&out).lines().count()
 }
 
-#[test]
-fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
+fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(5),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
-    project.campaign("crash", 300, &CampaignOptions::default());
+    let project = Project::on(backend);
+    // Each kill lets up to 10 more creates start plus the 16 in flight finish on MTurk: 20
+    // kills stay part-way through 600 items (300 ran out on the faster PostgreSQL state).
+    const ITEMS: usize = 600;
+    project.campaign("crash", ITEMS, &CampaignOptions::default());
     let mut rng = Lcg(20_261_122);
     // What each kill left behind: creates journaled but never answered (in flight at the kill),
     // and HITs on MTurk part-way through the campaign.
@@ -91,7 +96,7 @@ fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
             kills_in_flight += 1;
         }
         let on_mturk = sim.sim_stats().hits;
-        if on_mturk > 0 && on_mturk < 300 {
+        if on_mturk > 0 && on_mturk < ITEMS as u64 {
             kills_part_way += 1;
         }
     }
@@ -102,19 +107,18 @@ fn sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit() {
     assert!(kills_part_way > 0, "no kill landed part-way through");
     let out = project.run(&sim, &["apply", "--auto-approve"]);
     assert_exit(&out, 0);
-    assert_exactly_one_hit_per_item(&sim, 300);
-    assert_eq!(state_lines(&project, &sim), 300, "every HIT is in state");
+    assert_exactly_one_hit_per_item(&sim, ITEMS);
+    assert_eq!(state_lines(&project, &sim), ITEMS, "every HIT is in state");
     let again = project.run(&sim, &["plan", "--detailed-exitcode"]);
     assert_exit(&again, 0);
 }
 
-#[test]
-fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated() {
+fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(20),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("tokens", 40, &CampaignOptions::default());
     // Kill during the creates until some, but not all, HITs exist.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -149,13 +153,12 @@ fn hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated() {
     assert_eq!(state_lines(&project, &sim), 40);
 }
 
-#[test]
-fn two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder() {
+fn two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder(backend: StateBackend) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(10),
         ..turkform_sim::SimConfig::default()
     });
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("race", 80, &CampaignOptions::default());
     let first = project
         .command(&sim, &["apply", "--auto-approve"])
@@ -387,3 +390,9 @@ fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_exactly_one_hit_per_item(&sim, 200);
 }
+
+crate::on_both_backends!(
+    sigkill_at_twenty_random_moments_never_duplicates_or_loses_a_hit,
+    hits_whose_tokens_expired_are_adopted_by_annotation_not_duplicated,
+    two_concurrent_applies_never_duplicate_and_the_loser_names_the_holder,
+);

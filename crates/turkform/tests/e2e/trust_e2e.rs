@@ -9,7 +9,7 @@ use std::path::Path;
 use turkform_model::{Drift, HitStatus, Money, Target};
 use turkform_state::{Batch, OpenMode, StateStore};
 
-use crate::common::{CampaignOptions, Project, Sim, assert_exit, stderr};
+use crate::common::{CampaignOptions, Project, Sim, StateBackend, assert_exit, stderr};
 
 fn serial(project: &Project) -> u64 {
     StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly)
@@ -348,10 +348,9 @@ fn pending_creates_of_removed_or_edited_items_are_never_resent_with_stale_conten
     }
 }
 
-#[test]
-fn state_rm_then_plan_posts_a_new_generation() {
+fn state_rm_then_plan_posts_a_new_generation(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("forget", 2, &CampaignOptions::default());
     applied(&sim, &project);
 
@@ -384,10 +383,9 @@ fn state_rm_then_plan_posts_a_new_generation() {
     assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
 }
 
-#[test]
-fn state_mv_then_renaming_the_campaign_reposts_nothing() {
+fn state_mv_then_renaming_the_campaign_reposts_nothing(backend: StateBackend) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("before", 3, &CampaignOptions::default());
     applied(&sim, &project);
 
@@ -433,10 +431,11 @@ fn state_mv_then_renaming_the_campaign_reposts_nothing() {
     assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
 }
 
-#[test]
-fn a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name() {
+fn a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name(
+    backend: StateBackend,
+) {
     let sim = Sim::plain();
-    let project = Project::new();
+    let project = Project::on(backend);
     project.campaign("before", 3, &CampaignOptions::default());
     applied(&sim, &project);
     // A create whose outcome state never recorded: on MTurk, annotated with the old name.
@@ -474,7 +473,11 @@ fn a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name() 
     assert_eq!(sim.list_hits().len(), 4);
     assert_eq!(sim.calls("CreateHITWithHITType"), 3);
     assert_eq!(sim.calls("UpdateExpirationForHIT"), 0);
-    let store = StateStore::open(&project.state_path(), Target::Sim, OpenMode::ReadOnly).unwrap();
+    let location = project
+        .state_url
+        .clone()
+        .map_or_else(|| project.state_path(), std::path::PathBuf::from);
+    let store = StateStore::open(&location, Target::Sim, OpenMode::ReadOnly).unwrap();
     let hits = store.load().unwrap().hits;
     assert_eq!(hits.len(), 4);
     assert!(hits.iter().all(|h| h.campaign == "after"), "{hits:?}");
@@ -629,7 +632,11 @@ fn turkform_init_gives_each_project_its_own_identity() {
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
             // A bare directory, as a new user starts from.
-            let project = Project { dir };
+            let project = Project {
+                dir,
+                state_url: None,
+                pg: None,
+            };
             let out = project.run(&sim, &["init"]);
             assert_exit(&out, 0);
             let settings = turkform_spec::load_settings(project.path()).unwrap();
@@ -642,3 +649,10 @@ fn turkform_init_gives_each_project_its_own_identity() {
     );
     assert_ne!(ids[0], ids[1]);
 }
+
+// `state rm` and `state mv` write the forgotten_hits and renames tables: both backends.
+crate::on_both_backends!(
+    state_rm_then_plan_posts_a_new_generation,
+    state_mv_then_renaming_the_campaign_reposts_nothing,
+    a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name,
+);

@@ -173,9 +173,84 @@ impl Drop for Sim {
     }
 }
 
+/// Where a test project keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateBackend {
+    /// `state/turkform.db` in the project (the default).
+    Sqlite,
+    /// A fresh schema on the server of `TURKFORM_TEST_PG`, dropped with the project.
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use: `TURKFORM_TEST_PG`, or the one every machine runs.
+pub fn test_pg_base() -> String {
+    std::env::var("TURKFORM_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh schema on the test server, dropped (with everything in it) when dropped.
+pub struct PgSchema {
+    pub name: String,
+}
+
+impl PgSchema {
+    pub fn new(label: &str) -> PgSchema {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        PgSchema {
+            name: format!(
+                "tf_e2e_{label}_{}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed),
+                rand::random::<u32>()
+            ),
+        }
+    }
+
+    /// The state URL for this schema, with extra `&key=value` parameters.
+    pub fn url_with(&self, extra: &str) -> String {
+        let base = test_pg_base();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}schema={}{extra}", self.name)
+    }
+
+    pub fn url(&self) -> String {
+        self.url_with("")
+    }
+
+    /// Runs SQL as the test server's admin, outside turkform.
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&test_pg_base(), postgres::NoTls)
+            .expect("connect to the test PostgreSQL")
+    }
+
+    /// One value of a query against this schema (e.g. `SELECT count(*) FROM hits`).
+    pub fn count(&self, sql: &str) -> i64 {
+        let mut client = self.admin();
+        client
+            .batch_execute(&format!("SET search_path TO \"{}\"", self.name))
+            .unwrap();
+        client.query_one(sql, &[]).unwrap().get::<_, i64>(0)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&test_pg_base(), postgres::NoTls) {
+            let _ =
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
 /// A project in a temporary directory.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// The state URL every command gets through `TURKFORM_STATE` (none: the default file).
+    pub state_url: Option<String>,
+    pub pg: Option<std::sync::Arc<PgSchema>>,
 }
 
 impl Project {
@@ -184,7 +259,27 @@ impl Project {
         std::fs::create_dir_all(dir.path().join("campaigns/templates")).unwrap();
         std::fs::create_dir_all(dir.path().join("campaigns/data")).unwrap();
         std::fs::write(dir.path().join("turkform.toml"), "target = \"sim\"\n").unwrap();
-        Project { dir }
+        Project {
+            dir,
+            state_url: None,
+            pg: None,
+        }
+    }
+
+    /// A project whose state is on `backend` (a fresh schema for PostgreSQL).
+    pub fn on(backend: StateBackend) -> Project {
+        match backend {
+            StateBackend::Sqlite => Project::new(),
+            StateBackend::Postgres => Project::sharing(std::sync::Arc::new(PgSchema::new("p"))),
+        }
+    }
+
+    /// A separate checkout (its own directory) whose state is the schema `pg`.
+    pub fn sharing(pg: std::sync::Arc<PgSchema>) -> Project {
+        let mut project = Project::new();
+        project.state_url = Some(pg.url());
+        project.pg = Some(pg);
+        project
     }
 
     pub fn path(&self) -> &Path {
@@ -235,11 +330,14 @@ impl Project {
             .env("NO_COLOR", "1")
             .env("TURKFORM_ENDPOINT_URL", &sim.url)
             .env_remove("TURKFORM_TARGET")
-            .env_remove("TURKFORM_STATE")
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_PROFILE")
             .env_remove("RUST_LOG");
+        match &self.state_url {
+            Some(url) => cmd.env("TURKFORM_STATE", url),
+            None => cmd.env_remove("TURKFORM_STATE"),
+        };
         cmd
     }
 
@@ -323,4 +421,21 @@ pub fn assert_exit(o: &Output, code: i32) {
         stdout(o),
         stderr(o)
     );
+}
+
+/// Each named test (a `fn(StateBackend)`), once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::common::StateBackend::Sqlite);
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::common::StateBackend::Postgres);
+            }
+        }
+    )*};
 }
