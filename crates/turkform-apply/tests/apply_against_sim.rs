@@ -143,7 +143,13 @@ impl Harness {
 
     /// The account balance as the simulator's own fee code left it (GetAccountBalance).
     async fn balance(&self) -> Money {
-        self.api.get_account_balance().await.unwrap()
+        loop {
+            match self.api.get_account_balance().await {
+                Ok(balance) => return balance,
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(e) => panic!("GetAccountBalance: {e}"),
+            }
+        }
     }
 
     /// Every HIT on the simulator (ListHITs pages), as (annotation, hit id).
@@ -151,7 +157,16 @@ impl Harness {
         let mut all = Vec::new();
         let mut next = None;
         loop {
-            let page = self.api.list_hits(next, 100).await.unwrap();
+            // The check reads through the same faults and throttling as the run it checks.
+            let page = loop {
+                match self.api.list_hits(next.clone(), 100).await {
+                    Ok(page) => break page,
+                    Err(e) if e.is_retryable() => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("ListHITs: {e}"),
+                }
+            };
             let empty = page.items.is_empty();
             all.extend(page.items);
             match page.next_token {
