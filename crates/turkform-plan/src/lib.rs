@@ -15,6 +15,7 @@ mod planner;
 mod review;
 
 pub use planner::{PlanOptions, plan};
+pub use review::is_right as answer_matches_gold;
 
 use serde::{Deserialize, Serialize};
 use turkform_model::{

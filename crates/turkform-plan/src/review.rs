@@ -32,11 +32,8 @@ impl Accuracy {
 }
 
 /// Whether an answer to a gold item is right: every field the gold row gives matches, trimmed
-/// and case-sensitive.
-pub(crate) fn is_right(
-    gold: &BTreeMap<String, String>,
-    answers: &BTreeMap<String, String>,
-) -> bool {
+/// and case-sensitive. Shared with the report, so its accuracy is the one the plan's reasons give.
+pub fn is_right(gold: &BTreeMap<String, String>, answers: &BTreeMap<String, String>) -> bool {
     gold.iter()
         .all(|(field, want)| answers.get(field).is_some_and(|got| got.trim() == want))
 }

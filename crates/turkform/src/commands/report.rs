@@ -42,7 +42,7 @@ pub fn run(resolved: &Resolved, args: &ReportArgs) -> Result<u8, Failure> {
     };
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let recorded = store.load().map_err(super::state_failure)?;
-    let mut figures = AssignmentFigures::new(&recorded);
+    let mut figures = AssignmentFigures::new(&recorded).with_known_answers(desired.as_ref());
     let filter = AssignmentFilter {
         campaigns: args.campaigns.clone(),
         status: None,
@@ -129,6 +129,9 @@ pub struct CampaignFigures {
     rejected: u64,
     /// Answers per worker (any status).
     workers: BTreeMap<String, u64>,
+    /// Per worker: (right, judged) answers to the campaign's known-answer (gold) items, counted
+    /// over every recorded answer as the planner's known-answers rule counts them.
+    gold: BTreeMap<String, (u32, u32)>,
     /// Field names, numbered in the order first seen.
     fields: Vec<String>,
     field_index: HashMap<String, usize>,
@@ -190,6 +193,8 @@ pub struct AssignmentFigures<'a> {
     /// Reward and fee of one assignment of each HIT, in cents: its committed cost shared by its
     /// MaxAssignments (the fee was computed per assignment when the HIT was created).
     cost_per_assignment: HashMap<&'a str, i64>,
+    /// Each campaign's gold items (`[review.known_answers]`), when the campaign files loaded.
+    known_answers: HashMap<&'a str, &'a turkform_model::KnownAnswers>,
     campaigns: BTreeMap<String, CampaignFigures>,
 }
 
@@ -207,8 +212,20 @@ impl<'a> AssignmentFigures<'a> {
             .collect();
         AssignmentFigures {
             cost_per_assignment,
+            known_answers: HashMap::new(),
             campaigns: BTreeMap::new(),
         }
+    }
+
+    /// Also scores every answer to a gold item of the campaigns in `desired` that have known
+    /// answers.
+    pub fn with_known_answers(mut self, desired: Option<&'a DesiredState>) -> Self {
+        for c in desired.map(|d| d.campaigns.as_slice()).unwrap_or_default() {
+            if let Some(known) = &c.review.known_answers {
+                self.known_answers.insert(c.name.as_str(), known);
+            }
+        }
+        self
     }
 
     pub fn add(&mut self, a: RecordedAssignment) {
@@ -238,6 +255,17 @@ impl<'a> AssignmentFigures<'a> {
             Some(n) => *n += 1,
             None => {
                 c.workers.insert(a.worker_id.clone(), 1);
+            }
+        }
+        if let Some(gold) = self
+            .known_answers
+            .get(a.campaign.as_str())
+            .and_then(|k| k.gold.get(&a.item_key))
+        {
+            let (right, judged) = c.gold.entry(a.worker_id.clone()).or_default();
+            *judged += 1;
+            if turkform_plan::answer_matches_gold(gold, &a.answers) {
+                *right += 1;
             }
         }
         if c.current
@@ -478,14 +506,23 @@ fn campaign_report(
                 answers,
                 approved: d.approved,
                 rejected: d.decided.saturating_sub(d.approved),
-                known_answer_accuracy: None,
+                known_answer_accuracy: figures
+                    .gold
+                    .get(worker)
+                    .filter(|(_, judged)| *judged > 0)
+                    .map(|&(right, judged)| f64::from(right) / f64::from(judged)),
             }
         })
         .collect();
     if !workers.is_empty() {
         notes.push(
-            "A worker's approval rate counts this requester's decisions on that worker in every campaign state holds (approved / approved or rejected). Known-answer accuracy is empty until review with known answers is set up."
-                .to_owned(),
+            if figures.gold.is_empty() {
+                "A worker's approval rate counts this requester's decisions on that worker in every campaign state holds (approved / approved or rejected). Known-answer accuracy is empty: the campaign has no `[review.known_answers]`, or no worker answered one of its gold items yet."
+                    .to_owned()
+            } else {
+                "A worker's approval rate counts this requester's decisions on that worker in every campaign state holds (approved / approved or rejected). Known-answer accuracy is right / judged over that worker's answers to the campaign's gold items (`[review.known_answers]`), as the plan's known-answers rule counts them; – where the worker answered none."
+                    .to_owned()
+            },
         );
     }
 
@@ -774,6 +811,67 @@ mod tests {
             requester_feedback: None,
             decided_by: None,
         }
+    }
+
+    #[test]
+    fn known_answer_accuracy_is_right_over_judged_answers_to_gold_items() {
+        use AssignmentStatus::{Approved, Rejected, Submitted};
+        let recorded = recorded();
+        let mut desired = desired();
+        desired.campaigns[0].review.known_answers = Some(turkform_model::KnownAnswers {
+            file: "gold/pics.csv".into(),
+            // item1 and item2 are gold; item3 is not.
+            gold: [
+                (
+                    "item1".to_owned(),
+                    [("label".to_owned(), "cat".to_owned())].into(),
+                ),
+                (
+                    "item2".to_owned(),
+                    [("label".to_owned(), "dog".to_owned())].into(),
+                ),
+            ]
+            .into(),
+            min_answers: 1,
+            reject_below: None,
+            approve_at_least: None,
+            block_below: None,
+            reason: "wrong".into(),
+        });
+        let mut figures = AssignmentFigures::new(&recorded).with_known_answers(Some(&desired));
+        for a in [
+            assignment("item1", "W1", Approved, 0, "cat"),
+            assignment("item1", "W2", Rejected, 5, "dog"),
+            assignment("item2", "W1", Submitted, 10, "cat"),
+            assignment("item2", "W2", Submitted, 15, "dog"),
+            assignment("item3", "W1", Submitted, 20, "cat"),
+            assignment("item3", "W3", Submitted, 25, "cat"),
+        ] {
+            figures.add(a);
+        }
+        let figures = figures.finish();
+        let Ok(data) = report_data(
+            Target::Sim,
+            Some(&desired),
+            &recorded,
+            &figures,
+            &BTreeMap::new(),
+            &["pics".into()],
+            NOW,
+        ) else {
+            panic!("report data builds");
+        };
+        let accuracy: BTreeMap<&str, Option<f64>> = data.campaigns[0]
+            .workers
+            .iter()
+            .map(|w| (w.worker_id.as_str(), w.known_answer_accuracy))
+            .collect();
+        // W1: right on item1, wrong on item2; W2: wrong on item1 (rejected answers count, as
+        // in the plan's rule), right on item2; W3 answered no gold item.
+        assert_eq!(
+            accuracy,
+            [("W1", Some(0.5)), ("W2", Some(0.5)), ("W3", None)].into()
+        );
     }
 
     #[test]
