@@ -7,7 +7,6 @@
 //!
 //! Targets (issue 14): under 2 s and a page under 5 MB for 100,000 items.
 
-use std::process::Command;
 use std::time::Instant;
 
 use turkform_model::{
@@ -16,12 +15,9 @@ use turkform_model::{
 };
 use turkform_state::{Batch, OpenMode, StateStore};
 
-fn arg<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, String::as_str)
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::arg;
 
 const PER_HIT: usize = 3;
 const HITS_PER_BATCH: usize = 10_000;
@@ -29,26 +25,8 @@ const HITS_PER_BATCH: usize = 10_000;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let items: usize = arg(&args, "--items", "100000").parse().expect("--items N");
-    let binary = std::env::current_exe()
-        .expect("own path")
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("turkform"))
-        .expect("target dir");
-    assert!(
-        binary.exists(),
-        "`{}` is missing: run `cargo build --release -p turkform` first",
-        binary.display()
-    );
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("turkform.toml"),
-        "target = \"sim\"\nstate = \"state/turkform.db\"\n",
-    )
-    .expect("settings");
-    std::fs::create_dir_all(dir.path().join("campaigns")).expect("campaigns dir");
-    let state_path = dir.path().join("state/turkform.db");
+    let binary = support::release_binary();
+    let (dir, state_path) = support::project();
     let generated = Instant::now();
     let mut store = StateStore::open(&state_path, Target::Sim, OpenMode::ReadWrite).expect("state");
     let base = 1_700_000_000;
@@ -123,28 +101,11 @@ fn main() {
     let db_bytes = std::fs::metadata(&state_path).map_or(0, |m| m.len());
 
     let page = dir.path().join("report.html");
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg(&binary)
-        .arg("-C")
-        .arg(dir.path())
-        .args(["report", "--output"])
-        .arg(&page)
-        .env("NO_COLOR", "1")
-        .env_remove("TURKFORM_TARGET")
-        .env_remove("TURKFORM_STATE")
-        .output()
-        .expect("run turkform report under /usr/bin/time");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "turkform report failed: {stderr}");
-    let peak_kb: u64 = stderr
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .next_back()
-        .expect("/usr/bin/time prints the peak RSS in KB");
+    let (wall, peak_kb) = support::timed(
+        &binary,
+        dir.path(),
+        &["report", "--output", page.to_str().expect("utf-8")],
+    );
     let html = std::fs::read_to_string(&page).expect("the report was written");
     // The page must hold the figures of every assignment, not a truncated pass.
     let answers = items * PER_HIT;

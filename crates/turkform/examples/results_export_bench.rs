@@ -19,12 +19,9 @@ use turkform_model::{
 };
 use turkform_state::{Batch, HitInput, OpenMode, StateStore};
 
-fn arg<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, String::as_str)
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::arg;
 
 const PER_HIT: usize = 3;
 const HITS_PER_BATCH: usize = 10_000;
@@ -35,26 +32,8 @@ fn main() {
         .parse()
         .expect("--assignments N");
     let format = arg(&args, "--format", "csv").to_owned();
-    let binary = std::env::current_exe()
-        .expect("own path")
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("turkform"))
-        .expect("target dir");
-    assert!(
-        binary.exists(),
-        "`{}` is missing: run `cargo build --release -p turkform` first",
-        binary.display()
-    );
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("turkform.toml"),
-        "target = \"sim\"\nstate = \"state/turkform.db\"\n",
-    )
-    .expect("settings");
-    std::fs::create_dir_all(dir.path().join("campaigns")).expect("campaigns dir");
-    let state_path = dir.path().join("state/turkform.db");
+    let binary = support::release_binary();
+    let (dir, state_path) = support::project();
     let generated = Instant::now();
     let mut store = StateStore::open(&state_path, Target::Sim, OpenMode::ReadWrite).expect("state");
     let hits = total.div_ceil(PER_HIT);
@@ -160,7 +139,7 @@ fn main() {
         });
         for method in ["majority", "dawid-skene"] {
             let file = dir.path().join(format!("{method}.csv"));
-            let (wall, peak_kb) = timed(
+            let (wall, peak_kb) = support::timed(
                 &binary,
                 dir.path(),
                 &[
@@ -188,29 +167,19 @@ fn main() {
         return;
     }
 
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg(&binary)
-        .arg("-C")
-        .arg(dir.path())
-        // A real file: `--output /dev/null` once renamed the temporary file over the device.
-        .args(["results", "--format", &format, "--output"])
-        .arg(dir.path().join("export.out"))
-        .env("NO_COLOR", "1")
-        .env_remove("TURKFORM_TARGET")
-        .env_remove("TURKFORM_STATE")
-        .output()
-        .expect("run turkform results under /usr/bin/time");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "turkform results failed: {stderr}");
-    let peak_kb: u64 = stderr
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .next_back()
-        .expect("/usr/bin/time prints the peak RSS in KB");
+    // A real file: `--output /dev/null` once renamed the temporary file over the device.
+    let export = dir.path().join("export.out");
+    let (wall, peak_kb) = support::timed(
+        &binary,
+        dir.path(),
+        &[
+            "results",
+            "--format",
+            &format,
+            "--output",
+            export.to_str().expect("utf-8"),
+        ],
+    );
 
     // Count what was written, once more, to a file (a row count proves the export is whole).
     let file = dir.path().join("out");
@@ -243,30 +212,4 @@ fn main() {
         "rows": rows,
     });
     println!("{figures}");
-}
-
-/// Runs `turkform -C DIR ARGS` under `/usr/bin/time`: (wall seconds, peak RSS in KB).
-fn timed(binary: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (f64, u64) {
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg(binary)
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("TURKFORM_TARGET")
-        .env_remove("TURKFORM_STATE")
-        .output()
-        .expect("run turkform under /usr/bin/time");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "turkform {args:?} failed: {stderr}");
-    let peak_kb = stderr
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .next_back()
-        .expect("/usr/bin/time prints the peak RSS in KB");
-    (wall, peak_kb)
 }

@@ -1,0 +1,71 @@
+//! What the `turkform` benchmark examples share: flags, the release binary beside the example,
+//! a project directory whose state the example writes, and a timed run of the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The value after `name` on the command line, or `default`.
+pub fn arg<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, String::as_str)
+}
+
+/// The release `turkform` binary next to this example (`target/release/turkform`).
+pub fn release_binary() -> PathBuf {
+    let binary = std::env::current_exe()
+        .expect("own path")
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|dir| dir.join("turkform"))
+        .expect("target dir");
+    assert!(
+        binary.exists(),
+        "`{}` is missing: run `cargo build --release -p turkform` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A project in a temporary directory (target sim, an empty campaigns folder) and the path of
+/// its state file, for the example to fill through the state store.
+pub fn project() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("turkform.toml"),
+        "target = \"sim\"\nstate = \"state/turkform.db\"\n",
+    )
+    .expect("settings");
+    std::fs::create_dir_all(dir.path().join("campaigns")).expect("campaigns dir");
+    let state = dir.path().join("state/turkform.db");
+    (dir, state)
+}
+
+/// Runs `turkform -C DIR ARGS` under `/usr/bin/time`: (wall seconds, peak RSS in KB). Panics
+/// with the command's stderr when it fails.
+pub fn timed(binary: &Path, dir: &Path, args: &[&str]) -> (f64, u64) {
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(binary)
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("TURKFORM_TARGET")
+        .env_remove("TURKFORM_STATE")
+        .output()
+        .expect("run turkform under /usr/bin/time");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "turkform {args:?} failed: {stderr}");
+    let peak_kb = stderr
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .expect("/usr/bin/time prints the peak RSS in KB");
+    (wall, peak_kb)
+}
