@@ -336,55 +336,9 @@ fn verbose_logs_connected_to_mturk_only_after_an_answer() {
 #[cfg(unix)]
 #[test]
 fn sigterm_finishes_and_records_the_calls_in_flight_then_exits_1() {
-    let sim = Sim::start(turkform_sim::SimConfig {
-        latency: Duration::from_millis(20),
-        ..turkform_sim::SimConfig::default()
-    });
-    let project = Project::new();
-    project.campaign("terminated", 200, &CampaignOptions::default());
-    let child = project
-        .command(&sim, &["apply", "--auto-approve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sim.calls("CreateHITWithHITType") < 20 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert_exit(&out, 1);
-    assert!(
-        stderr(&out).contains("interrupted (SIGTERM)"),
-        "{}",
-        stderr(&out)
+    crate::safety_e2e::signal_mid_apply_finishes_and_records_the_calls_in_flight(
+        "-TERM", "SIGTERM",
     );
-    let on_mturk = sim.list_hits().len();
-    assert!(
-        on_mturk > 0 && on_mturk < 200,
-        "stopped part-way: {on_mturk}"
-    );
-    // Every HIT that reached MTurk is recorded, and no intent is left pending.
-    let list = project.run(&sim, &["state", "list"]);
-    assert_exit(&list, 0);
-    assert_eq!(stdout(&list).lines().count(), on_mturk);
-    let plan = project.run(&sim, &["plan", "--refresh=false"]);
-    assert_exit(&plan, 0);
-    assert!(!stderr(&plan).contains("pending"), "{}", stderr(&plan));
-    let plan = project.run(&sim, &["plan", "--json", "--refresh=false"]);
-    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
-    assert_eq!(
-        plan["summary"]["create"].as_u64().unwrap() as usize,
-        200 - on_mturk
-    );
-    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
-    assert_eq!(sim.list_hits().len(), 200);
-    assert_eq!(sim.calls("CreateHITWithHITType") as usize, 200);
 }
 
 #[test]

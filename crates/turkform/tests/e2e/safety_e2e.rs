@@ -348,6 +348,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
+    signal_mid_apply_finishes_and_records_the_calls_in_flight("-INT", "Ctrl-C");
+}
+
+/// `kill SIGNAL` an apply of 200 items once 20 creates were sent: it exits 1 saying it was
+/// interrupted by `shown`, part-way; every HIT that reached MTurk is in state, nothing is left
+/// pending or unknown, and the next apply creates exactly the rest. Shared by the Ctrl-C test
+/// here and the SIGTERM test of `cli_trust_e2e`.
+pub fn signal_mid_apply_finishes_and_records_the_calls_in_flight(signal: &str, shown: &str) {
     let sim = Sim::start(turkform_sim::SimConfig {
         latency: Duration::from_millis(20),
         ..turkform_sim::SimConfig::default()
@@ -365,13 +373,17 @@ fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("interrupted ({shown})")),
+        "{}",
+        stderr(&out)
+    );
     let on_mturk = sim.list_hits().len();
     assert!(
         on_mturk > 0 && on_mturk < 200,
@@ -379,6 +391,9 @@ fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
     );
     // Everything that reached MTurk is in state: nothing pending, nothing unknown.
     assert_eq!(state_lines(&project, &sim), on_mturk);
+    let plan = project.run(&sim, &["plan", "--refresh=false"]);
+    assert_exit(&plan, 0);
+    assert!(!stderr(&plan).contains("pending"), "{}", stderr(&plan));
     let plan = project.run(&sim, &["plan", "--json", "--refresh=false"]);
     assert_exit(&plan, 0);
     let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
@@ -389,6 +404,7 @@ fn ctrl_c_finishes_and_records_the_calls_in_flight_then_exits_1() {
     );
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_exactly_one_hit_per_item(&sim, 200);
+    assert_eq!(sim.calls("CreateHITWithHITType") as usize, 200);
 }
 
 crate::on_both_backends!(
