@@ -143,13 +143,7 @@ impl Harness {
 
     /// The account balance as the simulator's own fee code left it (GetAccountBalance).
     async fn balance(&self) -> Money {
-        loop {
-            match self.api.get_account_balance().await {
-                Ok(balance) => return balance,
-                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(e) => panic!("GetAccountBalance: {e}"),
-            }
-        }
+        read_through_faults("GetAccountBalance", || self.api.get_account_balance()).await
     }
 
     /// Every HIT on the simulator (ListHITs pages), as (annotation, hit id).
@@ -157,22 +151,31 @@ impl Harness {
         let mut all = Vec::new();
         let mut next = None;
         loop {
-            // The check reads through the same faults and throttling as the run it checks.
-            let page = loop {
-                match self.api.list_hits(next.clone(), 100).await {
-                    Ok(page) => break page,
-                    Err(e) if e.is_retryable() => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(e) => panic!("ListHITs: {e}"),
-                }
-            };
+            let page =
+                read_through_faults("ListHITs", || self.api.list_hits(next.clone(), 100)).await;
             let empty = page.items.is_empty();
             all.extend(page.items);
             match page.next_token {
                 Some(t) if !empty => next = Some(t),
                 _ => return all,
             }
+        }
+    }
+}
+
+/// A ground-truth read of the test itself: it goes through the same faults and throttling as
+/// the run it checks, so a refused attempt is tried again after a short backoff (not a wait for
+/// anything to happen: the next attempt just must not hit the empty token bucket at once).
+async fn read_through_faults<T, F, Fut>(what: &str, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, turkform_mturk::ApiError>>,
+{
+    loop {
+        match read().await {
+            Ok(value) => return value,
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("{what}: {e}"),
         }
     }
 }
