@@ -158,6 +158,18 @@ pub struct ApplyOptions {
     /// The project identity (`project` in `turkform.toml`), carried in every annotation and
     /// token; `None` for a project without one (old-format annotations).
     pub project: Option<String>,
+    /// How this run is named in the state's run log (`turkform state runs`).
+    pub run: RunLabel,
+}
+
+/// Who runs what, for the run log: a team sharing one state sees which command of whose ran
+/// when and how it ended.
+#[derive(Clone, Debug, Default)]
+pub struct RunLabel {
+    /// The command line, e.g. `turkform apply --auto-approve` (no secrets: flags only).
+    pub command: String,
+    /// The OS user, empty when unknown.
+    pub user: String,
 }
 
 impl ApplyOptions {
@@ -168,6 +180,7 @@ impl ApplyOptions {
             max_retries: 8,
             cancel: CancellationToken::new(),
             project: None,
+            run: RunLabel::default(),
         }
     }
 }

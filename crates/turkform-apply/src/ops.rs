@@ -118,8 +118,70 @@ pub struct ApplyOutcome {
     pub report: Option<ApplyReport>,
 }
 
-/// `turkform apply [PLANFILE]`. The caller holds the state lock.
+/// `turkform apply [PLANFILE]`. The caller holds the state lock. The run is recorded in the
+/// state's run log, with how it ended.
 pub async fn apply(
+    store: &mut StateStore,
+    api: &dyn MturkApi,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+    approver: &dyn Approve,
+    request: ApplyRequest<'_>,
+) -> Result<ApplyOutcome, ApplyError> {
+    let label = request.options.run.clone();
+    let run = begin_run(store, &label, clock, "apply")?;
+    let outcome = apply_logged(store, api, clock, reporter, approver, request).await;
+    let ended = match &outcome {
+        Ok(o) => match &o.report {
+            None => "no changes".to_owned(),
+            Some(r) => apply_result(r),
+        },
+        Err(e) => format!("error: {e}"),
+    };
+    finish_run(store, run, &ended, clock);
+    outcome
+}
+
+/// How an apply that ran ended, in the run log's words.
+fn apply_result(r: &ApplyReport) -> String {
+    let total = r.done + r.failed.len();
+    if r.interrupted {
+        format!("interrupted: {} of {total} done", r.done)
+    } else if r.failed.is_empty() {
+        format!("ok: {} done", r.done)
+    } else {
+        format!("failed: {} of {total} actions", r.failed.len())
+    }
+}
+
+fn begin_run(
+    store: &mut StateStore,
+    label: &crate::RunLabel,
+    clock: &dyn Clock,
+    default_command: &str,
+) -> Result<turkform_state::RunId, ApplyError> {
+    let command = if label.command.is_empty() {
+        format!("turkform {default_command}")
+    } else {
+        label.command.clone()
+    };
+    let now = clock.now();
+    blocking(|| store.begin_run(&command, &label.user, now)).map_err(ApplyError::State)
+}
+
+/// The run log is history: failing to close an entry must not turn a finished apply into a
+/// failed one (its calls were made and recorded), so it is only logged. An entry left open
+/// reads "running or ended without a word" in `turkform state runs`, as for a killed run.
+fn finish_run(store: &mut StateStore, run: turkform_state::RunId, ended: &str, clock: &dyn Clock) {
+    // An error text can be long (MTurk's words, a path); the log keeps the first 500 chars.
+    let ended: String = ended.chars().take(500).collect();
+    let now = clock.now();
+    if let Err(e) = blocking(|| store.finish_run(run, &ended, now)) {
+        tracing::warn!("could not record the end of this run in the run log: {e}");
+    }
+}
+
+async fn apply_logged(
     store: &mut StateStore,
     api: &dyn MturkApi,
     clock: &dyn Clock,
@@ -199,6 +261,28 @@ pub async fn apply(
 /// `turkform refresh`: finishes what a crashed run began, then records what MTurk shows. The
 /// caller holds the state lock.
 pub async fn refresh(
+    store: &mut StateStore,
+    api: &dyn MturkApi,
+    clock: &dyn Clock,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+) -> Result<(RecoveryReport, RefreshReport), ApplyError> {
+    let run = begin_run(store, &options.run, clock, "refresh")?;
+    let outcome = refresh_logged(store, api, clock, reporter, options).await;
+    let ended = match &outcome {
+        Ok((_, r)) => format!(
+            "ok: {} listed, {} updated, {} changed outside turkform",
+            r.listed,
+            r.updated,
+            r.drift.len()
+        ),
+        Err(e) => format!("error: {e}"),
+    };
+    finish_run(store, run, &ended, clock);
+    outcome
+}
+
+async fn refresh_logged(
     store: &mut StateStore,
     api: &dyn MturkApi,
     clock: &dyn Clock,

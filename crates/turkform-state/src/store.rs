@@ -310,9 +310,14 @@ impl StateStore {
 
     // --- run log ---
 
-    /// Starts a run log entry for this process (host and pid are filled in here). The run log
-    /// is history, not state: it does not bump the serial.
-    pub fn begin_run(&mut self, command: &str, user: &str) -> Result<RunId, StateError> {
+    /// Starts a run log entry for this process (host and pid are filled in here) at `now`,
+    /// the caller's clock. The run log is history, not state: it does not bump the serial.
+    pub fn begin_run(
+        &mut self,
+        command: &str,
+        user: &str,
+        now: UnixTime,
+    ) -> Result<RunId, StateError> {
         let target = self.target;
         self.write(|tx| {
             let id = tx
@@ -325,7 +330,7 @@ impl StateStore {
                         &user,
                         &lock::hostname(),
                         &std::process::id(),
-                        &UnixTime::now().0,
+                        &now.0,
                     ],
                     |r| r.get::<i64>(0),
                 )?
@@ -334,13 +339,18 @@ impl StateStore {
         })
     }
 
-    /// Records how a run ended (`"ok"`, `"failed: 3 items"`, ...).
-    pub fn finish_run(&mut self, run: RunId, result: &str) -> Result<(), StateError> {
+    /// Records how a run ended (`"ok"`, `"failed: 3 items"`, ...) at `now`.
+    pub fn finish_run(
+        &mut self,
+        run: RunId,
+        result: &str,
+        now: UnixTime,
+    ) -> Result<(), StateError> {
         let target = self.target;
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE runs SET finished_at = ?1, result = ?2 WHERE id = ?3 AND target = ?4",
-                &[&UnixTime::now().0, &result, &run.0, &target.as_str()],
+                &[&now.0, &result, &run.0, &target.as_str()],
             )?;
             if changed == 0 {
                 return Err(TxError::NotFound(format!("run {}", run.0)));

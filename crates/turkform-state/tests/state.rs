@@ -343,8 +343,12 @@ fn serial_bumps_once_per_committing_change_and_lineage_survives_reopen(loc: Loc)
     store.commit(&many).unwrap();
     assert_eq!(store.serial().unwrap(), 2);
     // The run log is history, not state.
-    let run = store.begin_run("turkform apply", "alice").unwrap();
-    store.finish_run(run, "ok").unwrap();
+    let run = store
+        .begin_run("turkform apply", "alice", UnixTime(1_700_000_000))
+        .unwrap();
+    store
+        .finish_run(run, "ok", UnixTime(1_700_000_100))
+        .unwrap();
     assert_eq!(store.serial().unwrap(), 2);
     drop(store);
 
@@ -1054,8 +1058,12 @@ fn a_v1_state_upgrades_to_the_current_schema_after_a_backup() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].token, "tok");
     // What v2 added works.
-    let run = store.begin_run("turkform apply", "bob").unwrap();
-    store.finish_run(run, "ok").unwrap();
+    let run = store
+        .begin_run("turkform apply", "bob", UnixTime(1_700_000_000))
+        .unwrap();
+    store
+        .finish_run(run, "ok", UnixTime(1_700_000_100))
+        .unwrap();
     assert_eq!(store.runs(5).unwrap().len(), 1);
     drop(store);
 
@@ -1094,11 +1102,18 @@ fn a_v1_state_upgrades_to_the_current_schema_after_a_backup() {
 fn the_run_log_records_who_ran_what_and_how_it_ended(loc: Loc) {
     let path = loc.path();
     let mut store = open_rw(&path, Target::Sandbox);
-    let first = store.begin_run("turkform apply", "alice").unwrap();
-    store.finish_run(first, "failed: 3 items").unwrap();
-    let second = store.begin_run("turkform refresh", "bob").unwrap();
+    let first = store
+        .begin_run("turkform apply", "alice", UnixTime(1_700_000_000))
+        .unwrap();
+    store
+        .finish_run(first, "failed: 3 items", UnixTime(1_700_000_100))
+        .unwrap();
+    let second = store
+        .begin_run("turkform refresh", "bob", UnixTime(1_700_000_000))
+        .unwrap();
     let mut sim = open_rw(&path, Target::Sim);
-    sim.begin_run("turkform apply", "carol").unwrap();
+    sim.begin_run("turkform apply", "carol", UnixTime(1_700_000_000))
+        .unwrap();
 
     let runs = store.runs(10).unwrap();
     assert_eq!(runs.len(), 2, "per target");
@@ -1108,12 +1123,14 @@ fn the_run_log_records_who_ran_what_and_how_it_ended(loc: Loc) {
     assert_eq!(runs[0].finished_at, None);
     assert_eq!(runs[0].result, None);
     assert_eq!(runs[1].result.as_deref(), Some("failed: 3 items"));
-    assert!(runs[1].finished_at.unwrap() >= runs[1].started_at);
+    // The caller's clock, not the wall clock (a simulator run may be days ahead of it).
+    assert_eq!(runs[1].started_at, UnixTime(1_700_000_000));
+    assert_eq!(runs[1].finished_at, Some(UnixTime(1_700_000_100)));
     assert_eq!(runs[1].pid, std::process::id());
     assert_eq!(runs[1].host, turkform_state::lock::hostname());
     assert_eq!(store.runs(1).unwrap().len(), 1);
     assert!(matches!(
-        store.finish_run(turkform_state::RunId(999), "ok"),
+        store.finish_run(turkform_state::RunId(999), "ok", UnixTime(1_700_000_100)),
         Err(StateError::NotFound { .. })
     ));
 }

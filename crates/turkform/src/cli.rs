@@ -248,6 +248,15 @@ pub enum StateCommand {
     /// Rename a campaign (OLD NEW) or an item (CAMPAIGN/KEY CAMPAIGN/KEY) in state, so that the
     /// same rename in the campaign files re-posts nothing; nothing is changed on MTurk
     Mv { from: String, to: String },
+    /// The run log: who ran which apply or refresh, where, when, and how it ended
+    Runs {
+        /// How many of the newest runs to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the runs as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove the lock record of a holder that vanished on another host
     ForceUnlock,
     /// Copy the whole state (every target, lineage and serials kept) to another backend: a

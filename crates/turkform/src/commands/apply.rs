@@ -95,6 +95,7 @@ pub async fn run(
     let progress = crate::progress::Progress::new("apply");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
     options.project = resolved.project.clone();
+    options.run = super::run_label();
     options.concurrency = match &args.concurrency {
         Some(n) => crate::settings::concurrency_value("--concurrency", n)?,
         None => resolved.concurrency,
@@ -244,6 +245,7 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
     let progress = crate::progress::Progress::new("refresh");
     let mut options = turkform_apply::ApplyOptions::new(resolved.target);
     options.project = resolved.project.clone();
+    options.run = super::run_label();
     options.concurrency = resolved.concurrency;
     let (_, report) = turkform_apply::ops::refresh(
         &mut store,

@@ -67,6 +67,30 @@ pub fn diagnostics_failure(d: turkform_spec::Diagnostics) -> Failure {
 }
 
 /// Opens the state store, turning each way it can be unusable into a clear user error.
+/// How this process is named in the state's run log: the command line with every URL (a
+/// `--state postgres://user:password@...`) replaced, so no secret reaches the log.
+pub fn run_label() -> turkform_apply::RunLabel {
+    let mut command = vec!["turkform".to_owned()];
+    command.extend(std::env::args().skip(1).map(|a| redact_url_arg(&a)));
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    turkform_apply::RunLabel {
+        command: command.join(" "),
+        user,
+    }
+}
+
+fn redact_url_arg(arg: &str) -> String {
+    match arg.find("://") {
+        None => arg.to_owned(),
+        Some(at) => {
+            // Keep `--state=` and the scheme: `--state=postgres://<redacted>`.
+            format!("{}://<redacted>", &arg[..at])
+        }
+    }
+}
+
 pub fn open_state(path: &Path, target: Target, mode: OpenMode) -> Result<StateStore, Failure> {
     StateStore::open(path, target, mode).map_err(state_failure)
 }
@@ -120,5 +144,21 @@ pub fn apply_failure(e: turkform_apply::ApplyError) -> Failure {
             Failure::user(ApplyError::Api(api)).hint(hint)
         }
         other => Failure::user(other),
+    }
+}
+
+#[cfg(test)]
+mod run_label_tests {
+    #[test]
+    fn a_url_on_the_command_line_never_reaches_the_run_log() {
+        assert_eq!(
+            super::redact_url_arg("--state=postgres://alice:s3cret@db.example/x"),
+            "--state=postgres://<redacted>"
+        );
+        assert_eq!(
+            super::redact_url_arg("postgres://alice:s3cret@db/x"),
+            "postgres://<redacted>"
+        );
+        assert_eq!(super::redact_url_arg("--auto-approve"), "--auto-approve");
     }
 }

@@ -1,4 +1,4 @@
-//! `turkform state list | show | rm | force-unlock | migrate`.
+//! `turkform state list | show | rm | mv | runs | force-unlock | migrate`.
 
 use std::io::Write;
 
@@ -15,9 +15,58 @@ pub fn run(resolved: &Resolved, cmd: StateCommand) -> Result<u8, Failure> {
         StateCommand::Show { item } => show(resolved, &item),
         StateCommand::Rm { item } => rm(resolved, &item),
         StateCommand::Mv { from, to } => mv(resolved, &from, &to),
+        StateCommand::Runs { limit, json } => runs(resolved, limit, json),
         StateCommand::ForceUnlock => force_unlock(resolved),
         StateCommand::Migrate { to, lock_timeout } => migrate(resolved, &to, &lock_timeout),
     }
+}
+
+/// Newest first, one line each; a run with no end is still running or was killed (the lock
+/// holder, if any, tells which).
+fn runs(resolved: &Resolved, limit: usize, json: bool) -> Result<u8, Failure> {
+    let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
+    let runs = store.runs(limit).map_err(super::state_failure)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&runs).map_err(Failure::internal)?;
+        writeln!(out, "{text}").map_err(Failure::internal)?;
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        writeln!(
+            out,
+            "No runs recorded for target {} yet (apply and refresh record theirs).",
+            resolved.target
+        )
+        .map_err(Failure::internal)?;
+        return Ok(0);
+    }
+    for r in &runs {
+        let who = if r.user.is_empty() {
+            format!("{} pid {}", r.host, r.pid)
+        } else {
+            format!("{}@{} pid {}", r.user, r.host, r.pid)
+        };
+        let ended = match (&r.finished_at, &r.result) {
+            (Some(at), Some(result)) => format!(
+                "{} ({}s): {result}",
+                at.to_rfc3339(),
+                at.secs_since(r.started_at)
+            ),
+            _ => "no end recorded (still running, or killed)".to_owned(),
+        };
+        writeln!(
+            out,
+            "#{}  {}  {}  {}\n    {}",
+            r.id,
+            r.started_at.to_rfc3339(),
+            r.command,
+            who,
+            ended
+        )
+        .map_err(Failure::internal)?;
+    }
+    Ok(0)
 }
 
 fn list(resolved: &Resolved, campaign: Option<&str>, json: bool) -> Result<u8, Failure> {

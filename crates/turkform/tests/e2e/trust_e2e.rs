@@ -656,3 +656,103 @@ crate::on_both_backends!(
     state_mv_then_renaming_the_campaign_reposts_nothing,
     a_hit_annotated_with_a_name_state_mv_changed_is_adopted_under_the_new_name,
 );
+
+/// The state URL with a password in it (trust auth ignores it), or the SQLite file: given on
+/// the command line, so the run log would see it if it recorded argv verbatim.
+fn state_arg_with_a_secret(project: &Project) -> String {
+    match &project.state_url {
+        None => "state/turkform.db".to_owned(),
+        Some(url) => {
+            let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+            let (user, host) = rest.split_once('@').expect("a user in the test URL");
+            let user = user.split(':').next().unwrap_or(user);
+            format!("{scheme}://{user}:run-log-s3cret@{host}")
+        }
+    }
+}
+
+fn the_run_log_names_each_apply_and_refresh_and_how_it_ended(backend: StateBackend) {
+    let sim = Sim::plain();
+    let project = Project::on(backend);
+    project.campaign("logged", 3, &CampaignOptions::default());
+    let state = state_arg_with_a_secret(&project);
+    let out = project.run(&sim, &["--state", &state, "apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    assert_eq!(sim.list_hits().len(), 3);
+    let out = project.run(&sim, &["refresh"]);
+    assert_exit(&out, 0);
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    // A refused apply is logged too: one more item over a budget already spent.
+    project.campaign(
+        "logged",
+        4,
+        &CampaignOptions {
+            max_spend: Some("0.01"),
+            ..CampaignOptions::default()
+        },
+    );
+    let refused = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
+    assert_eq!(sim.list_hits().len(), 3, "the refused apply posted nothing");
+
+    let out = project.run(&sim, &["state", "runs", "--json"]);
+    assert_exit(&out, 0);
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    let seen: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["command"].as_str().unwrap().to_owned(),
+                r["result"].as_str().unwrap_or("<none>").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    // Newest first.
+    assert_eq!(seen[0].0, "turkform apply --auto-approve");
+    assert!(seen[0].1.starts_with("error: "), "{seen:?}");
+    assert_eq!(
+        seen[1],
+        (
+            "turkform apply --auto-approve".to_owned(),
+            "no changes".to_owned()
+        )
+    );
+    assert_eq!(seen[2].0, "turkform refresh");
+    assert!(seen[2].1.starts_with("ok: 3 listed"), "{seen:?}");
+    // Actions, not HITs: the HIT type and the 3 HITs.
+    assert_eq!(seen[3].1, "ok: 4 done");
+    for r in &runs {
+        assert!(r["finished_at"].as_i64().unwrap() >= r["started_at"].as_i64().unwrap());
+        assert!(r["pid"].as_u64().is_some());
+    }
+    let first = &seen[3].0;
+    assert!(!first.contains("run-log-s3cret"), "{first}");
+    if project.state_url.is_some() {
+        assert_eq!(
+            first,
+            "turkform --state postgres://<redacted> apply --auto-approve"
+        );
+    } else {
+        assert_eq!(
+            first,
+            "turkform --state state/turkform.db apply --auto-approve"
+        );
+    }
+    let text = project.run(&sim, &["state", "runs", "--limit", "1"]);
+    assert_exit(&text, 0);
+    assert!(
+        crate::common::stdout(&text).contains("turkform apply --auto-approve"),
+        "{}",
+        crate::common::stdout(&text)
+    );
+    assert_eq!(
+        crate::common::stdout(&text).matches('#').count(),
+        1,
+        "{}",
+        crate::common::stdout(&text)
+    );
+}
+
+crate::on_both_backends!(the_run_log_names_each_apply_and_refresh_and_how_it_ended);
