@@ -32,7 +32,8 @@ pub use qualification::{
 };
 pub use recorded::{
     Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedBonus, RecordedHit,
-    RecordedHitType, RecordedQualificationType, RecordedState, Rename,
+    RecordedHitType, RecordedQualificationType, RecordedState, Rename, hit_is_deleted, hit_is_live,
+    newest_generations,
 };
 pub use review::{
     BonusRow, Decision, DesiredReview, KnownAnswers, ReviewGoal, Verdict, bonus_fee, bonus_identity,

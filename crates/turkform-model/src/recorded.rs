@@ -231,6 +231,52 @@ pub struct RecordedHit {
     pub drift: Vec<Drift>,
 }
 
+impl RecordedHit {
+    /// Whether the HIT can still take workers, by [`hit_is_live`].
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        hit_is_live(self.expiration, self.status, &self.drift, now)
+    }
+}
+
+/// The one rule for "this HIT is live": not past its expiration and not deleted (by DeleteHIT,
+/// by MTurk after 120 days, or outside turkform as the last refresh saw). A HIT whose every
+/// assignment is submitted (Reviewable) is still live: a rejection or an added assignment can
+/// give it work again until it expires. The planner (what to extend, replace, expire) and
+/// `turkform status` (open and expired items, available slots) both ask this, so they never
+/// disagree on which HIT of an item is open.
+pub fn hit_is_live(
+    expiration: UnixTime,
+    status: HitStatus,
+    drift: &[Drift],
+    now: UnixTime,
+) -> bool {
+    expiration > now && !hit_is_deleted(status, drift)
+}
+
+/// Gone from MTurk: disposed, or seen deleted by the last refresh.
+pub fn hit_is_deleted(status: HitStatus, drift: &[Drift]) -> bool {
+    status == HitStatus::Disposed || drift.iter().any(|d| matches!(d, Drift::Deleted))
+}
+
+/// The newest generation of each item of `hits`, by (campaign, item key): the HIT that stands
+/// for the item (older generations are history).
+pub fn newest_generations<'a>(
+    hits: impl IntoIterator<Item = &'a RecordedHit>,
+) -> std::collections::BTreeMap<(&'a str, &'a str), &'a RecordedHit> {
+    let mut newest: std::collections::BTreeMap<(&str, &str), &RecordedHit> =
+        std::collections::BTreeMap::new();
+    for hit in hits {
+        let key = (hit.campaign.as_str(), hit.item_key.as_str());
+        match newest.get(&key) {
+            Some(h) if h.generation >= hit.generation => {}
+            _ => {
+                newest.insert(key, hit);
+            }
+        }
+    }
+    newest
+}
+
 /// A HIT on MTurk with turkform's annotation that state does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrphanHit {
@@ -241,4 +287,29 @@ pub struct OrphanHit {
     pub created_at: UnixTime,
     pub expiration: UnixTime,
     pub status: HitStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_is_live_until_it_expires_or_is_deleted_whatever_its_review_status() {
+        let now = UnixTime(1_000);
+        let later = UnixTime(2_000);
+        for status in [
+            HitStatus::Assignable,
+            HitStatus::Unassignable,
+            HitStatus::Reviewable,
+            HitStatus::Reviewing,
+        ] {
+            assert!(hit_is_live(later, status, &[], now), "{status:?}");
+            assert!(
+                !hit_is_live(now, status, &[], now),
+                "{status:?} at expiration"
+            );
+            assert!(!hit_is_live(later, status, &[Drift::Deleted], now));
+        }
+        assert!(!hit_is_live(later, HitStatus::Disposed, &[], now));
+    }
 }

@@ -332,14 +332,8 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Whether a HIT can still take workers.
-fn is_live(expiration: UnixTime, status: HitStatus, drift: &[Drift], now: UnixTime) -> bool {
-    expiration > now && !is_deleted(status, drift)
-}
-
-fn is_deleted(status: HitStatus, drift: &[Drift]) -> bool {
-    status == HitStatus::Disposed || drift.iter().any(|d| matches!(d, Drift::Deleted))
-}
+// The one "live HIT" rule lives in the model, shared with `turkform status`.
+use turkform_model::{hit_is_deleted as is_deleted, hit_is_live as is_live};
 
 /// An item's HIT as the planner sees it, whether recorded or an orphan being adopted.
 #[derive(Clone, Copy)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use serde::Serialize;
-use turkform_model::{AssignmentStatus, HitStatus, Money, RecordedHit, UnixTime};
+use turkform_model::{AssignmentStatus, Money, RecordedHit, UnixTime};
 use turkform_state::OpenMode;
 
 use crate::cli::StatusArgs;
@@ -74,16 +74,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         per_hit.entry(c.hit_id.as_str()).or_default()[slot] += c.count;
     }
     // Only the newest generation of each item counts towards items done.
-    let mut newest: BTreeMap<(&str, &str), &RecordedHit> = BTreeMap::new();
-    for hit in &recorded.hits {
-        let key = (hit.campaign.as_str(), hit.item_key.as_str());
-        match newest.get(&key) {
-            Some(h) if h.generation >= hit.generation => {}
-            _ => {
-                newest.insert(key, hit);
-            }
-        }
-    }
+    let newest = turkform_model::newest_generations(&recorded.hits);
     let mut campaigns: BTreeMap<&str, CampaignStatus> = BTreeMap::new();
     for hit in &recorded.hits {
         let entry = campaigns
@@ -103,8 +94,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         let (paid, fees) = approved_cost(hit, approved, &specs);
         entry.paid += paid;
         entry.paid_fees += fees;
-        let live = hit.expiration > now
-            && matches!(hit.status, HitStatus::Assignable | HitStatus::Unassignable);
+        let live = hit.is_live(now);
         // A worker holding a slot may still submit after the HIT expires; slots open only
         // while it is live.
         entry.pending += u64::from(hit.assignments_pending);
@@ -118,9 +108,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
             .expect("inserted above");
         entry.hits += 1;
         entry.items_total += 1;
-        let open = hit.expiration > now
-            && matches!(hit.status, HitStatus::Assignable | HitStatus::Unassignable);
-        if open {
+        if hit.is_live(now) {
             entry.open += 1;
         } else {
             entry.expired += 1;

@@ -435,6 +435,22 @@ fn status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abando
         "the rejected answer does not count: {c}"
     );
     assert_eq!(c["items_total"], 3);
+    // Every HIT is within its 7-day lifetime on MTurk, so all three are open, including item
+    // 1's, whose every slot is submitted (Reviewable): status used to count such a HIT as
+    // expired while the planner treated it as live (one rule now, in the model).
+    let sim_now = sim.control_now();
+    let live_on_mturk = hits
+        .iter()
+        .filter(|h| h.expiration().unwrap().secs() > sim_now)
+        .count();
+    assert_eq!(live_on_mturk, 3);
+    assert!(
+        hits.iter()
+            .any(|h| h.hit_status().unwrap().as_str() == "Reviewable"),
+        "item 1's HIT is Reviewable on MTurk"
+    );
+    assert_eq!(c["open"], live_on_mturk, "{c}");
+    assert_eq!(c["expired"], 0, "{c}");
     // Money in cents: $0.10 reward + $0.02 fee, once.
     assert_eq!(c["paid"], 12);
     assert_eq!(c["paid_fees"], 2);

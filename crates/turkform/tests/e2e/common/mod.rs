@@ -105,6 +105,15 @@ impl Sim {
             .expect("POST /_sim/clock");
     }
 
+    /// The simulator's virtual now, epoch seconds (`GET /_sim/clock`).
+    pub fn control_now(&self) -> i64 {
+        let control = self.control();
+        runtime()
+            .block_on(control.clock())
+            .expect("GET /_sim/clock")
+            .now
+    }
+
     /// The account balance in cents (GetAccountBalance through the SDK).
     pub fn balance_cents(&self) -> i64 {
         let client = self.sdk();
