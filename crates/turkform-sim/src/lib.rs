@@ -54,6 +54,7 @@ pub use control::{
 };
 pub use money::Cents;
 pub use ops::{MUTATING_OPERATIONS, OPERATIONS};
+pub use store::recorded_clock_offset_ms;
 
 /// How a simulator behaves: where it keeps its world, whom it trusts and which faults it injects.
 #[derive(Clone, Debug)]

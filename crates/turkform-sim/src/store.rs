@@ -115,6 +115,41 @@ fn lock_database(path: &Path) -> Result<std::fs::File, SimError> {
     }
 }
 
+/// The virtual clock's offset from the real one (milliseconds) that the world in `path` holds,
+/// read without loading the world or taking its lock (SQLite's WAL lets a reader in beside a
+/// running simulator): what a command that does not talk to MTurk (`status`, `results`,
+/// `report`) needs to agree on "now" with the simulator. 0 when there is no world there yet.
+pub fn recorded_clock_offset_ms(path: &Path) -> Result<i64, SimError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let db = |source| SimError::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db)?;
+    let data: Option<String> =
+        match conn.query_row("SELECT data FROM records WHERE kind = 'meta'", [], |r| {
+            r.get(0)
+        }) {
+            Ok(d) => Some(d),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            // A file created but not yet given its table.
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => None,
+            Err(e) => return Err(db(e)),
+        };
+    let Some(data) = data else { return Ok(0) };
+    let meta: crate::world::Meta =
+        serde_json::from_str(&data).map_err(|source| SimError::Corrupt {
+            path: path.to_owned(),
+            kind: "meta".to_owned(),
+            id: String::new(),
+            source,
+        })?;
+    Ok(meta.clock_offset_ms)
+}
+
 /// Opens (or creates) the database, loads the world from it and starts the writer.
 pub fn open(path: &Path) -> Result<(World, Store), SimError> {
     let lock = lock_database(path)?;

@@ -41,17 +41,7 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
         (Some(url), Target::Sim) => (url.clone(), sim_credentials()),
         (Some(url), _) => (url.clone(), CredentialsSource::Chain),
         (None, Target::Sim) => {
-            // The embedded simulator keeps its world beside the state database (in `state/`
-            // when the state is in PostgreSQL).
-            let db = if turkform_state::pg::is_url(&resolved.state_path.to_string_lossy()) {
-                Path::new("state").join("sim.db")
-            } else {
-                resolved
-                    .state_path
-                    .parent()
-                    .unwrap_or_else(|| Path::new("."))
-                    .join("sim.db")
-            };
+            let db = embedded_sim_db(resolved);
             if let Some(dir) = db.parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -120,6 +110,49 @@ pub async fn connect(resolved: &Resolved) -> Result<World, Failure> {
         clock: OffsetClock { offset_secs },
         _sim: sim,
     })
+}
+
+/// The embedded simulator keeps its world beside the state database (in `state/` when the
+/// state is in PostgreSQL).
+fn embedded_sim_db(resolved: &Resolved) -> std::path::PathBuf {
+    if turkform_state::pg::is_url(&resolved.state_path.to_string_lossy()) {
+        Path::new("state").join("sim.db")
+    } else {
+        resolved
+            .state_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("sim.db")
+    }
+}
+
+/// The clock of the target without connecting to MTurk, for the commands that read only the
+/// state and the campaign files (`validate`, `status`, `results`, `report`, and `plan`/`apply`
+/// before they connect): the system clock, or for target `sim` the simulator's virtual clock,
+/// so that "expired", "due for auto-approval" and `ends_at` mean the same to every command as
+/// to the simulator. A simulator that cannot be read gives the system clock (logged).
+pub async fn clock(resolved: &Resolved) -> OffsetClock {
+    if resolved.target != Target::Sim {
+        return OffsetClock { offset_secs: 0 };
+    }
+    let offset_secs = match &resolved.endpoint_url {
+        Some(url) => tokio::time::timeout(Duration::from_secs(1), sim_clock_offset(url))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0),
+        None => {
+            let db = embedded_sim_db(resolved);
+            match turkform_sim::recorded_clock_offset_ms(&db) {
+                Ok(ms) => ms.div_euclid(1000),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the simulator's clock; using the system clock");
+                    0
+                }
+            }
+        }
+    };
+    OffsetClock { offset_secs }
 }
 
 /// For an external simulator, the standard chain when AWS keys are set, else the default pair.

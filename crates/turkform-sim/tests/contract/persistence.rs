@@ -137,3 +137,38 @@ async fn hits_tokens_balance_and_clock_survive_a_restart() {
     assert_eq!(got.expiration().unwrap().secs(), now + 7200);
     assert_eq!(got.hit_status().unwrap().as_str(), "Assignable");
 }
+
+/// What `turkform status` reads for target `sim` without starting the simulator: the clock
+/// offset the world file holds, beside a running simulator and after it stopped.
+#[tokio::test]
+async fn the_recorded_clock_offset_is_readable_without_loading_the_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("world.db");
+    assert_eq!(
+        turkform_sim::recorded_clock_offset_ms(&db).unwrap(),
+        0,
+        "no file yet"
+    );
+    let sim = support::start(SimConfig {
+        db_path: Some(db.clone()),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.advance(5 * 3600).await;
+    let offset = turkform_sim::ControlClient::new(&sim.url)
+        .unwrap()
+        .clock()
+        .await
+        .unwrap()
+        .offset_seconds;
+    assert!(offset >= 5 * 3600, "{offset}");
+    let running = turkform_sim::recorded_clock_offset_ms(&db).unwrap();
+    assert_eq!(
+        running.div_euclid(1000),
+        offset,
+        "read beside the running simulator"
+    );
+    sim.handle.shutdown().await;
+    let stopped = turkform_sim::recorded_clock_offset_ms(&db).unwrap();
+    assert_eq!(stopped, running);
+}

@@ -80,7 +80,7 @@ pub async fn run(
     // Every campaign is validated before anything touches the state or the network. The system
     // clock judges `ends_at`; the simulator's virtual clock can only be later, and the planner
     // never creates a HIT whose `ends_at` is too close at its own `now`.
-    let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
+    let desired = super::load_desired(resolved, &[], super::now(resolved).await)?;
     super::plan::check_campaign_names(&desired, &only)?;
 
     let mut store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadWrite)?;

@@ -27,19 +27,41 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Sim(cmd) => sim::run(cmd).await,
-        Command::Validate => validate::validate(&crate::settings::resolve(&global)?),
-        Command::Render(args) => validate::render(&crate::settings::resolve(&global)?, &args),
+        Command::Validate => {
+            let resolved = crate::settings::resolve(&global)?;
+            validate::validate(&resolved, now(&resolved).await)
+        }
+        Command::Render(args) => {
+            let resolved = crate::settings::resolve(&global)?;
+            validate::render(&resolved, &args, now(&resolved).await)
+        }
         Command::Plan(args) => plan::run(&crate::settings::resolve(&global)?, &global, &args).await,
         Command::Apply(args) => {
             apply::run(&crate::settings::resolve(&global)?, &global, &args).await
         }
         Command::Refresh(args) => apply::refresh(&crate::settings::resolve(&global)?, &args).await,
-        Command::Status(args) => status::run(&crate::settings::resolve(&global)?, &args),
-        Command::Report(args) => report::run(&crate::settings::resolve(&global)?, &args),
-        Command::Results(args) => results::run(&crate::settings::resolve(&global)?, &args),
+        Command::Status(args) => {
+            let resolved = crate::settings::resolve(&global)?;
+            status::run(&resolved, &args, now(&resolved).await)
+        }
+        Command::Report(args) => {
+            let resolved = crate::settings::resolve(&global)?;
+            report::run(&resolved, &args, now(&resolved).await)
+        }
+        Command::Results(args) => {
+            let resolved = crate::settings::resolve(&global)?;
+            results::run(&resolved, &args, now(&resolved).await)
+        }
         Command::State(cmd) => state::run(&crate::settings::resolve(&global)?, cmd),
         Command::Preview(args) => preview::run(&crate::settings::resolve(&global)?, &args).await,
     }
+}
+
+/// "Now" on the target's clock (the simulator's virtual clock for target `sim`), read once per
+/// command: the one clock every command uses, whether it talks to MTurk or not.
+pub async fn now(resolved: &Resolved) -> UnixTime {
+    use turkform_apply::Clock as _;
+    crate::world::clock(resolved).await.now()
 }
 
 /// Loads and validates every campaign (all problems reported together, exit 1).

@@ -70,7 +70,7 @@ pub async fn make_plan(
     refresh: bool,
 ) -> Result<MadePlan, Failure> {
     // Validate before anything touches the state or the network (see `apply`).
-    let desired = super::load_desired(resolved, &[], turkform_model::UnixTime::now())?;
+    let desired = super::load_desired(resolved, &[], super::now(resolved).await)?;
     check_campaign_names(&desired, only)?;
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
     let request = turkform_apply::ops::PlanRequest {

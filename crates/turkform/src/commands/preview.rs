@@ -18,6 +18,7 @@ pub const PREVIEW_WORKER: &str = "ALOCALWORKER";
 const FALLBACK_LIFETIME_SECS: u64 = 86_400;
 
 pub async fn run(resolved: &Resolved, args: &PreviewArgs) -> Result<u8, Failure> {
+    // The preview's own simulator starts fresh, its clock at the system's: no offset to read.
     let now = UnixTime::now();
     let desired = super::load_desired(resolved, std::slice::from_ref(&args.campaign), now)?;
     let Some(campaign) = desired.campaigns.iter().find(|c| c.name == args.campaign) else {

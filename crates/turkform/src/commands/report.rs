@@ -24,8 +24,7 @@ use crate::cli::ReportArgs;
 use crate::failure::Failure;
 use crate::settings::Resolved;
 
-pub fn run(resolved: &Resolved, args: &ReportArgs) -> Result<u8, Failure> {
-    let now = UnixTime::now();
+pub fn run(resolved: &Resolved, args: &ReportArgs, now: UnixTime) -> Result<u8, Failure> {
     // A report is most wanted when something is wrong: a campaign file broken by an edit must
     // not stop the cron job's page, which then shows what state holds (the diagnostics are
     // printed above the warning).

@@ -20,12 +20,12 @@ use crate::settings::Resolved;
 /// The campaign files, when they load: they give HIT-type properties (title, reward, ...) and
 /// item totals. Results and status still work from state alone when they do not, so a
 /// problem is a warning here, not a failure.
-pub(super) fn desired_if_loadable(resolved: &Resolved) -> Option<DesiredState> {
+pub(super) fn desired_if_loadable(resolved: &Resolved, now: UnixTime) -> Option<DesiredState> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
         campaigns_dir: resolved.campaigns_dir.clone(),
         only: Vec::new(),
-        now: UnixTime::now(),
+        now,
     };
     match turkform_spec::load_project(&opts) {
         Ok(d) => Some(d),
@@ -174,7 +174,7 @@ impl<W: Write> Writer<W> {
     }
 }
 
-pub fn run(resolved: &Resolved, args: &ResultsArgs) -> Result<u8, Failure> {
+pub fn run(resolved: &Resolved, args: &ResultsArgs, now: UnixTime) -> Result<u8, Failure> {
     if args.aggregate.is_some() && args.status == ResultsStatus::Rejected {
         // Rejected answers are exactly the ones aggregation leaves out: refuse rather than
         // write a file of empty rows.
@@ -209,9 +209,8 @@ pub fn run(resolved: &Resolved, args: &ResultsArgs) -> Result<u8, Failure> {
         let named: BTreeSet<&String> = args.campaigns.iter().collect();
         named.into_iter().cloned().collect()
     };
-    let desired = desired_if_loadable(resolved);
+    let desired = desired_if_loadable(resolved, now);
     let specs = hit_type_specs(desired.as_ref());
-    let now = UnixTime::now();
     let decisions = store.worker_decisions(now).map_err(super::state_failure)?;
 
     let mut sink = Sink::open(args.output.as_deref())?;

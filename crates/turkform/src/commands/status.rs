@@ -43,7 +43,7 @@ struct CampaignStatus {
     budget_left: Option<Money>,
 }
 
-pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
+pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, Failure> {
     if !std::path::Path::new("turkform.toml").is_file() {
         // Outside a project, "no HITs in state yet" would be a wrong answer to a right question.
         let here = std::env::current_dir()
@@ -59,10 +59,9 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
     let desired = if recorded.hits.is_empty() {
         None
     } else {
-        super::results::desired_if_loadable(resolved)
+        super::results::desired_if_loadable(resolved, now)
     };
     let specs = super::results::hit_type_specs(desired.as_ref());
-    let now = UnixTime::now();
 
     let mut per_hit: HashMap<&str, [u64; 3]> = HashMap::new();
     for c in &counts {

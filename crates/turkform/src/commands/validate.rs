@@ -8,8 +8,8 @@ use crate::cli::RenderArgs;
 use crate::failure::Failure;
 use crate::settings::Resolved;
 
-pub fn validate(resolved: &Resolved) -> Result<u8, Failure> {
-    let desired = super::load_desired(resolved, &[], UnixTime::now())?;
+pub fn validate(resolved: &Resolved, now: UnixTime) -> Result<u8, Failure> {
+    let desired = super::load_desired(resolved, &[], now)?;
     let items: usize = desired.campaigns.iter().map(|c| c.items.len()).sum();
     eprintln!(
         "ok: {} campaign{}, {items} item{}, {} custom qualification type{} (target {})",
@@ -27,12 +27,12 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub fn render(resolved: &Resolved, args: &RenderArgs) -> Result<u8, Failure> {
+pub fn render(resolved: &Resolved, args: &RenderArgs, now: UnixTime) -> Result<u8, Failure> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
         campaigns_dir: resolved.campaigns_dir.clone(),
         only: vec![args.campaign.clone()],
-        now: UnixTime::now(),
+        now,
     };
     let rendered = turkform_spec::render_item(&opts, &args.campaign, args.item.as_deref())
         .map_err(super::diagnostics_failure)?;

@@ -561,3 +561,30 @@ crate::on_both_backends!(
     auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside,
     status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abandon,
 );
+
+/// `status` used the system clock while the simulator's virtual clock had moved on: HITs past
+/// their lifetime on the simulator were counted open. Every command now reads the target's
+/// clock.
+#[test]
+fn status_judges_expiry_by_the_simulators_clock_not_the_system_clock() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign("aging", 2, &CampaignOptions::default());
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    sim.advance_clock(8 * 24 * 3600); // past the 7-day lifetime
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    let now = sim.control_now();
+    let hits = sim.list_hits();
+    let expired_on_mturk = hits
+        .iter()
+        .filter(|h| h.expiration().unwrap().secs() <= now)
+        .count();
+    assert_eq!(expired_on_mturk, 2, "both HITs expired on the simulator");
+    let out = project.run(&sim, &["status", "--json"]);
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let c = &v["campaigns"][0];
+    assert_eq!(c["expired"], expired_on_mturk, "{c}");
+    assert_eq!(c["open"], 0, "{c}");
+    assert_eq!(c["available"], 0, "no slot of an expired HIT is open: {c}");
+}
