@@ -53,13 +53,15 @@ POSTERS = {
 
 
 def mutating_operations():
-    """turkform_sim::MUTATING_OPERATIONS, read from its one definition (ops.rs)."""
+    """turkform_sim::mutating_operations(), read from its one definition: the entries of the
+    OPERATIONS table in crates/turkform-sim/src/ops/mod.rs made with Operation::write."""
     import re
-    text = open(os.path.join(ROOT, "crates", "turkform-sim", "src", "ops.rs"), encoding="utf-8").read()
-    block = re.search(r"pub const MUTATING_OPERATIONS: &\[&str\] = &\[(.*?)\];", text, re.S)
-    if not block:
-        raise SystemExit("cannot find MUTATING_OPERATIONS in crates/turkform-sim/src/ops.rs")
-    return re.findall(r'"([A-Za-z]+)"', block.group(1))
+    path = os.path.join(ROOT, "crates", "turkform-sim", "src", "ops", "mod.rs")
+    text = open(path, encoding="utf-8").read()
+    names = re.findall(r'Operation::write\(\s*"([A-Za-z]+)"', text)
+    if not names:
+        raise SystemExit(f"cannot find the mutating operations in {path}")
+    return names
 
 
 MUTATING = mutating_operations()

@@ -128,7 +128,7 @@ impl Harness {
         self.control().stats_json().await.unwrap()
     }
 
-    /// Requests of every operation that changes MTurk (`turkform_sim::MUTATING_OPERATIONS`).
+    /// Requests of every operation that changes MTurk (`turkform_sim::mutating_operations()`).
     async fn mutating_requests(&self) -> u64 {
         self.control().stats().await.unwrap().mutating_calls()
     }

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ops::MUTATING_OPERATIONS;
+use crate::ops::mutating_operations;
 
 /// The simulator's default key pair. Not a secret: it only guards a local simulator, and every
 /// client (the binary, tests, benchmarks, the docs) uses these unless told otherwise.
@@ -90,9 +90,9 @@ impl SimStats {
         self.requests.get(operation).copied().unwrap_or(0)
     }
 
-    /// Requests received for every operation that changes the account ([`MUTATING_OPERATIONS`]).
+    /// Requests received for every operation that changes the account ([`crate::Operation::mutating`]).
     pub fn mutating_calls(&self) -> u64 {
-        MUTATING_OPERATIONS.iter().map(|op| self.calls(op)).sum()
+        mutating_operations().map(|op| self.calls(op)).sum()
     }
 
     /// Every request processed (throttled and faulted ones are not).

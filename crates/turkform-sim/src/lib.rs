@@ -53,7 +53,7 @@ pub use control::{
     SimStats,
 };
 pub use money::Cents;
-pub use ops::{MUTATING_OPERATIONS, OPERATIONS};
+pub use ops::{OPERATIONS, Operation, mutating_operations, operation};
 pub use store::recorded_clock_offset_ms;
 
 /// How a simulator behaves: where it keeps its world, whom it trusts and which faults it injects.

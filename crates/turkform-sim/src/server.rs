@@ -295,7 +295,7 @@ async fn handle(shared: Arc<Shared>, peer: std::net::SocketAddr, req: Request<In
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let op = target.strip_prefix(TARGET_PREFIX).unwrap_or("");
-    let Some(op) = ops::OPERATIONS.iter().copied().find(|o| *o == op) else {
+    let Some(operation) = ops::operation(op) else {
         return Ok(api_error(
             &front(
                 400,
@@ -337,7 +337,7 @@ async fn handle(shared: Arc<Shared>, peer: std::net::SocketAddr, req: Request<In
     }
     *lock(&shared.stats)
         .requests
-        .entry(op.to_owned())
+        .entry(operation.name.to_owned())
         .or_default() += 1;
     let parsed: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Value::Object(Default::default()))
@@ -368,7 +368,10 @@ async fn handle(shared: Arc<Shared>, peer: std::net::SocketAddr, req: Request<In
             local_external_urls,
             rng,
         };
-        (ops::dispatch(world, &mut ctx, op, &Input::new(&input)), now)
+        (
+            (operation.handler)(world, &mut ctx, &Input::new(&input)),
+            now,
+        )
     });
     if !shared.committed(seq).await {
         return Ok(api_error(

@@ -496,19 +496,24 @@ fn every_operation_of_the_api_is_served() {
 }
 
 #[test]
-fn every_operation_is_either_a_read_or_in_the_mutating_list() {
-    use turkform_sim::{MUTATING_OPERATIONS, OPERATIONS};
-    for op in MUTATING_OPERATIONS {
-        assert!(OPERATIONS.contains(op), "{op} is not an operation");
-    }
+fn every_operation_is_either_a_read_or_mutating() {
+    use turkform_sim::{OPERATIONS, mutating_operations, operation};
     for op in OPERATIONS {
-        let read = op.starts_with("Get") || op.starts_with("List");
+        let read = op.name.starts_with("Get") || op.name.starts_with("List");
         assert_eq!(
-            read,
-            !MUTATING_OPERATIONS.contains(op),
-            "{op}: every operation but the Get/List reads counts as mutating"
+            read, !op.mutating,
+            "{}: every operation but the Get/List reads counts as mutating",
+            op.name
         );
+        assert!(std::ptr::eq(operation(op.name).unwrap(), op));
     }
-    assert!(MUTATING_OPERATIONS.contains(&"UpdateQualificationType"));
-    assert!(MUTATING_OPERATIONS.contains(&"DeleteHIT"));
+    let mutating: Vec<&str> = mutating_operations().collect();
+    assert_eq!(mutating.len(), 23);
+    assert!(mutating.contains(&"UpdateQualificationType"));
+    assert!(mutating.contains(&"DeleteHIT"));
+    assert!(operation("NoSuchOperation").is_none());
+    let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), OPERATIONS.len(), "each name once");
 }

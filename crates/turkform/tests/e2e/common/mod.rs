@@ -93,7 +93,7 @@ impl Sim {
         self.sim_stats().calls(operation)
     }
 
-    /// Requests of every operation that changes MTurk (`turkform_sim::MUTATING_OPERATIONS`).
+    /// Requests of every operation that changes MTurk (`turkform_sim::mutating_operations()`).
     pub fn mutating_calls(&self) -> u64 {
         self.sim_stats().mutating_calls()
     }
