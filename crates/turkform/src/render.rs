@@ -57,7 +57,7 @@ fn symbol_and_verb(action: &Action) -> (&'static str, &'static str) {
         Action::Retype { .. } => ("~", "retype"),
         Action::Expire { .. } => ("-", "expire"),
         Action::Replace { .. } => ("-/+", "replace"),
-        Action::FollowUpHit { .. } => ("+", "post follow-up HIT"),
+        Action::FollowUpHit { .. } => ("+", "post follow-up"),
     }
 }
 
@@ -120,7 +120,7 @@ fn describe(action: &Action) -> String {
         Action::FollowUpHit {
             old_hit_id, create, ..
         } => format!(
-            "{} ({} assignment{} after {old_hit_id}, generation {})",
+            "{} (HIT of {} assignment{} after {old_hit_id}, generation {})",
             create.item_key,
             create.max_assignments,
             if create.max_assignments == 1 { "" } else { "s" },
@@ -640,3 +640,7 @@ mod tests {
         assert_eq!(verbose.matches("✗ ASBAD").count(), 6);
     }
 }
+
+#[cfg(test)]
+#[path = "render_goal_tests.rs"]
+mod goal_tests;
