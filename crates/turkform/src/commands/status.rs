@@ -6,6 +6,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use turkform_model::{AssignmentStatus, HitStatus, Money, RecordedHit, UnixTime};
+use turkform_plan::ReviewAction;
 use turkform_state::OpenMode;
 
 use crate::cli::StatusArgs;
@@ -41,6 +42,113 @@ struct CampaignStatus {
     max_spend: Option<Money>,
     /// `max_spend - committed - bonuses_paid`, when there is a budget.
     budget_left: Option<Money>,
+    /// What `turkform plan` would decide and pay now, from state as it is (no refresh); `None`
+    /// when the campaign files do not load (or the campaign's file was removed).
+    pending_decisions: Option<PendingDecisions>,
+}
+
+/// The review actions a plan would make now for one campaign, counted, with their money.
+#[derive(Debug, Default, Serialize)]
+struct PendingDecisions {
+    approve: usize,
+    override_rejection: usize,
+    reject: usize,
+    bonuses: usize,
+    /// What the approvals and overrides pay: reward and fee committed with their HITs.
+    approvals_pay: Money,
+    /// What the rejections leave unpaid of what their HITs committed.
+    rejections_withhold: Money,
+    /// Bonuses with their fees: new money, counted against the budget.
+    bonuses_cost: Money,
+    /// Rows of the review files the plan refuses (apply would refuse the plan).
+    errors: usize,
+}
+
+impl PendingDecisions {
+    fn is_empty(&self) -> bool {
+        self.approve + self.override_rejection + self.reject + self.bonuses + self.errors == 0
+    }
+
+    /// `approve 3 (pays $0.36 committed), reject 1, pay 1 bonus ($0.30 with fees)`.
+    fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if self.approve > 0 {
+            parts.push(format!("approve {}", self.approve));
+        }
+        if self.override_rejection > 0 {
+            parts.push(format!("override {} rejection(s)", self.override_rejection));
+        }
+        if self.approve + self.override_rejection > 0 {
+            let last = parts.pop().unwrap_or_default();
+            parts.push(format!("{last} (pays {} committed)", self.approvals_pay));
+        }
+        if self.reject > 0 {
+            parts.push(format!(
+                "reject {} ({} committed, not paid)",
+                self.reject, self.rejections_withhold
+            ));
+        }
+        if self.bonuses > 0 {
+            parts.push(format!(
+                "pay {} bonus{} ({} with fees)",
+                self.bonuses,
+                if self.bonuses == 1 { "" } else { "es" },
+                self.bonuses_cost
+            ));
+        }
+        if self.errors > 0 {
+            parts.push(format!(
+                "{} error(s) in the review files (run `turkform plan`)",
+                self.errors
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The review part of the plan `turkform plan --refresh=false` would make now, per campaign.
+fn pending_decisions(
+    desired: &turkform_model::DesiredState,
+    recorded: &turkform_model::RecordedState,
+    now: UnixTime,
+) -> HashMap<String, PendingDecisions> {
+    let plan = turkform_plan::plan(
+        desired,
+        recorded,
+        now,
+        &turkform_plan::PlanOptions::default(),
+    );
+    let mut out: HashMap<String, PendingDecisions> = HashMap::new();
+    for c in &plan.campaigns {
+        if c.status.is_none() {
+            continue;
+        }
+        let p = out.entry(c.name.clone()).or_default();
+        for r in &c.review {
+            match r.action {
+                ReviewAction::Approve { .. } => {
+                    p.approve += 1;
+                    p.approvals_pay += r.moves;
+                }
+                ReviewAction::OverrideRejection { .. } => {
+                    p.override_rejection += 1;
+                    p.approvals_pay += r.moves;
+                }
+                ReviewAction::Reject { .. } => {
+                    p.reject += 1;
+                    p.rejections_withhold += r.moves;
+                }
+                ReviewAction::SendBonus { .. } => {
+                    p.bonuses += 1;
+                    p.bonuses_cost += r.moves;
+                }
+            }
+        }
+    }
+    for e in &plan.errors {
+        out.entry(e.campaign.clone()).or_default().errors += 1;
+    }
+    out
 }
 
 pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
@@ -62,7 +170,14 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         super::results::desired_if_loadable(resolved)
     };
     let specs = super::results::hit_type_specs(desired.as_ref());
-    let now = UnixTime::now();
+    // The simulator's virtual clock may run ahead of this one; state's last refresh tells.
+    let now = recorded
+        .refreshed_at
+        .map_or_else(UnixTime::now, |t| t.max(UnixTime::now()));
+    let mut pending = desired
+        .as_ref()
+        .map(|d| pending_decisions(d, &recorded, now))
+        .unwrap_or_default();
 
     let mut per_hit: HashMap<&str, [u64; 3]> = HashMap::new();
     for c in &counts {
@@ -148,6 +263,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
                 entry.budget_left = c
                     .max_spend
                     .map(|m| m - entry.committed - entry.bonuses_paid);
+                entry.pending_decisions = pending.remove(c.name.as_str());
             }
         }
     }
@@ -239,6 +355,25 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
                 .map_or_else(|| "-".to_owned(), |m| m.to_string()),
         )
         .map_err(Failure::internal)?;
+    }
+    let decisions: Vec<(&str, &PendingDecisions)> = rows
+        .iter()
+        .filter_map(|c| {
+            c.pending_decisions
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| (c.campaign.as_str(), p))
+        })
+        .collect();
+    if !decisions.is_empty() {
+        writeln!(
+            out,
+            "\npending in the plan (what `turkform apply` would decide and pay now, from state as of the last refresh):"
+        )
+        .map_err(Failure::internal)?;
+        for (campaign, p) in decisions {
+            writeln!(out, "  {campaign}: {}", p.text()).map_err(Failure::internal)?;
+        }
     }
     Ok(0)
 }
