@@ -256,3 +256,85 @@ fn goal_approved_replaces_rejected_answers_with_assignments_or_a_follow_up_hit()
     assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
     assert_eq!(sim.mutating_calls(), mutating);
 }
+
+/// (Expiration, HITStatus) from GetHIT.
+fn expiration_and_status(sim: &Sim, hit_id: &str) -> (i64, String) {
+    let client = sim.sdk();
+    let id = hit_id.to_owned();
+    sim.block_on(async move {
+        let hit = client
+            .get_hit()
+            .hit_id(id)
+            .send()
+            .await
+            .expect("GetHIT")
+            .hit
+            .unwrap();
+        (
+            hit.expiration().unwrap().secs(),
+            hit.hit_status().unwrap().as_str().to_owned(),
+        )
+    })
+}
+
+fn sim_now(sim: &Sim) -> i64 {
+    sim.stats()["now"].as_i64().expect("stats now")
+}
+
+#[test]
+fn goal_approved_reopens_a_hit_whose_lifetime_ended_for_the_rejected_answer() {
+    let sim = Sim::plain();
+    let project = Project::new();
+    project.campaign(
+        "late",
+        2,
+        &CampaignOptions {
+            lifetime: "lifetime = \"1h\"".to_owned(),
+            ..CampaignOptions::default()
+        },
+    );
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    sim.work(&json!({"answers": {"answer": "cat"}}));
+    let hits = hits_by_item(&sim, "late");
+    let (first, second) = (
+        hits["item-00000"][0].0.clone(),
+        hits["item-00001"][0].0.clone(),
+    );
+    let rejected = assignments_of(&sim, &first)[0].0.clone();
+    project.write(
+        "reviews/late.csv",
+        &format!("AssignmentId,Approve,Reject\n{rejected},,Wrong label\n"),
+    );
+    with_review(&project, "late");
+    // Rejected within the lifetime; the lifetime then ends before the next plan.
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_eq!(assignments_of(&sim, &first)[0].2, "Rejected");
+    sim.advance_clock(2 * 3600);
+    assert!(expiration_and_status(&sim, &first).0 < sim_now(&sim));
+
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    let (expiration, status) = expiration_and_status(&sim, &first);
+    assert!(
+        expiration > sim_now(&sim) + 3000,
+        "extended by the campaign's lifetime: {expiration} vs now {}",
+        sim_now(&sim)
+    );
+    assert_eq!(status, "Assignable");
+    assert_eq!(max_assignments(&sim, &first), 4);
+    // The item with no rejection stays expired, at 3.
+    assert!(expiration_and_status(&sim, &second).0 < sim_now(&sim));
+    assert_eq!(max_assignments(&sim, &second), 3);
+
+    // The reopened slot is taken and approved-pending: nothing more, no warning, no call.
+    sim.work(&json!({"hit_id": first, "answers": {"answer": "dog"}}));
+    let mutating = sim.mutating_calls();
+    let out = project.run(&sim, &["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    assert_eq!(sim.mutating_calls(), mutating);
+    assert!(
+        !crate::common::stderr(&out).contains("warning"),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    assert_eq!(assignments_of(&sim, &first).len(), 4);
+}
