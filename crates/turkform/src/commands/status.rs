@@ -199,6 +199,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
             }
         }
     }
+    let goal_done = goal_items_done(desired.as_ref(), &recorded, &newest);
     let mut campaigns: BTreeMap<&str, CampaignStatus> = BTreeMap::new();
     for hit in &recorded.hits {
         let entry = campaigns
@@ -244,7 +245,11 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
             .get(hit.hit_id.as_str())
             .copied()
             .unwrap_or_default();
-        if submitted + approved >= u64::from(hit.max_assignments) {
+        let done = match goal_done.get(&(hit.campaign.as_str(), hit.item_key.as_str())) {
+            Some(done) => *done,
+            None => submitted + approved >= u64::from(hit.max_assignments),
+        };
+        if done {
             entry.items_complete += 1;
         }
     }
@@ -376,6 +381,60 @@ pub fn run(resolved: &Resolved, args: &StatusArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// For campaigns with `goal = "approved"`: whether each item has `assignments` answers that
+/// count (the planner's rule: across the generations asking the newest HIT's question, a
+/// rejected answer or a worker's second answer does not count). Other campaigns are absent: an
+/// item of theirs is done when its newest HIT has as many answers as it asks for.
+fn goal_items_done<'a>(
+    desired: Option<&turkform_model::DesiredState>,
+    recorded: &'a turkform_model::RecordedState,
+    newest: &BTreeMap<(&'a str, &'a str), &'a RecordedHit>,
+) -> HashMap<(&'a str, &'a str), bool> {
+    let wanted: HashMap<&str, u32> = desired
+        .map(|d| {
+            d.campaigns
+                .iter()
+                .filter(|c| c.review.goal == turkform_model::ReviewGoal::Approved)
+                .map(|c| (c.name.as_str(), c.assignments))
+                .collect()
+        })
+        .unwrap_or_default();
+    if wanted.is_empty() {
+        return HashMap::new();
+    }
+    let question: HashMap<&str, &str> = recorded
+        .hits
+        .iter()
+        .map(|h| (h.hit_id.as_str(), h.content_hash.as_str()))
+        .collect();
+    let mut answers: HashMap<(&str, &str), Vec<turkform_model::AnswerKey<'_>>> = HashMap::new();
+    for a in &recorded.assignments {
+        let key = (a.campaign.as_str(), a.item_key.as_str());
+        let same_question = newest
+            .get(&key)
+            .is_some_and(|h| question.get(a.hit_id.as_str()) == Some(&h.content_hash.as_str()));
+        if wanted.contains_key(a.campaign.as_str()) && same_question {
+            answers
+                .entry(key)
+                .or_default()
+                .push(turkform_model::AnswerKey::of(a));
+        }
+    }
+    newest
+        .keys()
+        .filter_map(|&key| {
+            let want = *wanted.get(key.0)?;
+            let counted = answers.get(&key).map_or(0, |keys| {
+                turkform_model::counted_answers(keys)
+                    .into_iter()
+                    .filter(|c| *c)
+                    .count()
+            });
+            Some((key, counted >= want as usize))
+        })
+        .collect()
 }
 
 /// What `approved` assignments of `hit` cost (reward plus fee) and the fee part: exact from

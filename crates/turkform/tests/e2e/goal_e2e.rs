@@ -337,4 +337,11 @@ fn goal_approved_reopens_a_hit_whose_lifetime_ended_for_the_rejected_answer() {
         crate::common::stderr(&out)
     );
     assert_eq!(assignments_of(&sim, &first).len(), 4);
+
+    // Both items have 3 answers that count: status calls them done, though the first HIT asks
+    // for 4 (one of its answers was rejected).
+    let status = project.run(&sim, &["status", "--json"]);
+    assert_exit(&status, 0);
+    let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(status["campaigns"][0]["items_complete"], 2, "{status}");
 }
