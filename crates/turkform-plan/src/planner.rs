@@ -764,7 +764,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         }
         // With the goal, raising across 10 is a follow-up HIT for the difference instead: the
         // answers the HIT has keep counting (plan_goal).
-        if goal.is_none()
+        if self.goals.is_none()
             && hit.max_assignments < LARGE_HIT_ASSIGNMENTS
             && campaign.assignments >= LARGE_HIT_ASSIGNMENTS
         {
@@ -800,6 +800,10 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                 };
                 self.plan_goal(key, item, campaign, &hit, t, state);
             }
+            // An orphan of a goal campaign (lost state) may be a follow-up HIT of one slot:
+            // sized by `assignments` it would be "raised" for nothing. The plan after its
+            // adoption tallies it with the item's other HITs.
+            None if self.goals.is_some() => {}
             None => self.plan_assignments(key, campaign, &hit),
         }
         if self.actions.len() == before {

@@ -303,3 +303,23 @@ fn goal_approved_counts_only_answers_to_the_current_question() {
     let p = run(&desired(vec![c]), &with_answers(vec![old, new], all));
     assert!(!p.has_changes(), "{:?}", actions(&p, "gold"));
 }
+
+#[test]
+fn goal_approved_does_not_resize_an_orphan_before_it_is_adopted() {
+    // State was lost: the item's follow-up HIT (1 slot) is found on MTurk by its annotation.
+    // Adopting it is all this plan does; raising it to `assignments` would pay for 8 slots the
+    // item does not lack.
+    let c = goal_campaign(&["a"], 9);
+    let mut o = orphan("gold", "a", 2, "HITFOLLOW");
+    o.max_assignments = 1;
+    let state = RecordedState {
+        orphans: vec![o],
+        ..recorded(Vec::new())
+    };
+    let p = run(&desired(vec![c]), &state);
+    let a = actions(&p, "gold");
+    assert!(
+        matches!(&a[..], [Action::AdoptHit { hit_id, .. }] if hit_id == "HITFOLLOW"),
+        "{a:?}"
+    );
+}
