@@ -323,3 +323,16 @@ fn goal_approved_does_not_resize_an_orphan_before_it_is_adopted() {
         "{a:?}"
     );
 }
+
+#[test]
+fn goal_approved_additions_count_against_the_budget() {
+    let mut c = goal_campaign(&["a"], 3);
+    let hit = answered_hit(&c, "a", 1, 3);
+    // Exactly what the HIT committed: the replacement assignment would go over.
+    c.max_spend = Some(hit.committed_cost);
+    let all = answers(&hit, 3, &[0]);
+    let p = run(&desired(vec![c]), &with_answers(vec![hit], all));
+    let plan = campaign_plan(&p, "gold");
+    assert_eq!(plan.cost_delta, assignment_cost(usd(12), 4, false));
+    assert!(plan.over_budget, "{plan:?}");
+}
