@@ -943,7 +943,15 @@ fn hit_job(
             at: now,
             purpose: Purpose::Expire { why: *why },
         },
+        // A follow-up HIT is carried out as a replace: expire the old HIT if still open (as
+        // `Replace`, so that the next plan sees it was closed for a newer generation), then
+        // create the next generation, chained so that the create waits for the expire.
         Action::Replace {
+            old_hit_id,
+            expire_old,
+            create,
+        }
+        | Action::FollowUpHit {
             old_hit_id,
             expire_old,
             create,

@@ -406,6 +406,7 @@ fn summary_text(s: &Summary) -> String {
             "HITs found on MTurk",
         ),
         (s.replace, "replace", "HIT", "HITs"),
+        (s.follow_up, "post", "follow-up HIT", "follow-up HITs"),
         (s.expire, "expire", "HIT", "HITs"),
         (s.extend, "extend", "HIT", "HITs"),
         (s.retype, "retype", "HIT", "HITs"),

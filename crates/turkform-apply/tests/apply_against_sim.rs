@@ -1460,3 +1460,8 @@ async fn the_planned_cost_is_what_the_simulator_debits_for_every_fee_tier() {
         assert_eq!(recorded, debited, "{what}: the recorded committed cost");
     }
 }
+
+// ---- goal = "approved" ------------------------------------------------------------------------
+
+#[path = "apply_against_sim/goal.rs"]
+mod goal;

@@ -114,9 +114,94 @@ pub struct RecordedAssignment {
     pub decided_by: Option<DecidedBy>,
 }
 
+/// What decides whether one answer to an item counts: see [`counted_answers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerKey<'a> {
+    pub worker_id: &'a str,
+    pub status: AssignmentStatus,
+    pub submit_time: Option<UnixTime>,
+    pub generation: u32,
+    pub assignment_id: &'a str,
+}
+
+impl<'a> AnswerKey<'a> {
+    pub fn of(a: &'a RecordedAssignment) -> AnswerKey<'a> {
+        AnswerKey {
+            worker_id: &a.worker_id,
+            status: a.status,
+            submit_time: a.submit_time,
+            generation: a.generation,
+            assignment_id: &a.assignment_id,
+        }
+    }
+}
+
+/// Which of one item's answers count, the one rule shared by `goal = "approved"` and aggregated
+/// results (DESIGN.md sections 8 and 9): a rejected answer never counts, and of one worker's
+/// answers to the item only the first one that is not rejected does, in submit order (submit
+/// time, then generation, then assignment id). MTurk keeps a worker from taking the same HIT
+/// twice, but a later generation's HIT is a new HIT to it, so a worker can answer an item again.
+///
+/// `answers` in any order; the result says, in that order, whether each counts.
+pub fn counted_answers(answers: &[AnswerKey<'_>]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..answers.len()).collect();
+    order.sort_by(|&x, &y| {
+        let (x, y) = (&answers[x], &answers[y]);
+        (x.submit_time, x.generation, x.assignment_id).cmp(&(
+            y.submit_time,
+            y.generation,
+            y.assignment_id,
+        ))
+    });
+    let mut seen = std::collections::HashSet::new();
+    let mut counts = vec![false; answers.len()];
+    for i in order {
+        let a = &answers[i];
+        if a.status != AssignmentStatus::Rejected && seen.insert(a.worker_id) {
+            counts[i] = true;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key<'a>(
+        worker: &'a str,
+        status: AssignmentStatus,
+        at: i64,
+        generation: u32,
+        id: &'a str,
+    ) -> AnswerKey<'a> {
+        AnswerKey {
+            worker_id: worker,
+            status,
+            submit_time: Some(UnixTime(at)),
+            generation,
+            assignment_id: id,
+        }
+    }
+
+    #[test]
+    fn a_rejected_answer_and_a_workers_second_answer_do_not_count() {
+        use AssignmentStatus::*;
+        let answers = [
+            // Given out of submit order: W1's later answer (generation 2) first.
+            key("W1", Approved, 500, 2, "A5"),
+            key("W1", Submitted, 100, 1, "A1"),
+            key("W2", Rejected, 110, 1, "A2"),
+            key("W2", Approved, 600, 2, "A6"),
+            key("W3", Submitted, 120, 1, "A3"),
+        ];
+        assert_eq!(
+            counted_answers(&answers),
+            [false, true, false, true, true],
+            "W1's repeat does not count; W2's rejected answer does not, its next one does"
+        );
+        assert!(counted_answers(&[]).is_empty());
+    }
 
     #[test]
     fn statuses_and_deciders_round_trip_through_their_names() {

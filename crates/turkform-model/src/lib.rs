@@ -20,7 +20,7 @@ pub mod review;
 pub mod target;
 pub mod time;
 
-pub use assignment::{AssignmentStatus, DecidedBy, RecordedAssignment};
+pub use assignment::{AnswerKey, AssignmentStatus, DecidedBy, RecordedAssignment, counted_answers};
 pub use desired::{
     CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
     QualificationTypeSpec, Question,

@@ -46,7 +46,9 @@ pub enum ReviewGoal {
     /// `assignments` slots per item (MTurk's own meaning).
     #[default]
     Submitted,
-    /// Keep each item open until it has `assignments` approved answers.
+    /// Keep each item open until it has `assignments` answers that count: every rejected answer
+    /// (or a worker's second answer to the item, see [`crate::counted_answers`]) is replaced by
+    /// one more assignment. Work awaiting review counts until it is rejected.
     Approved,
 }
 

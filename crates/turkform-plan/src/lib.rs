@@ -11,6 +11,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cost;
+mod goal;
 mod planner;
 mod review;
 
@@ -267,6 +268,16 @@ pub enum Action {
         hit_id: String,
         why: ExpiredBy,
     },
+    /// `goal = "approved"` (DESIGN.md section 9): the item's HIT cannot take the assignments its
+    /// rejected (or repeated) answers need without crossing 10 (the 10-assignment rule), so a
+    /// HIT of the next generation is created for just the missing answers. The HIT before it is
+    /// expired first when it is still open (it has no slot left to offer: the planner waits
+    /// until then), so that one item never has two open HITs.
+    FollowUpHit {
+        old_hit_id: String,
+        expire_old: bool,
+        create: CreateHit,
+    },
     /// Expire the current HIT, then create the next generation.
     Replace {
         old_hit_id: String,
@@ -319,6 +330,9 @@ pub struct Summary {
     pub retype: usize,
     pub expire: usize,
     pub replace: usize,
+    /// Follow-up HITs for `goal = "approved"` ([`Action::FollowUpHit`]).
+    #[serde(default)]
+    pub follow_up: usize,
     pub create_hit_types: usize,
     pub create_qualification_types: usize,
     pub update_qualification_types: usize,

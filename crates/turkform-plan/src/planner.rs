@@ -100,6 +100,7 @@ pub fn plan(
             .map(|i| &desired.campaigns[i]);
         let records = index.campaigns.remove(name).unwrap_or_default();
         let mut planner = CampaignPlanner::new(name, campaign, &index, now);
+        planner.goals = campaign.and_then(|c| crate::goal::Goals::build(c, recorded));
         let mut planned = planner.run(records, &mut warnings);
         if let Some(campaign) = campaign {
             crate::review::plan_campaign(
@@ -465,6 +466,19 @@ struct CampaignPlanner<'a, 'i> {
     adopted_committed: Money,
     /// Whether any action needs the campaign's HIT type registered.
     needs_hit_type: bool,
+    /// The items' tallies when the campaign's goal is `approved`.
+    goals: Option<crate::goal::Goals<'a>>,
+}
+
+/// Where the HIT that `goal = "approved"` wants more assignments on stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GoalHit {
+    /// Open, and still open after this plan.
+    Live,
+    /// Paused, and reopened by this plan.
+    Resuming,
+    /// Its lifetime ended (nobody expired it early).
+    Ended,
 }
 
 impl<'a, 'i> CampaignPlanner<'a, 'i> {
@@ -485,6 +499,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             unchanged: 0,
             adopted_committed: Money::ZERO,
             needs_hit_type: false,
+            goals: None,
         }
     }
 
@@ -694,21 +709,44 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             );
             return;
         }
+        // Only a recorded HIT is tallied (an orphan's question is unknown until it is adopted).
+        let goal = match (&self.goals, hit.content_hash) {
+            (Some(goals), Some(_)) => Some(goals.tally(key)),
+            _ => None,
+        };
         if hit.expired_by == Some(ExpiredBy::Replace) && !hit.live(now) {
-            // The old generation was expired by a replace whose create never happened.
-            self.create(
-                key,
-                item,
-                campaign,
-                hit.generation + 1,
-                "completing an interrupted replace",
-            );
+            // The old generation was expired by a replace (or a follow-up) whose create never
+            // happened. With the goal, the new HIT takes what the item still lacks.
+            let assignments =
+                goal.map_or(campaign.assignments, |t| t.missing(campaign.assignments));
+            if assignments > 0 {
+                self.create_sized(
+                    key,
+                    item,
+                    campaign,
+                    hit.generation + 1,
+                    assignments,
+                    "completing an interrupted replace",
+                );
+            } else {
+                self.unchanged += 1;
+            }
             return;
         }
 
         let live = hit.live(now);
         let resuming = !live && hit.expired_by == Some(ExpiredBy::Pause);
         if !live && !resuming {
+            // A HIT whose lifetime ended is reopened for the answers the goal still lacks; one
+            // closed on purpose (outside turkform, or by a finish or removal) stays closed.
+            if let Some(t) = goal
+                && hit.expired_by.is_none()
+                && hit.expired_outside_from().is_none()
+                && t.missing(campaign.assignments) > 0
+            {
+                self.plan_goal(key, item, campaign, &hit, t, GoalHit::Ended);
+                return;
+            }
             self.plan_done(key, campaign, &hit);
             return;
         }
@@ -718,7 +756,10 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         if hit.content_hash.is_some_and(|h| h != item.content_hash) {
             replace_reasons.push("question changed".to_owned());
         }
-        if hit.max_assignments < LARGE_HIT_ASSIGNMENTS
+        // With the goal, raising across 10 is a follow-up HIT for the difference instead: the
+        // answers the HIT has keep counting (plan_goal).
+        if self.goals.is_none()
+            && hit.max_assignments < LARGE_HIT_ASSIGNMENTS
             && campaign.assignments >= LARGE_HIT_ASSIGNMENTS
         {
             replace_reasons.push(format!(
@@ -738,10 +779,27 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                 return;
             }
         } else {
-            self.plan_lifetime(key, campaign, &hit);
+            // A HIT the goal reopened keeps the lifetime it was given then, later than its
+            // creation plus `lifetime`: that is not a shortened lifetime to warn about.
+            let reopened = goal.is_some_and(|t| t.uncounted() > 0);
+            self.plan_lifetime(key, campaign, &hit, reopened);
         }
         self.plan_retype(key, campaign, &hit);
-        self.plan_assignments(key, campaign, &hit);
+        match goal {
+            Some(t) => {
+                let state = if resuming {
+                    GoalHit::Resuming
+                } else {
+                    GoalHit::Live
+                };
+                self.plan_goal(key, item, campaign, &hit, t, state);
+            }
+            // An orphan of a goal campaign (lost state) may be a follow-up HIT of one slot:
+            // sized by `assignments` it would be "raised" for nothing. The plan after its
+            // adoption tallies it with the item's other HITs.
+            None if self.goals.is_some() => {}
+            None => self.plan_assignments(key, campaign, &hit),
+        }
         if self.actions.len() == before {
             self.unchanged += 1;
         }
@@ -812,7 +870,13 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
     }
 
     /// Extends a live HIT to what the campaign's lifetime now says; warns when it says earlier.
-    fn plan_lifetime(&mut self, key: &str, campaign: &DesiredCampaign, hit: &Hit<'a>) {
+    fn plan_lifetime(
+        &mut self,
+        key: &str,
+        campaign: &DesiredCampaign,
+        hit: &Hit<'a>,
+        reopened_by_goal: bool,
+    ) {
         let target = campaign.lifetime.expiration_for(hit.created_at);
         let ahead = target.secs_since(hit.expiration);
         if ahead >= MIN_EXTENSION_SECS {
@@ -821,7 +885,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
                 Lifetime::Duration(_) => "lifetime lengthened",
             };
             self.extend(key, hit, target, reason);
-        } else if ahead <= -MIN_EXTENSION_SECS {
+        } else if ahead <= -MIN_EXTENSION_SECS && !reopened_by_goal {
             let what = match campaign.lifetime {
                 Lifetime::EndsAt(at) => format!("ends_at moved earlier (to {at})"),
                 Lifetime::Duration(_) => "lifetime shortened".to_owned(),
@@ -904,6 +968,104 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         }
     }
 
+    /// `goal = "approved"`: the assignments the item lacks (see [`crate::goal`]), added to its
+    /// HIT (extended first when its lifetime ended) or, across the 10-assignment rule, posted
+    /// as a follow-up HIT of the next generation. Also covers `assignments` raised.
+    fn plan_goal(
+        &mut self,
+        key: &str,
+        item: &DesiredItem,
+        campaign: &DesiredCampaign,
+        hit: &Hit<'a>,
+        tally: crate::goal::GoalTally,
+        state: GoalHit,
+    ) {
+        let wanted = campaign.assignments;
+        let missing = tally.missing(wanted);
+        if missing == 0 {
+            // Only the plain case is a lowering: spare slots left by an overridden rejection or
+            // a follow-up are the goal's own.
+            if tally.hits == 1 && tally.uncounted() == 0 && hit.max_assignments > wanted {
+                self.notices.add(
+                    format!("lowering assignments from {} to {wanted} is not possible on MTurk; not attempted", hit.max_assignments),
+                    key,
+                );
+            }
+            return;
+        }
+        let reason = tally.reason(wanted);
+        let (from, to) = (hit.max_assignments, hit.max_assignments + missing);
+        if from < LARGE_HIT_ASSIGNMENTS && to >= LARGE_HIT_ASSIGNMENTS {
+            let open = match state {
+                GoalHit::Live => hit.assignments_available > 0,
+                GoalHit::Resuming => true,
+                GoalHit::Ended => false,
+            };
+            if open {
+                // Its open slots may still bring answers that count; expiring it now would
+                // throw them away, and two open HITs for one item is what turkform never leaves.
+                self.notices.add(
+                    "goal = \"approved\": the item lacks assignments its HIT cannot take (the 10-assignment rule); a follow-up HIT is posted once the HIT's open assignments are taken or it expires".to_owned(),
+                    key,
+                );
+                return;
+            }
+            if !self.can_create(key, campaign) {
+                return;
+            }
+            let cost = hit_cost(campaign.hit_type.reward, missing, self.masters);
+            self.needs_hit_type = true;
+            let mut create = self.create_hit(key, item, campaign, hit.generation + 1);
+            create.max_assignments = missing;
+            self.push(
+                Action::FollowUpHit {
+                    old_hit_id: hit.hit_id.to_owned(),
+                    expire_old: state == GoalHit::Live,
+                    create,
+                },
+                format!(
+                    "{reason}; a HIT created with fewer than 10 assignments cannot reach 10 (the 10-assignment rule), so a follow-up HIT takes the missing ones"
+                ),
+                cost,
+            );
+            return;
+        }
+        if state == GoalHit::Ended {
+            let until = match campaign.lifetime {
+                Lifetime::Duration(secs) => Some(self.now.plus_secs(secs)),
+                Lifetime::EndsAt(at) => (at.secs_since(self.now) >= MIN_EXTENSION_SECS
+                    && at.secs_since(hit.expiration) >= MIN_EXTENSION_SECS)
+                    .then_some(at),
+            };
+            let Some(until) = until else {
+                self.notices.add(
+                    "goal = \"approved\": the item lacks answers but its HIT expired and ends_at has passed; not reopened".to_owned(),
+                    key,
+                );
+                return;
+            };
+            self.extend(
+                key,
+                hit,
+                until,
+                "goal = \"approved\": reopening the expired HIT for the assignments below",
+            );
+        }
+        let per = assignment_cost(campaign.hit_type.reward, to, self.masters);
+        self.push(
+            Action::AddAssignments {
+                campaign: self.name.to_owned(),
+                item_key: key.to_owned(),
+                generation: hit.generation,
+                hit_id: hit.hit_id.to_owned(),
+                from,
+                to,
+            },
+            reason,
+            times(per, missing),
+        );
+    }
+
     /// The `CreateHitType` the campaign's actions need, unless state has the type.
     fn plan_hit_type(&mut self, had_records: bool) -> Vec<PlannedAction> {
         let Some(campaign) = self.campaign else {
@@ -940,6 +1102,17 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         campaign: &DesiredCampaign,
         generation: u32,
     ) -> CreateHit {
+        self.create_hit_sized(key, item, campaign, generation, campaign.assignments)
+    }
+
+    fn create_hit_sized(
+        &self,
+        key: &str,
+        item: &DesiredItem,
+        campaign: &DesiredCampaign,
+        generation: u32,
+        max_assignments: u32,
+    ) -> CreateHit {
         // Never a generation `state rm` forgot: its token and annotation are the old HIT's.
         let generation = self
             .index
@@ -951,7 +1124,7 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
             item_key: key.to_owned(),
             generation,
             hit_type_hash: campaign.hit_type_hash.clone(),
-            max_assignments: campaign.assignments,
+            max_assignments,
             lifetime: campaign.lifetime,
             question: item.question.clone(),
             content_hash: item.content_hash.clone(),
@@ -979,12 +1152,31 @@ impl<'a, 'i> CampaignPlanner<'a, 'i> {
         generation: u32,
         reason: &str,
     ) {
+        self.create_sized(
+            key,
+            item,
+            campaign,
+            generation,
+            campaign.assignments,
+            reason,
+        );
+    }
+
+    fn create_sized(
+        &mut self,
+        key: &str,
+        item: &DesiredItem,
+        campaign: &DesiredCampaign,
+        generation: u32,
+        assignments: u32,
+        reason: &str,
+    ) {
         if !self.can_create(key, campaign) {
             return;
         }
-        let cost = hit_cost(campaign.hit_type.reward, campaign.assignments, self.masters);
+        let cost = hit_cost(campaign.hit_type.reward, assignments, self.masters);
         self.needs_hit_type = true;
-        let create = self.create_hit(key, item, campaign, generation);
+        let create = self.create_hit_sized(key, item, campaign, generation, assignments);
         self.push(Action::CreateHit(create), reason.to_owned(), cost);
     }
 
@@ -1135,6 +1327,8 @@ fn summarize(
                 s.replace += 1;
                 s.destructive += 1;
             }
+            // Not destructive: the HIT it follows has no slot left to offer.
+            Action::FollowUpHit { .. } => s.follow_up += 1,
         }
     }
     for planned in campaigns.iter().flat_map(|c| &c.review) {

@@ -1462,3 +1462,8 @@ mod review {
         assert!(campaign_plan(&p, "street").review.is_empty());
     }
 }
+
+// ---- goal = "approved" (DESIGN.md section 9) ---------------------------------------------------
+
+#[path = "planner/goal.rs"]
+mod goal;

@@ -9,16 +9,17 @@
 //!    answer never counts;
 //! 2. per item, answers in submit order (submit time, then generation, then assignment id);
 //! 3. a worker's second answer to the same item (a later generation's HIT) does not count: the
-//!    first counted one does.
+//!    first counted one does ([`turkform_model::counted_answers`], the rule `goal = "approved"`
+//!    counts by too).
 //!
 //! Campaigns are aggregated separately (their fields are different questions, and a worker's
 //! reliability on one says nothing of another).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use turkform_aggregate::{Aggregated, Answer, Method};
-use turkform_model::{AssignmentStatus, RecordedAssignment, UnixTime};
+use turkform_model::{AnswerKey, AssignmentStatus, RecordedAssignment, UnixTime, counted_answers};
 
 use crate::export::{ExportError, ExportLayout};
 
@@ -141,10 +142,22 @@ impl AnswerCollector {
             }
             for key in &campaign.order {
                 let item = &campaign.items[key];
-                let mut seen: HashSet<&str> = HashSet::new();
-                for kept in &item.answers {
+                // The rule `goal = "approved"` counts by, so the counts agree.
+                let keys: Vec<AnswerKey<'_>> = item
+                    .answers
+                    .iter()
+                    .map(|kept| AnswerKey {
+                        worker_id: &kept.worker,
+                        status: kept.status,
+                        submit_time: kept.order.0,
+                        generation: kept.order.1,
+                        assignment_id: &kept.order.2,
+                    })
+                    .collect();
+                let counts = counted_answers(&keys);
+                for (kept, counts) in item.answers.iter().zip(counts) {
                     debug_assert_ne!(kept.status, AssignmentStatus::Rejected);
-                    if seen.insert(kept.worker.as_str()) {
+                    if counts {
                         flat.push(Answer {
                             item: key,
                             worker: &kept.worker,

@@ -57,6 +57,7 @@ fn symbol_and_verb(action: &Action) -> (&'static str, &'static str) {
         Action::Retype { .. } => ("~", "retype"),
         Action::Expire { .. } => ("-", "expire"),
         Action::Replace { .. } => ("-/+", "replace"),
+        Action::FollowUpHit { .. } => ("+", "post follow-up"),
     }
 }
 
@@ -115,6 +116,15 @@ fn describe(action: &Action) -> String {
         } => format!(
             "{} ({} -> generation {})",
             create.item_key, old_hit_id, create.generation
+        ),
+        Action::FollowUpHit {
+            old_hit_id, create, ..
+        } => format!(
+            "{} (HIT of {} assignment{} after {old_hit_id}, generation {})",
+            create.item_key,
+            create.max_assignments,
+            if create.max_assignments == 1 { "" } else { "s" },
+            create.generation
         ),
     }
 }
@@ -202,6 +212,7 @@ fn order_of(action: &Action) -> usize {
         Action::Retype { .. } => 7,
         Action::Replace { .. } => 8,
         Action::Expire { .. } => 9,
+        Action::FollowUpHit { .. } => 10,
     }
 }
 
@@ -377,6 +388,7 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
     push(s.extend, "to extend");
     push(s.retype, "to retype");
     push(s.replace, "to replace");
+    push(s.follow_up, "follow-up HIT(s) to post");
     push(s.expire, "to expire");
     push(s.approve, "to approve");
     push(s.override_rejection, "rejection(s) to override");
@@ -628,3 +640,7 @@ mod tests {
         assert_eq!(verbose.matches("✗ ASBAD").count(), 6);
     }
 }
+
+#[cfg(test)]
+#[path = "render_goal_tests.rs"]
+mod goal_tests;

@@ -54,7 +54,7 @@ fn hashes_and_digest_are_stable_and_follow_the_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let src = repo_root().join("campaigns");
     let dst = dir.path().join("campaigns");
-    for sub in ["", "templates", "data"] {
+    for sub in ["", "templates", "data", "gold"] {
         std::fs::create_dir_all(dst.join(sub)).unwrap();
         for e in std::fs::read_dir(src.join(sub)).unwrap() {
             let p = e.unwrap().path();

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use turkform_model::{AssignmentStatus, Money, RecordedHit, UnixTime};
+use turkform_plan::ReviewAction;
 use turkform_state::OpenMode;
 
 use crate::cli::StatusArgs;
@@ -41,6 +42,113 @@ struct CampaignStatus {
     max_spend: Option<Money>,
     /// `max_spend - committed - bonuses_paid`, when there is a budget.
     budget_left: Option<Money>,
+    /// What `turkform plan` would decide and pay now, from state as it is (no refresh); `None`
+    /// when the campaign files do not load (or the campaign's file was removed).
+    pending_decisions: Option<PendingDecisions>,
+}
+
+/// The review actions a plan would make now for one campaign, counted, with their money.
+#[derive(Debug, Default, Serialize)]
+struct PendingDecisions {
+    approve: usize,
+    override_rejection: usize,
+    reject: usize,
+    bonuses: usize,
+    /// What the approvals and overrides pay: reward and fee committed with their HITs.
+    approvals_pay: Money,
+    /// What the rejections leave unpaid of what their HITs committed.
+    rejections_withhold: Money,
+    /// Bonuses with their fees: new money, counted against the budget.
+    bonuses_cost: Money,
+    /// Rows of the review files the plan refuses (apply would refuse the plan).
+    errors: usize,
+}
+
+impl PendingDecisions {
+    fn is_empty(&self) -> bool {
+        self.approve + self.override_rejection + self.reject + self.bonuses + self.errors == 0
+    }
+
+    /// `approve 3 (pays $0.36 committed), reject 1, pay 1 bonus ($0.30 with fees)`.
+    fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if self.approve > 0 {
+            parts.push(format!("approve {}", self.approve));
+        }
+        if self.override_rejection > 0 {
+            parts.push(format!("override {} rejection(s)", self.override_rejection));
+        }
+        if self.approve + self.override_rejection > 0 {
+            let last = parts.pop().unwrap_or_default();
+            parts.push(format!("{last} (pays {} committed)", self.approvals_pay));
+        }
+        if self.reject > 0 {
+            parts.push(format!(
+                "reject {} ({} committed, not paid)",
+                self.reject, self.rejections_withhold
+            ));
+        }
+        if self.bonuses > 0 {
+            parts.push(format!(
+                "pay {} bonus{} ({} with fees)",
+                self.bonuses,
+                if self.bonuses == 1 { "" } else { "es" },
+                self.bonuses_cost
+            ));
+        }
+        if self.errors > 0 {
+            parts.push(format!(
+                "{} error(s) in the review files (run `turkform plan`)",
+                self.errors
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The review part of the plan `turkform plan --refresh=false` would make now, per campaign.
+fn pending_decisions(
+    desired: &turkform_model::DesiredState,
+    recorded: &turkform_model::RecordedState,
+    now: UnixTime,
+) -> HashMap<String, PendingDecisions> {
+    let plan = turkform_plan::plan(
+        desired,
+        recorded,
+        now,
+        &turkform_plan::PlanOptions::default(),
+    );
+    let mut out: HashMap<String, PendingDecisions> = HashMap::new();
+    for c in &plan.campaigns {
+        if c.status.is_none() {
+            continue;
+        }
+        let p = out.entry(c.name.clone()).or_default();
+        for r in &c.review {
+            match r.action {
+                ReviewAction::Approve { .. } => {
+                    p.approve += 1;
+                    p.approvals_pay += r.moves;
+                }
+                ReviewAction::OverrideRejection { .. } => {
+                    p.override_rejection += 1;
+                    p.approvals_pay += r.moves;
+                }
+                ReviewAction::Reject { .. } => {
+                    p.reject += 1;
+                    p.rejections_withhold += r.moves;
+                }
+                ReviewAction::SendBonus { .. } => {
+                    p.bonuses += 1;
+                    p.bonuses_cost += r.moves;
+                }
+            }
+        }
+    }
+    for e in &plan.errors {
+        out.entry(e.campaign.clone()).or_default().errors += 1;
+    }
+    out
 }
 
 pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, Failure> {
@@ -62,6 +170,11 @@ pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, 
         super::results::desired_if_loadable(resolved, now)
     };
     let specs = super::results::hit_type_specs(desired.as_ref());
+    // `now` is the target's clock (the simulator's virtual one for target sim).
+    let mut pending = desired
+        .as_ref()
+        .map(|d| pending_decisions(d, &recorded, now))
+        .unwrap_or_default();
 
     let mut per_hit: HashMap<&str, [u64; 3]> = HashMap::new();
     for c in &counts {
@@ -74,6 +187,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, 
     }
     // Only the newest generation of each item counts towards items done.
     let newest = turkform_model::newest_generations(&recorded.hits);
+    let goal_done = goal_items_done(desired.as_ref(), &recorded, &newest);
     let mut campaigns: BTreeMap<&str, CampaignStatus> = BTreeMap::new();
     for hit in &recorded.hits {
         let entry = campaigns
@@ -116,7 +230,11 @@ pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, 
             .get(hit.hit_id.as_str())
             .copied()
             .unwrap_or_default();
-        if submitted + approved >= u64::from(hit.max_assignments) {
+        let done = match goal_done.get(&(hit.campaign.as_str(), hit.item_key.as_str())) {
+            Some(done) => *done,
+            None => submitted + approved >= u64::from(hit.max_assignments),
+        };
+        if done {
             entry.items_complete += 1;
         }
     }
@@ -135,6 +253,7 @@ pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, 
                 entry.budget_left = c
                     .max_spend
                     .map(|m| m - entry.committed - entry.bonuses_paid);
+                entry.pending_decisions = pending.remove(c.name.as_str());
             }
         }
     }
@@ -227,7 +346,80 @@ pub fn run(resolved: &Resolved, args: &StatusArgs, now: UnixTime) -> Result<u8, 
         )
         .map_err(Failure::internal)?;
     }
+    let decisions: Vec<(&str, &PendingDecisions)> = rows
+        .iter()
+        .filter_map(|c| {
+            c.pending_decisions
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| (c.campaign.as_str(), p))
+        })
+        .collect();
+    if !decisions.is_empty() {
+        writeln!(
+            out,
+            "\npending in the plan (what `turkform apply` would decide and pay now, from state as of the last refresh):"
+        )
+        .map_err(Failure::internal)?;
+        for (campaign, p) in decisions {
+            writeln!(out, "  {campaign}: {}", p.text()).map_err(Failure::internal)?;
+        }
+    }
     Ok(0)
+}
+
+/// For campaigns with `goal = "approved"`: whether each item has `assignments` answers that
+/// count (the planner's rule: across the generations asking the newest HIT's question, a
+/// rejected answer or a worker's second answer does not count). Other campaigns are absent: an
+/// item of theirs is done when its newest HIT has as many answers as it asks for.
+fn goal_items_done<'a>(
+    desired: Option<&turkform_model::DesiredState>,
+    recorded: &'a turkform_model::RecordedState,
+    newest: &BTreeMap<(&'a str, &'a str), &'a RecordedHit>,
+) -> HashMap<(&'a str, &'a str), bool> {
+    let wanted: HashMap<&str, u32> = desired
+        .map(|d| {
+            d.campaigns
+                .iter()
+                .filter(|c| c.review.goal == turkform_model::ReviewGoal::Approved)
+                .map(|c| (c.name.as_str(), c.assignments))
+                .collect()
+        })
+        .unwrap_or_default();
+    if wanted.is_empty() {
+        return HashMap::new();
+    }
+    let question: HashMap<&str, &str> = recorded
+        .hits
+        .iter()
+        .map(|h| (h.hit_id.as_str(), h.content_hash.as_str()))
+        .collect();
+    let mut answers: HashMap<(&str, &str), Vec<turkform_model::AnswerKey<'_>>> = HashMap::new();
+    for a in &recorded.assignments {
+        let key = (a.campaign.as_str(), a.item_key.as_str());
+        let same_question = newest
+            .get(&key)
+            .is_some_and(|h| question.get(a.hit_id.as_str()) == Some(&h.content_hash.as_str()));
+        if wanted.contains_key(a.campaign.as_str()) && same_question {
+            answers
+                .entry(key)
+                .or_default()
+                .push(turkform_model::AnswerKey::of(a));
+        }
+    }
+    newest
+        .keys()
+        .filter_map(|&key| {
+            let want = *wanted.get(key.0)?;
+            let counted = answers.get(&key).map_or(0, |keys| {
+                turkform_model::counted_answers(keys)
+                    .into_iter()
+                    .filter(|c| *c)
+                    .count()
+            });
+            Some((key, counted >= want as usize))
+        })
+        .collect()
 }
 
 /// What `approved` assignments of `hit` cost (reward plus fee) and the fee part: exact from

@@ -6,6 +6,8 @@ mod common;
 mod aggregate_e2e;
 mod apply_e2e;
 mod cli_trust_e2e;
+mod goal_e2e;
+mod pending_e2e;
 mod plan_e2e;
 mod postgres_e2e;
 mod preview_e2e;
