@@ -272,12 +272,12 @@ fn parse_known(r: &mut FileDiagnostics<'_>, t: &Table<'_, '_>, file: &Path) -> O
 }
 
 /// A CSV file read whole, with its header index and every record's line.
-struct CsvFile {
-    headers: Vec<String>,
-    rows: Vec<(usize, csv::StringRecord)>,
+pub(crate) struct CsvFile {
+    pub headers: Vec<String>,
+    pub rows: Vec<(usize, csv::StringRecord)>,
 }
 
-fn read_csv(
+pub(crate) fn read_csv(
     path: &Path,
     campaign_file: &Path,
     loc: Loc,
@@ -359,7 +359,7 @@ fn column(f: &CsvFile, name: &str) -> Option<usize> {
     f.headers.iter().position(|h| h == name)
 }
 
-fn missing_column(path: &Path, name: &str, f: &CsvFile, why: &str) -> Diagnostic {
+pub(crate) fn missing_column(path: &Path, name: &str, f: &CsvFile, why: &str) -> Diagnostic {
     let hint = match did_you_mean(name, f.headers.iter().map(String::as_str)) {
         Some(s) => format!("did you mean `{s}`? {why}"),
         None => why.to_owned(),
