@@ -80,7 +80,10 @@ fn blocks_grants_and_notifications_round_trip_and_a_listing_replaces_only_outsid
     let serial = store.serial().unwrap();
     let state = store.load().unwrap();
     assert_eq!(state.blocks.len(), 2);
-    assert_eq!(state.blocks[0], block("AOURS", MadeBy::Turkform, WorkerRecordStatus::Adding));
+    assert_eq!(
+        state.blocks[0],
+        block("AOURS", MadeBy::Turkform, WorkerRecordStatus::Adding)
+    );
     assert_eq!(state.grants.len(), 2);
     assert_eq!(state.notifications, vec![notification()]);
 
@@ -91,7 +94,10 @@ fn blocks_grants_and_notifications_round_trip_and_a_listing_replaces_only_outsid
             MadeBy::Outside,
             WorkerRecordStatus::Active,
         )]),
-        replace_outside_grants: Some((vec!["QTYPE1".into()], vec![grant("AGOUT", 7, MadeBy::Outside)])),
+        replace_outside_grants: Some((
+            vec!["QTYPE1".into()],
+            vec![grant("AGOUT", 7, MadeBy::Outside)],
+        )),
         ..WorkersBatch::default()
     };
     assert!(!store.commit_workers(&same).unwrap());
@@ -144,7 +150,11 @@ fn state_migrate_copies_blocks_grants_and_notifications(loc: Loc) {
     let before = store.load().unwrap();
     drop(store);
     // Into the other backend.
-    let to = if loc.is_pg() { Loc::sqlite() } else { Loc::postgres() };
+    let to = if loc.is_pg() {
+        Loc::sqlite()
+    } else {
+        Loc::postgres()
+    };
     turkform_state::migrate::migrate_state(&path, &to.path(), Duration::from_secs(5)).unwrap();
     let after = StateStore::open(&to.path(), Target::Sim, OpenMode::ReadWrite)
         .unwrap()

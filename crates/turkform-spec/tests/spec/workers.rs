@@ -70,7 +70,7 @@ fn blocks_grants_and_notifications_load_into_the_desired_state() {
         ),
         (
             "workers/blocked.csv",
-            "WorkerId,Reason\nASPAM1, copies answers \n\nABOT2,bot\n",
+            "WorkerId,Reason\nASPAM1, copies answers \n,\nABOT2,bot\n",
         ),
         (
             "campaigns/street.toml",
