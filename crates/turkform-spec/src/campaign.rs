@@ -802,11 +802,14 @@ pub(crate) fn parse_campaign(
 }
 
 /// Reads `[qualification_types.NAME]` tables of one file.
+/// A qualification type's `grants` file and where it is named.
+pub(crate) type GrantsDef = (PathBuf, Loc);
+
 pub(crate) fn parse_qualification_types(
     r: &mut FileDiagnostics<'_>,
     doc: &DeTable<'_>,
     file: &Path,
-) -> Vec<(QualificationTypeSpec, Loc, Option<(PathBuf, Loc)>)> {
+) -> Vec<(QualificationTypeSpec, Loc, Option<GrantsDef>)> {
     let root = Table::new(doc, 0, "the campaign file");
     let mut out = Vec::new();
     let Some(types) = root.table(r, "qualification_types", "[qualification_types]") else {

@@ -123,3 +123,100 @@ pub fn summary_parts(plan: &Plan, push: &mut dyn FnMut(usize, &str)) {
     push(s.revoke, "to revoke");
     push(s.notifications, "notification setting(s) to update");
 }
+
+#[cfg(test)]
+mod tests {
+    use turkform_model::{
+        DesiredState, NotificationSettings, NotificationTransport, RecordedState, Target, UnixTime,
+    };
+    use turkform_plan::{PlanOptions, PlannedNotification, PlannedWorker, WorkerAction};
+
+    use crate::render::{Style, plan_human};
+
+    fn block(i: usize) -> PlannedWorker {
+        PlannedWorker {
+            action: WorkerAction::Block {
+                worker_id: format!("ASPAM{i:03}"),
+                reason: "copies answers".into(),
+            },
+            reason: format!("blocks row workers/blocked.csv:{}", i + 2),
+            group: "(blocks file workers/blocked.csv)".into(),
+        }
+    }
+
+    #[test]
+    fn worker_actions_are_grouped_and_counted_and_verbose_lists_them() {
+        let desired = DesiredState {
+            target: Target::Sim,
+            campaigns: Vec::new(),
+            qualification_types: Vec::new(),
+            inputs_digest: String::new(),
+            workers: Default::default(),
+        };
+        let mut plan = turkform_plan::plan(
+            &desired,
+            &RecordedState::default(),
+            UnixTime(1_800_000_000),
+            &PlanOptions::default(),
+        );
+        plan.workers = (0..40).map(block).collect();
+        plan.workers.push(PlannedWorker {
+            action: WorkerAction::Block {
+                worker_id: "A1B2C3".into(),
+                reason: "Most answers on checked items were wrong".into(),
+            },
+            reason:
+                "known answers of street: accuracy 0.17 on 6 known answers, under block_below 0.3"
+                    .into(),
+            group: "(known answers of street: accuracy under block_below 0.3)".into(),
+        });
+        plan.workers.push(PlannedWorker {
+            action: WorkerAction::Unblock {
+                worker_id: "AOLD".into(),
+            },
+            reason: "blocked by turkform (\"spam\")".into(),
+            group: "(no longer in the blocks file nor judged by a known-answers rule)".into(),
+        });
+        for (w, v) in [("ATRAINED1", 1), ("ATRAINED2", 80)] {
+            plan.workers.push(PlannedWorker {
+                action: WorkerAction::Grant {
+                    qualification: "street-trained".into(),
+                    qualification_type_id: Some("3QT".into()),
+                    worker_id: w.into(),
+                    value: v,
+                },
+                reason: "grants row workers/street-trained.csv:2".into(),
+                group: "street-trained (grants file workers/street-trained.csv)".into(),
+            });
+        }
+        plan.notifications.push(PlannedNotification {
+            campaign: "street".into(),
+            hit_type_hash: Some("h".into()),
+            hit_type_id: None,
+            settings: Some(NotificationSettings {
+                destination: "https://sqs.us-east-1.amazonaws.com/123456789012/street-events"
+                    .into(),
+                transport: NotificationTransport::Sqs,
+                events: vec!["AssignmentSubmitted".into()],
+            }),
+            reason: "[notifications] is new".into(),
+        });
+        plan.summary.block = 41;
+        plan.summary.unblock = 1;
+        plan.summary.grant = 2;
+        plan.summary.notifications = 1;
+        plan.summary.outside_blocks = 3;
+        plan.summary.outside_grants = 1;
+        let text = plan_human(&plan, &Style::default());
+        insta::assert_snapshot!(text);
+        assert_eq!(text.matches("ASPAM").count(), 0, "40 blocks are one line");
+        let verbose = plan_human(
+            &plan,
+            &Style {
+                color: false,
+                every_item: true,
+            },
+        );
+        assert_eq!(verbose.matches("      ASPAM").count(), 40);
+    }
+}

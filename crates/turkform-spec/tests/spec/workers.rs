@@ -161,7 +161,7 @@ fn every_problem_in_the_workers_files_and_notifications_is_reported_at_once() {
             "WorkerId,Value\nAS1,high\nAS2,3\nAS2,4\n",
         ),
     ]);
-    let d = result.err().expect("the project has problems");
+    let d = result.expect_err("the project has problems");
     let rel = |p: &Path| {
         p.strip_prefix(dir.path())
             .unwrap_or(p)
@@ -225,7 +225,7 @@ fn a_missing_blocks_file_is_named_where_turkform_toml_declares_it() {
         ("campaigns/items.csv", ITEMS),
         ("campaigns/trained.csv", "WorkerId,Value\n"),
     ]);
-    let d = result.err().expect("the blocks file is missing");
+    let d = result.expect_err("the blocks file is missing");
     assert_eq!(d.0.len(), 1, "{d}");
     assert_eq!(d.0[0].file, dir.path().join("turkform.toml"));
     assert_eq!((d.0[0].line, d.0[0].column), (4, 10));
