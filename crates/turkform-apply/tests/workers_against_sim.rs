@@ -613,3 +613,248 @@ async fn notification_settings_are_set_changed_and_deactivated_on_the_hit_type()
     assert!(!h.apply(&d).await.plan.has_changes());
     assert_eq!(h.mutating_calls().await, before);
 }
+
+/// The simulator, except that every worker call's answer is lost after MTurk did it: the
+/// executor must find out from ListWorkerBlocks / ListWorkersWithQualificationType.
+struct LosingAnswers<'a>(&'a SdkMturk);
+
+fn lost() -> turkform_mturk::ApiError {
+    turkform_mturk::ApiError::Fatal {
+        code: None,
+        turk_error_code: None,
+        message: "the answer was lost".into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl MturkApi for LosingAnswers<'_> {
+    async fn get_account_balance(&self) -> Result<Money, turkform_mturk::ApiError> {
+        self.0.get_account_balance().await
+    }
+    async fn create_qualification_type(
+        &self,
+        spec: &QualificationTypeSpec,
+    ) -> Result<String, turkform_mturk::ApiError> {
+        self.0.create_qualification_type(spec).await
+    }
+    async fn update_qualification_type(
+        &self,
+        id: &str,
+        spec: &QualificationTypeSpec,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.update_qualification_type(id, spec).await
+    }
+    async fn list_qualification_types(
+        &self,
+        next: Option<String>,
+    ) -> Result<
+        turkform_mturk::Page<turkform_mturk::RemoteQualificationType>,
+        turkform_mturk::ApiError,
+    > {
+        self.0.list_qualification_types(next).await
+    }
+    async fn create_hit_type(
+        &self,
+        request: &turkform_mturk::HitTypeRequest,
+    ) -> Result<String, turkform_mturk::ApiError> {
+        self.0.create_hit_type(request).await
+    }
+    async fn create_hit(
+        &self,
+        request: &turkform_mturk::CreateHitRequest,
+    ) -> Result<turkform_mturk::RemoteHit, turkform_mturk::ApiError> {
+        self.0.create_hit(request).await
+    }
+    async fn create_additional_assignments(
+        &self,
+        hit_id: &str,
+        n: u32,
+        token: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.create_additional_assignments(hit_id, n, token).await
+    }
+    async fn update_expiration(
+        &self,
+        hit_id: &str,
+        at: UnixTime,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.update_expiration(hit_id, at).await
+    }
+    async fn update_hit_type_of_hit(
+        &self,
+        hit_id: &str,
+        type_id: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.update_hit_type_of_hit(hit_id, type_id).await
+    }
+    async fn get_hit(
+        &self,
+        hit_id: &str,
+    ) -> Result<turkform_mturk::RemoteHit, turkform_mturk::ApiError> {
+        self.0.get_hit(hit_id).await
+    }
+    async fn approve_assignment(
+        &self,
+        id: &str,
+        feedback: Option<&str>,
+        override_rejection: bool,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0
+            .approve_assignment(id, feedback, override_rejection)
+            .await
+    }
+    async fn reject_assignment(
+        &self,
+        id: &str,
+        feedback: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.reject_assignment(id, feedback).await
+    }
+    async fn get_assignment(
+        &self,
+        id: &str,
+    ) -> Result<turkform_mturk::RemoteDecision, turkform_mturk::ApiError> {
+        self.0.get_assignment(id).await
+    }
+    async fn send_bonus(
+        &self,
+        worker: &str,
+        assignment: &str,
+        amount: Money,
+        reason: &str,
+        token: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0
+            .send_bonus(worker, assignment, amount, reason, token)
+            .await
+    }
+    async fn list_bonus_payments(
+        &self,
+        assignment: &str,
+    ) -> Result<Vec<turkform_mturk::BonusPayment>, turkform_mturk::ApiError> {
+        self.0.list_bonus_payments(assignment).await
+    }
+    async fn list_hits(
+        &self,
+        next: Option<String>,
+        max: i32,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteHit>, turkform_mturk::ApiError> {
+        self.0.list_hits(next, max).await
+    }
+    async fn list_assignments_for_hit(
+        &self,
+        hit_id: &str,
+        next: Option<String>,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteAssignment>, turkform_mturk::ApiError>
+    {
+        self.0.list_assignments_for_hit(hit_id, next).await
+    }
+    async fn create_worker_block(
+        &self,
+        worker: &str,
+        reason: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.create_worker_block(worker, reason).await?;
+        Err(lost())
+    }
+    async fn delete_worker_block(
+        &self,
+        worker: &str,
+        reason: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0.delete_worker_block(worker, reason).await?;
+        Err(lost())
+    }
+    async fn list_worker_blocks(
+        &self,
+        next: Option<String>,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteBlock>, turkform_mturk::ApiError> {
+        self.0.list_worker_blocks(next).await
+    }
+    async fn associate_qualification(
+        &self,
+        type_id: &str,
+        worker: &str,
+        value: i32,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0
+            .associate_qualification(type_id, worker, value)
+            .await?;
+        Err(lost())
+    }
+    async fn disassociate_qualification(
+        &self,
+        type_id: &str,
+        worker: &str,
+        reason: &str,
+    ) -> Result<(), turkform_mturk::ApiError> {
+        self.0
+            .disassociate_qualification(type_id, worker, reason)
+            .await?;
+        Err(lost())
+    }
+    async fn list_workers_with_qualification(
+        &self,
+        type_id: &str,
+        next: Option<String>,
+    ) -> Result<turkform_mturk::Page<turkform_mturk::RemoteGrant>, turkform_mturk::ApiError> {
+        self.0.list_workers_with_qualification(type_id, next).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_calls_whose_answer_is_lost_are_confirmed_by_the_list_calls() {
+    let mut h = Harness::new().await;
+    let c = campaign("street", 1, 1);
+    let d = with_type(desired(
+        vec![c.clone()],
+        workers(&[("ASPAM1", "spam")], &[("ATRAINED1", 3)]),
+    ));
+    let losing = LosingAnswers(&h.api);
+    let outcome = turkform_apply::ops::apply(
+        &mut h.store,
+        &losing,
+        &h.clock,
+        &NoReporter,
+        &Yes,
+        ApplyRequest {
+            desired: &d,
+            only: Vec::new(),
+            saved: None,
+            refresh: true,
+            options: ApplyOptions::new(Target::Sim),
+        },
+    )
+    .await
+    .unwrap();
+    let report = outcome.report.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        (
+            report.workers.blocked,
+            report.workers.granted,
+            report.workers.confirmed
+        ),
+        (1, 1, 2)
+    );
+    let type_id = h.type_id("trained");
+    let recorded = h.store.load().unwrap();
+    assert!(
+        recorded
+            .blocks
+            .iter()
+            .all(|b| b.made_by == MadeBy::Turkform && b.status == WorkerRecordStatus::Active)
+    );
+    assert!(
+        recorded
+            .grants
+            .iter()
+            .all(|g| g.status == WorkerRecordStatus::Active)
+    );
+    assert_eq!(h.blocks().await.len(), 1);
+    assert_eq!(h.grants(&type_id).await.get("ATRAINED1"), Some(&3));
+    // Nothing is planned again.
+    let before = h.mutating_calls().await;
+    assert!(!h.apply(&d).await.plan.has_changes());
+    assert_eq!(h.mutating_calls().await, before);
+}
