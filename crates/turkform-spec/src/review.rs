@@ -338,11 +338,34 @@ pub(crate) fn read_csv(
     }
     let mut rows = Vec::new();
     let mut ok = true;
+    // The reader's own line numbers do not count the blank lines it skips, so a row after one
+    // would be named a line too early: the physical line is counted from the record's byte
+    // offset instead (once over the file, rows come in order).
+    let (mut counted_to, mut line_at) = (0usize, 1usize);
+    let mut physical_line = |byte: u64| -> usize {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(bytes.len())
+            .min(bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start > counted_to {
+            line_at += bytes[counted_to..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            counted_to = start;
+        }
+        line_at
+    };
     for (i, record) in reader.into_records().enumerate() {
         match record {
-            Ok(rec) => rows.push((rec.position().map_or(0, |p| p.line() as usize), rec)),
+            Ok(rec) => {
+                let line = rec.position().map_or(0, |p| physical_line(p.byte()));
+                rows.push((line, rec));
+            }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| physical_line(p.byte()));
                 diags.push(
                     Diagnostic::new(path, line, 1, format!("row {} cannot be read: {e}", i + 1))
                         .with_hint("quote fields that contain commas, quotes or line breaks"),

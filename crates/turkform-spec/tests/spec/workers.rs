@@ -231,3 +231,33 @@ fn a_missing_blocks_file_is_named_where_turkform_toml_declares_it() {
     assert_eq!((d.0[0].line, d.0[0].column), (4, 10));
     assert!(d.0[0].message.contains("cannot read"), "{d}");
 }
+
+#[test]
+fn a_row_after_a_blank_line_is_named_by_its_physical_line() {
+    // The csv reader skips blank lines without counting them: a diagnostic for the row after
+    // one used to name the line before it.
+    let (_dir, result) = load(&[
+        (
+            "turkform.toml",
+            "[workers]\nblocks = \"workers/blocked.csv\"\n",
+        ),
+        (
+            "workers/blocked.csv",
+            "WorkerId,Reason\nASPAM1,spam\n\n\r\nABAD,\n\"AQ\",\"two\nlines\"\nAQ,x\n",
+        ),
+        ("campaigns/street.toml", &campaign("")),
+        ("campaigns/task.html", TASK),
+        ("campaigns/items.csv", ITEMS),
+        ("campaigns/trained.csv", "WorkerId,Value\n"),
+    ]);
+    let d = result.expect_err("two bad rows");
+    let lines: Vec<(usize, &str)> = d.0.iter().map(|x| (x.line, x.message.as_str())).collect();
+    assert_eq!(
+        lines,
+        vec![
+            (5, "a block row has an empty `Reason`"),
+            (8, "worker `AQ` has two rows: lines 6 and 8"),
+        ],
+        "{d}"
+    );
+}
