@@ -94,6 +94,7 @@ async fn main() {
         }],
         qualification_types: vec![],
         inputs_digest: String::new(),
+        workers: Default::default(),
     };
     let recorded = store.load().expect("load");
     let plan = turkform_plan::plan(

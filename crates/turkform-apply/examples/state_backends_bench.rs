@@ -70,6 +70,7 @@ fn desired(items: usize) -> DesiredState {
         }],
         qualification_types: vec![],
         inputs_digest: String::new(),
+        workers: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   retries, group commit, interruption.
 //! - [`limiter`]: the AIMD rate limiter.
 //! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
+//! - `workers` (private): blocks, grants and notification settings, read and applied.
 //! - [`ops`]: one entry per command (`plan`, `apply`, `refresh`) owning the sequence and the
 //!   saved-plan applicability check.
 //!
@@ -35,6 +36,7 @@ pub mod limiter;
 pub mod ops;
 mod refresh;
 mod review;
+mod workers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -56,6 +58,7 @@ use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
 pub use refresh::{DriftSeen, RefreshReport};
 pub use review::{ReviewReport, apply_review};
 pub use tokio_util::sync::CancellationToken as Cancel;
+pub use workers::{WorkersReport, WorkersSeen, apply_workers};
 
 use crate::calls::{Call, CreateHitData, HitTypeData, Purpose, RequirementData};
 use crate::engine::{Engine, Job, Memory, blocking};
@@ -214,6 +217,9 @@ pub struct ApplyReport {
     pub interrupted: bool,
     /// Approvals, rejections and bonuses (after the HIT actions).
     pub review: ReviewReport,
+    /// Blocks, grants and notification settings.
+    #[serde(default)]
+    pub workers: WorkersReport,
 }
 
 impl ApplyReport {
@@ -479,6 +485,7 @@ pub async fn apply(
         elapsed: started.elapsed(),
         interrupted: tally.interrupted,
         review: ReviewReport::default(),
+        workers: WorkersReport::default(),
     })
 }
 

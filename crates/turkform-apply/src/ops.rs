@@ -53,8 +53,8 @@ pub async fn plan(
         .map_err(ApplyError::State)?
         .len();
     let refresh = match mturk {
-        Some(api) => Some(
-            crate::refresh::refresh_in_memory(
+        Some(api) => {
+            let mut report = crate::refresh::refresh_in_memory(
                 api,
                 store,
                 &mut recorded,
@@ -62,8 +62,16 @@ pub async fn plan(
                 reporter,
                 request.project.as_deref(),
             )
-            .await?,
-        ),
+            .await?;
+            report.workers = crate::workers::refresh_in_memory(
+                api,
+                &mut recorded,
+                Some(request.desired),
+                clock.now(),
+            )
+            .await?;
+            Some(report)
+        }
         None => None,
     };
     let plan = turkform_plan::plan(
@@ -197,10 +205,11 @@ async fn apply_logged(
     // without them would plan them again.
     let recovery = crate::recover(api, store, clock, reporter, options).await?;
     let refresh = if request.refresh || request.saved.is_some() {
-        Some(
+        let mut report =
             crate::refresh::refresh(api, store, clock, reporter, options.project.as_deref())
-                .await?,
-        )
+                .await?;
+        report.workers = crate::workers::refresh(api, store, clock, Some(request.desired)).await?;
+        Some(report)
     } else {
         None
     };
@@ -250,6 +259,12 @@ async fn apply_logged(
         report.failed.extend(review.failed.iter().cloned());
         report.review = review;
     }
+    if !report.interrupted && !options.cancel.is_cancelled() {
+        let workers = crate::workers::apply_workers(&plan, api, store, clock, options).await?;
+        report.done += workers.done();
+        report.failed.extend(workers.failed.iter().cloned());
+        report.workers = workers;
+    }
     Ok(ApplyOutcome {
         recovery,
         refresh,
@@ -290,8 +305,9 @@ async fn refresh_logged(
     options: &ApplyOptions,
 ) -> Result<(RecoveryReport, RefreshReport), ApplyError> {
     let recovery = crate::recover(api, store, clock, reporter, options).await?;
-    let refresh =
+    let mut refresh =
         crate::refresh::refresh(api, store, clock, reporter, options.project.as_deref()).await?;
+    refresh.workers = crate::workers::refresh(api, store, clock, None).await?;
     Ok((recovery, refresh))
 }
 
@@ -351,6 +367,13 @@ pub fn check_saved_plan(
 /// they move with the clock whatever MTurk shows.
 fn difference(saved: &Plan, now: &Plan) -> Option<String> {
     if actions(saved) == actions(now) {
+        if worker_actions(saved) != worker_actions(now) {
+            return Some(format!(
+                "it would {}, but from what MTurk shows now it would {}",
+                workers_text(&saved.summary),
+                workers_text(&now.summary)
+            ));
+        }
         return None;
     }
     if saved.summary == now.summary {
@@ -393,6 +416,39 @@ fn actions(plan: &Plan) -> Vec<(&str, Action, turkform_model::Money)> {
         }
     }
     out
+}
+
+/// The worker and notification actions of a plan, without their display reasons.
+fn worker_actions(plan: &Plan) -> (Vec<&turkform_plan::WorkerAction>, Vec<String>) {
+    (
+        plan.workers.iter().map(|w| &w.action).collect(),
+        plan.notifications
+            .iter()
+            .map(|n| format!("{}:{:?}:{:?}", n.campaign, n.hit_type_id, n.settings))
+            .collect(),
+    )
+}
+
+/// "block 2 workers, grant 1" from a summary.
+fn workers_text(s: &Summary) -> String {
+    let parts: Vec<String> = [
+        (s.block, "block"),
+        (s.unblock, "unblock"),
+        (s.grant, "grant to"),
+        (s.revoke, "revoke from"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, verb)| format!("{verb} {n} worker{}", if n == 1 { "" } else { "s" }))
+    .chain(
+        (s.notifications > 0).then(|| format!("set {} notification setting(s)", s.notifications)),
+    )
+    .collect();
+    if parts.is_empty() {
+        "change no worker".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// "create 20 HITs, expire 3" from a summary; "change nothing" when empty.
@@ -449,6 +505,7 @@ mod tests {
             campaigns: Vec::new(),
             qualification_types: Vec::new(),
             inputs_digest: String::new(),
+            workers: Default::default(),
         };
         let mut plan = turkform_plan::plan(
             &desired,

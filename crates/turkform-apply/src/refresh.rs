@@ -40,6 +40,10 @@ pub struct RefreshReport {
     pub assignment_calls: u64,
     /// Assignments new to state or changed since the last refresh.
     pub assignments_recorded: usize,
+    /// Blocks, grants and notifications: what turkform did not make (left alone), and the
+    /// records of an earlier run confirmed.
+    #[serde(default)]
+    pub workers: crate::WorkersSeen,
 }
 
 /// One newly seen drift.

@@ -249,6 +249,7 @@ fn desired(campaigns: Vec<DesiredCampaign>) -> DesiredState {
         campaigns,
         qualification_types: vec![],
         inputs_digest: "test".into(),
+        workers: Default::default(),
     }
 }
 

@@ -308,6 +308,7 @@ async fn apply(
         campaigns: vec![campaign(items)],
         qualification_types: vec![],
         inputs_digest: "test".into(),
+        workers: Default::default(),
     };
     let plan = turkform_plan::plan(
         &desired,

@@ -19,6 +19,9 @@ pub struct DesiredState {
     /// sha256 (hex) over every input file's bytes and path, in a stable order. A saved plan
     /// carries it so that `apply PLANFILE` can tell that the campaigns changed since.
     pub inputs_digest: String,
+    /// `[workers] blocks` and the qualification types' `grants` (DESIGN.md section 9).
+    #[serde(default)]
+    pub workers: crate::DesiredWorkers,
 }
 
 /// Whether a campaign's HITs should be open.

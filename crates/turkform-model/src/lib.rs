@@ -19,6 +19,7 @@ pub mod recorded;
 pub mod review;
 pub mod target;
 pub mod time;
+pub mod workers;
 
 pub use assignment::{AnswerKey, AssignmentStatus, DecidedBy, RecordedAssignment, counted_answers};
 pub use desired::{
@@ -40,3 +41,7 @@ pub use review::{
 };
 pub use target::Target;
 pub use time::UnixTime;
+pub use workers::{
+    BlockRow, DesiredWorkers, GrantFile, GrantRow, MadeBy, NotificationSettings,
+    NotificationTransport, RecordedBlock, RecordedGrant, RecordedNotification, WorkerRecordStatus,
+};

@@ -35,6 +35,16 @@ pub struct RecordedState {
     /// `state mv` renames, oldest first: annotations carrying an old name belong to the new one.
     #[serde(default)]
     pub renames: Vec<Rename>,
+    /// Worker blocks: turkform's (with their progress) and, as the last refresh saw them, the
+    /// ones made outside it.
+    #[serde(default)]
+    pub blocks: Vec<crate::RecordedBlock>,
+    /// Qualification grants of turkform's custom types, turkform's and outside ones alike.
+    #[serde(default)]
+    pub grants: Vec<crate::RecordedGrant>,
+    /// Notification settings turkform set, by HIT type.
+    #[serde(default)]
+    pub notifications: Vec<crate::RecordedNotification>,
 }
 
 impl RecordedState {

@@ -27,6 +27,9 @@ pub struct DesiredReview {
     pub bonuses_file: Option<PathBuf>,
     /// In file order; (AssignmentId, Id) identities are unique.
     pub bonuses: Vec<BonusRow>,
+    /// `[notifications]`: set on the campaign's HIT type; `None` deactivates what was set.
+    #[serde(default)]
+    pub notifications: Option<crate::NotificationSettings>,
 }
 
 impl DesiredReview {

@@ -51,6 +51,13 @@ turk_code_for!(
     get_assignment::GetAssignmentError,
     send_bonus::SendBonusError,
     list_bonus_payments::ListBonusPaymentsError,
+    create_worker_block::CreateWorkerBlockError,
+    delete_worker_block::DeleteWorkerBlockError,
+    list_worker_blocks::ListWorkerBlocksError,
+    associate_qualification_with_worker::AssociateQualificationWithWorkerError,
+    disassociate_qualification_from_worker::DisassociateQualificationFromWorkerError,
+    list_workers_with_qualification_type::ListWorkersWithQualificationTypeError,
+    update_notification_settings::UpdateNotificationSettingsError,
 );
 
 /// Which call failed: a few error codes mean "already done" only for some operations.

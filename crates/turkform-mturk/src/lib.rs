@@ -21,8 +21,8 @@ pub use sdk::{ConnectError, ConnectOptions, CredentialsSource, SdkMturk};
 
 use async_trait::async_trait;
 use turkform_model::{
-    ActionsGuarded, AssignmentStatus, Comparator, HitStatus, Locale, Money, QualificationTypeSpec,
-    UnixTime,
+    ActionsGuarded, AssignmentStatus, Comparator, HitStatus, Locale, Money, NotificationSettings,
+    QualificationTypeSpec, UnixTime,
 };
 
 /// A `QualificationRequirement` with its type id known (custom types already created).
@@ -288,6 +288,103 @@ pub trait MturkApi: Send + Sync {
         hit_id: &str,
         next_token: Option<String>,
     ) -> Result<Page<RemoteAssignment>, ApiError>;
+
+    // Workers and notifications (DESIGN.md section 9). The defaults let in-memory fakes that
+    // do not model workers ignore them: they know no block, grant or setting, and refuse to
+    // make one.
+
+    /// `CreateWorkerBlock` (no token: a repeat just blocks again).
+    async fn create_worker_block(&self, worker_id: &str, reason: &str) -> Result<(), ApiError> {
+        let _ = (worker_id, reason);
+        Err(unsupported("CreateWorkerBlock"))
+    }
+
+    /// `DeleteWorkerBlock` (a repeat, or a worker not blocked, is harmless).
+    async fn delete_worker_block(&self, worker_id: &str, reason: &str) -> Result<(), ApiError> {
+        let _ = (worker_id, reason);
+        Err(unsupported("DeleteWorkerBlock"))
+    }
+
+    /// `ListWorkerBlocks`, one page of 100.
+    async fn list_worker_blocks(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteBlock>, ApiError> {
+        let _ = next_token;
+        Ok(Page {
+            items: Vec::new(),
+            next_token: None,
+        })
+    }
+
+    /// `AssociateQualificationWithWorker` with `IntegerValue` and `SendNotification` false.
+    async fn associate_qualification(
+        &self,
+        qualification_type_id: &str,
+        worker_id: &str,
+        value: i32,
+    ) -> Result<(), ApiError> {
+        let _ = (qualification_type_id, worker_id, value);
+        Err(unsupported("AssociateQualificationWithWorker"))
+    }
+
+    /// `DisassociateQualificationFromWorker`.
+    async fn disassociate_qualification(
+        &self,
+        qualification_type_id: &str,
+        worker_id: &str,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        let _ = (qualification_type_id, worker_id, reason);
+        Err(unsupported("DisassociateQualificationFromWorker"))
+    }
+
+    /// `ListWorkersWithQualificationType` with `Status` Granted, one page of 100.
+    async fn list_workers_with_qualification(
+        &self,
+        qualification_type_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteGrant>, ApiError> {
+        let _ = (qualification_type_id, next_token);
+        Ok(Page {
+            items: Vec::new(),
+            next_token: None,
+        })
+    }
+
+    /// `UpdateNotificationSettings`: `settings` (with version [`turkform_model::workers::NOTIFICATION_VERSION`])
+    /// when given, and `Active`.
+    async fn update_notification_settings(
+        &self,
+        hit_type_id: &str,
+        settings: Option<&NotificationSettings>,
+        active: bool,
+    ) -> Result<(), ApiError> {
+        let _ = (hit_type_id, settings, active);
+        Err(unsupported("UpdateNotificationSettings"))
+    }
+}
+
+fn unsupported(operation: &str) -> ApiError {
+    ApiError::Fatal {
+        code: None,
+        turk_error_code: None,
+        message: format!("{operation} is not supported by this MTurk client"),
+    }
+}
+
+/// One entry of `ListWorkerBlocks`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteBlock {
+    pub worker_id: String,
+    pub reason: String,
+}
+
+/// One entry of `ListWorkersWithQualificationType`: a worker holding the qualification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteGrant {
+    pub worker_id: String,
+    pub value: i32,
 }
 
 /// What `GetAssignment` says of an assignment's decision.

@@ -20,13 +20,17 @@ use aws_sdk_mturk::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_mturk::types as sdk;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::DateTime;
-use turkform_model::{AssignmentStatus, HitStatus, Money, QualificationTypeSpec, Target, UnixTime};
+use turkform_model::{
+    AssignmentStatus, HitStatus, Money, NotificationSettings, QualificationTypeSpec, Target,
+    UnixTime,
+};
 
 use crate::classify::{Call, TurkCode, chain_text, classify};
 use crate::health::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, Health};
 use crate::{
     ApiError, BonusPayment, CreateHitRequest, HitTypeRequest, Page, QuestionRequest,
-    RemoteAssignment, RemoteDecision, RemoteHit, RemoteQualificationType, ResolvedRequirement,
+    RemoteAssignment, RemoteBlock, RemoteDecision, RemoteGrant, RemoteHit, RemoteQualificationType,
+    ResolvedRequirement,
 };
 
 /// MTurk lives in one region whatever the endpoint.
@@ -735,6 +739,149 @@ impl crate::MturkApi for SdkMturk {
             items,
             next_token: out.next_token().map(str::to_owned),
         })
+    }
+
+    async fn create_worker_block(&self, worker_id: &str, reason: &str) -> Result<(), ApiError> {
+        self.client
+            .create_worker_block()
+            .worker_id(worker_id)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn delete_worker_block(&self, worker_id: &str, reason: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_worker_block()
+            .worker_id(worker_id)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn list_worker_blocks(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteBlock>, ApiError> {
+        let out = self
+            .client
+            .list_worker_blocks()
+            .max_results(100)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let items = out
+            .worker_blocks()
+            .iter()
+            .map(|b| RemoteBlock {
+                worker_id: b.worker_id().unwrap_or_default().to_owned(),
+                reason: b.reason().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn associate_qualification(
+        &self,
+        qualification_type_id: &str,
+        worker_id: &str,
+        value: i32,
+    ) -> Result<(), ApiError> {
+        self.client
+            .associate_qualification_with_worker()
+            .qualification_type_id(qualification_type_id)
+            .worker_id(worker_id)
+            .integer_value(value)
+            .send_notification(false)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn disassociate_qualification(
+        &self,
+        qualification_type_id: &str,
+        worker_id: &str,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        self.client
+            .disassociate_qualification_from_worker()
+            .qualification_type_id(qualification_type_id)
+            .worker_id(worker_id)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        Ok(())
+    }
+
+    async fn list_workers_with_qualification(
+        &self,
+        qualification_type_id: &str,
+        next_token: Option<String>,
+    ) -> Result<Page<RemoteGrant>, ApiError> {
+        let out = self
+            .client
+            .list_workers_with_qualification_type()
+            .qualification_type_id(qualification_type_id)
+            .status(sdk::QualificationStatus::Granted)
+            .max_results(100)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(Call::Other, e))?;
+        let items = out
+            .qualifications()
+            .iter()
+            .filter(|q| q.status() != Some(&sdk::QualificationStatus::Revoked))
+            .map(|q| RemoteGrant {
+                worker_id: q.worker_id().unwrap_or_default().to_owned(),
+                value: q.integer_value().unwrap_or(1),
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn update_notification_settings(
+        &self,
+        hit_type_id: &str,
+        settings: Option<&NotificationSettings>,
+        active: bool,
+    ) -> Result<(), ApiError> {
+        let mut req = self
+            .client
+            .update_notification_settings()
+            .hit_type_id(hit_type_id)
+            .active(active);
+        if let Some(s) = settings {
+            let spec = sdk::NotificationSpecification::builder()
+                .destination(&s.destination)
+                .transport(sdk::NotificationTransport::from(s.transport.api_name()))
+                .version(turkform_model::workers::NOTIFICATION_VERSION)
+                .set_event_types(Some(
+                    s.events
+                        .iter()
+                        .map(|e| sdk::EventType::from(e.as_str()))
+                        .collect(),
+                ))
+                .build()
+                .map_err(build_error)?;
+            req = req.notification(spec);
+        }
+        req.send().await.map_err(|e| classify(Call::Other, e))?;
+        Ok(())
     }
 }
 

@@ -78,6 +78,7 @@ fn states(items: usize) -> (DesiredState, RecordedState) {
         }],
         qualification_types: Vec::new(),
         inputs_digest: String::new(),
+        workers: Default::default(),
     };
     let recorded = RecordedState {
         target: Some(Target::Sim),

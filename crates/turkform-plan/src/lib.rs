@@ -14,6 +14,7 @@ pub mod cost;
 mod goal;
 mod planner;
 mod review;
+mod workers;
 
 pub use planner::{PlanOptions, plan};
 pub use review::is_right as answer_matches_gold;
@@ -53,7 +54,84 @@ pub struct Plan {
     /// state does not know, a WorkerId that does not match): apply refuses a plan with any.
     #[serde(default)]
     pub errors: Vec<PlanError>,
+    /// Worker blocks and qualification grants to make or undo (account-wide; run after the
+    /// campaigns' review).
+    #[serde(default)]
+    pub workers: Vec<PlannedWorker>,
+    /// Notification settings to set on (or deactivate from) campaigns' HIT types.
+    #[serde(default)]
+    pub notifications: Vec<PlannedNotification>,
     pub summary: Summary,
+}
+
+/// A block, unblock, grant or revoke, with why (for display only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedWorker {
+    pub action: WorkerAction,
+    /// Why this one, for display only.
+    pub reason: String,
+    /// What the human plan groups it under (the file or rule it comes from), display only.
+    pub group: String,
+}
+
+/// One worker call. None has a token: a repeat is harmless on MTurk, and the executor confirms
+/// a failed one with ListWorkerBlocks / ListWorkersWithQualificationType.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerAction {
+    /// `CreateWorkerBlock` with `reason`.
+    Block { worker_id: String, reason: String },
+    /// `DeleteWorkerBlock` of a block turkform made.
+    Unblock { worker_id: String },
+    /// `AssociateQualificationWithWorker`. `qualification_type_id` is `None` when the type is
+    /// created by the same apply (resolved by name then).
+    Grant {
+        qualification: String,
+        qualification_type_id: Option<String>,
+        worker_id: String,
+        value: i32,
+    },
+    /// `DisassociateQualificationFromWorker` of a grant turkform made.
+    Revoke {
+        qualification: String,
+        qualification_type_id: String,
+        worker_id: String,
+    },
+}
+
+impl WorkerAction {
+    /// The verb the human plan groups by.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            WorkerAction::Block { .. } => "block",
+            WorkerAction::Unblock { .. } => "unblock",
+            WorkerAction::Grant { .. } => "grant",
+            WorkerAction::Revoke { .. } => "revoke",
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        match self {
+            WorkerAction::Block { worker_id, .. }
+            | WorkerAction::Unblock { worker_id }
+            | WorkerAction::Grant { worker_id, .. }
+            | WorkerAction::Revoke { worker_id, .. } => worker_id,
+        }
+    }
+}
+
+/// `UpdateNotificationSettings` on a campaign's HIT type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedNotification {
+    pub campaign: String,
+    /// The HIT type's definition hash, to find its id when the same apply registers it.
+    pub hit_type_hash: Option<String>,
+    /// Known when state records the HIT type.
+    pub hit_type_id: Option<String>,
+    /// `Some`: set these and activate; `None`: deactivate what was set.
+    pub settings: Option<turkform_model::NotificationSettings>,
+    /// For display only.
+    pub reason: String,
 }
 
 /// A reason the plan cannot be applied, at the file and line that causes it.
@@ -354,6 +432,22 @@ pub struct Summary {
     pub review_moves: Money,
     #[serde(default)]
     pub errors: usize,
+    #[serde(default)]
+    pub block: usize,
+    #[serde(default)]
+    pub unblock: usize,
+    #[serde(default)]
+    pub grant: usize,
+    #[serde(default)]
+    pub revoke: usize,
+    /// Notification settings set or deactivated.
+    #[serde(default)]
+    pub notifications: usize,
+    /// Blocks and grants made outside turkform that state knows of: left alone.
+    #[serde(default)]
+    pub outside_blocks: usize,
+    #[serde(default)]
+    pub outside_grants: usize,
 }
 
 impl Plan {
@@ -364,5 +458,7 @@ impl Plan {
                 .campaigns
                 .iter()
                 .any(|c| !c.actions.is_empty() || !c.hit_types.is_empty() || !c.review.is_empty())
+            || !self.workers.is_empty()
+            || !self.notifications.is_empty()
     }
 }

@@ -116,8 +116,11 @@ pub fn plan(
         campaigns.push(planned);
     }
 
+    let workers = crate::workers::plan_workers(desired, recorded, options, &mut warnings);
+    let notifications = crate::workers::plan_notifications(desired, recorded, &campaigns, options);
     let mut summary = summarize(&qualification_types, &campaigns, &warnings);
     summary.errors = errors.len();
+    crate::workers::summarize(&workers, &notifications, recorded, &mut summary);
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         target: desired.target,
@@ -130,6 +133,8 @@ pub fn plan(
         campaigns,
         warnings,
         errors,
+        workers,
+        notifications,
         summary,
     }
 }

@@ -78,6 +78,7 @@ fn desired(mut campaigns: Vec<DesiredCampaign>) -> DesiredState {
         campaigns,
         qualification_types: Vec::new(),
         inputs_digest: "digest".to_owned(),
+        workers: Default::default(),
     }
 }
 

@@ -160,6 +160,13 @@ impl ControlClient {
         self.ok("GET", "/_sim/stats", None).await
     }
 
+    /// `GET /_sim/notifications`: every HIT type's notification settings, as
+    /// `{"NotificationSettings": [{"HITTypeId", "Notification", "Active"}]}` (MTurk itself has
+    /// no read of them).
+    pub async fn notifications(&self) -> Result<Value, ControlError> {
+        self.ok("GET", "/_sim/notifications", None).await
+    }
+
     /// `POST /_sim/work` with `body` (see the simulator's README for its members); returns what
     /// the workers did.
     pub async fn work(&self, body: &Value) -> Result<Value, ControlError> {

@@ -481,6 +481,24 @@ async fn control_endpoint(
             )
         }
         ("GET", "stats") => control_json(200, stats(shared)),
+        // MTurk has no read of a HIT type's notification settings; tests need one.
+        ("GET", "notifications") => {
+            let core = lock(&shared.core);
+            let mut settings: Vec<&crate::world::NotificationSetting> =
+                core.world.notifications.values().collect();
+            settings.sort_by(|a, b| a.hit_type_id.cmp(&b.hit_type_id));
+            let items: Vec<Value> = settings
+                .into_iter()
+                .map(|n| {
+                    json!({
+                        "HITTypeId": n.hit_type_id,
+                        "Notification": n.specification,
+                        "Active": n.active,
+                    })
+                })
+                .collect();
+            control_json(200, json!({ "NotificationSettings": items }))
+        }
         ("POST", "work") => {
             let request: work::WorkRequest = match parse().and_then(|v| {
                 serde_json::from_value(v).map_err(|e| format!("the work request is not valid: {e}"))
@@ -501,7 +519,7 @@ async fn control_endpoint(
         _ => control_error(
             404,
             format!(
-                "no control endpoint {method} /_sim/{path}: use GET|POST /_sim/clock, GET /_sim/stats, POST /_sim/work"
+                "no control endpoint {method} /_sim/{path}: use GET|POST /_sim/clock, GET /_sim/stats, GET /_sim/notifications, POST /_sim/work"
             ),
         ),
     }

@@ -78,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let opts = LoadOptions {
         target: Target::Sim,
+        workers: Default::default(),
         campaigns_dir: campaigns,
         only: Vec::new(),
         now: UnixTime::now(),

@@ -27,10 +27,11 @@ impl Loc {
 }
 
 /// Keys of each table, for unknown-key checks and "belongs in" hints.
-pub(crate) const ROOT_KEYS: [&str; 9] = [
+pub(crate) const ROOT_KEYS: [&str; 10] = [
     "name",
     "review",
     "bonuses",
+    "notifications",
     "status",
     "hit_type",
     "layout",
@@ -57,7 +58,8 @@ const LAYOUT_KEYS: [&str; 6] = [
 ];
 const ITEMS_KEYS: [&str; 5] = ["source", "key", "assignments", "lifetime", "ends_at"];
 const BUDGET_KEYS: [&str; 1] = ["max_spend"];
-const QUALIFICATION_TYPE_KEYS: [&str; 5] = [
+const QUALIFICATION_TYPE_KEYS: [&str; 6] = [
+    "grants",
     "description",
     "keywords",
     "auto_granted",
@@ -119,6 +121,8 @@ pub(crate) struct CampaignDef {
     pub items: Option<ItemsDef>,
     /// `[review]` / `[bonuses]`, when the file has either; their files are read later.
     pub review: Option<crate::review::ReviewDef>,
+    /// `[notifications]`, checked.
+    pub notifications: Option<turkform_model::NotificationSettings>,
 }
 
 /// How the question of each item is made.
@@ -780,8 +784,10 @@ pub(crate) fn parse_campaign(
         None => None,
     };
     let review = crate::review::parse_review(r, &root, file);
+    let notifications = crate::workers::parse_notifications(r, &root);
     Some(CampaignDef {
         review,
+        notifications,
         name,
         name_loc,
         file: file.to_owned(),
@@ -796,11 +802,14 @@ pub(crate) fn parse_campaign(
 }
 
 /// Reads `[qualification_types.NAME]` tables of one file.
+/// A qualification type's `grants` file and where it is named.
+pub(crate) type GrantsDef = (PathBuf, Loc);
+
 pub(crate) fn parse_qualification_types(
     r: &mut FileDiagnostics<'_>,
     doc: &DeTable<'_>,
     file: &Path,
-) -> Vec<(QualificationTypeSpec, Loc)> {
+) -> Vec<(QualificationTypeSpec, Loc, Option<GrantsDef>)> {
     let root = Table::new(doc, 0, "the campaign file");
     let mut out = Vec::new();
     let Some(types) = root.table(r, "qualification_types", "[qualification_types]") else {
@@ -843,6 +852,25 @@ pub(crate) fn parse_qualification_types(
             format!("[qualification_types.{name_str}]"),
         );
         t.check_keys(r, &QUALIFICATION_TYPE_KEYS, &[]);
+        let grants = t
+            .str(
+                r,
+                "grants",
+                Some("name a CSV file with WorkerId and Value, relative to this file"),
+            )
+            .and_then(|(s, span)| {
+                let path = relative_to(file, s);
+                if path.extension().is_some_and(|e| e == "csv") {
+                    Some((path, Loc::of(r, span.start)))
+                } else {
+                    r.error(
+                        span.start,
+                        format!("`{s}` is not a .csv file"),
+                        Some("a grants file is CSV with the columns WorkerId and Value".into()),
+                    );
+                    None
+                }
+            });
         let description = t.req_str(
             r,
             "description",
@@ -907,6 +935,7 @@ pub(crate) fn parse_qualification_types(
                     declared_in: file.to_owned(),
                 },
                 Loc::of(r, at),
+                grants,
             ));
         }
     }

@@ -11,7 +11,8 @@
 //!
 //! Modules: `project` (the whole load), `campaign` (one file's keys), `qualifications`
 //! (requirements and their MTurk rules), `render` (templates and question XML), `data`
-//! (CSV/JSONL rows), `review` (review and bonus tables and their files), `settings`, `init`, and the helpers `toml_read`, `duration`, `countries`,
+//! (CSV/JSONL rows), `review` (review and bonus tables and their files), `workers` (blocks, grants and
+//! notifications), `settings`, `init`, and the helpers `toml_read`, `duration`, `countries`,
 //! `diagnostic`.
 
 // A library reports through return values and its Reporter/tracing, never by printing: the
@@ -30,6 +31,7 @@ mod render;
 mod review;
 mod settings;
 mod toml_read;
+mod workers;
 
 use std::path::PathBuf;
 
@@ -43,7 +45,10 @@ pub use qualifications::resolve_alias;
 pub use render::{
     EXTERNAL_QUESTION_NS, HTML_QUESTION_NS, MAX_QUESTION_BYTES, QUESTION_FORM_NS, html_question,
 };
-pub use settings::{ApplySettings, Settings, check_concurrency, load_settings, valid_project_id};
+pub use settings::{
+    ApplySettings, Settings, WorkersSettings, check_concurrency, load_settings, valid_project_id,
+};
+pub use workers::DeclaredAt;
 
 /// What to load, and for which target.
 #[derive(Clone, Debug)]
@@ -58,6 +63,8 @@ pub struct LoadOptions {
     pub only: Vec<String>,
     /// "Now", for `ends_at` checks.
     pub now: UnixTime,
+    /// `[workers]` of `turkform.toml`: the blocks file is read and checked with the campaigns.
+    pub workers: WorkersSettings,
 }
 
 /// One item's question, for `turkform render`.

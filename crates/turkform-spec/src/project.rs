@@ -173,9 +173,11 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
 
     // Pass 2: custom qualification types, which any campaign may reference.
     let mut qualification_types: BTreeMap<String, (QualificationTypeSpec, Loc)> = BTreeMap::new();
+    // (type name, grants file, the campaign file naming it, where).
+    let mut grant_files: Vec<(String, PathBuf, PathBuf, Loc)> = Vec::new();
     for (i, doc) in &docs {
         let mut r = FileDiagnostics::new(&sources[*i]);
-        for (spec, loc) in parse_qualification_types(&mut r, doc, &texts[*i].path) {
+        for (spec, loc, grants) in parse_qualification_types(&mut r, doc, &texts[*i].path) {
             if let Some((first, first_loc)) = qualification_types.get(&spec.name) {
                 let (l, c) = (loc.line, loc.column);
                 r.diags.push(
@@ -187,6 +189,9 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
                     )),
                 );
             } else {
+                if let Some((path, at)) = grants {
+                    grant_files.push((spec.name.clone(), path, texts[*i].path.clone(), at));
+                }
                 qualification_types.insert(spec.name.clone(), (spec, loc));
             }
         }
@@ -303,7 +308,10 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
                 lifetime,
                 max_spend: def.max_spend,
                 items,
-                review,
+                review: turkform_model::DesiredReview {
+                    notifications: def.notifications.clone(),
+                    ..review
+                },
             });
         }
     }
@@ -337,6 +345,25 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
             diags.push(Diagnostic::new(at, 0, 0, msg));
         }
     }
+    // Workers (account-wide, DESIGN.md section 9): read for every load but `render`.
+    let mut workers = turkform_model::DesiredWorkers::default();
+    if let Mode::All = mode {
+        grant_files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, path, campaign_file, at) in &grant_files {
+            if let Some(g) =
+                crate::workers::load_grants(name, path, campaign_file, *at, &mut diags, &mut inputs)
+            {
+                workers.grants.push(g);
+            }
+        }
+        if let Some((path, declared)) = &opts.workers.blocks {
+            if let Some(rows) = crate::workers::load_blocks(path, declared, &mut diags, &mut inputs)
+            {
+                workers.blocks = rows;
+            }
+            workers.blocks_file = Some(path.clone());
+        }
+    }
     if !diags.is_empty() {
         return Err(Diagnostics::from(diags));
     }
@@ -347,6 +374,7 @@ pub(crate) fn load(opts: &LoadOptions, mode: Mode<'_>) -> Result<Loaded, Diagnos
         campaigns,
         qualification_types: qualification_types.into_values().map(|(s, _)| s).collect(),
         inputs_digest: inputs_digest(&dir, inputs),
+        workers,
     };
     Ok(Loaded {
         state,

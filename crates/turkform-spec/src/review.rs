@@ -272,12 +272,12 @@ fn parse_known(r: &mut FileDiagnostics<'_>, t: &Table<'_, '_>, file: &Path) -> O
 }
 
 /// A CSV file read whole, with its header index and every record's line.
-struct CsvFile {
-    headers: Vec<String>,
-    rows: Vec<(usize, csv::StringRecord)>,
+pub(crate) struct CsvFile {
+    pub headers: Vec<String>,
+    pub rows: Vec<(usize, csv::StringRecord)>,
 }
 
-fn read_csv(
+pub(crate) fn read_csv(
     path: &Path,
     campaign_file: &Path,
     loc: Loc,
@@ -338,11 +338,34 @@ fn read_csv(
     }
     let mut rows = Vec::new();
     let mut ok = true;
+    // The reader's own line numbers do not count the blank lines it skips, so a row after one
+    // would be named a line too early: the physical line is counted from the record's byte
+    // offset instead (once over the file, rows come in order).
+    let (mut counted_to, mut line_at) = (0usize, 1usize);
+    let mut physical_line = |byte: u64| -> usize {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(bytes.len())
+            .min(bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start > counted_to {
+            line_at += bytes[counted_to..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            counted_to = start;
+        }
+        line_at
+    };
     for (i, record) in reader.into_records().enumerate() {
         match record {
-            Ok(rec) => rows.push((rec.position().map_or(0, |p| p.line() as usize), rec)),
+            Ok(rec) => {
+                let line = rec.position().map_or(0, |p| physical_line(p.byte()));
+                rows.push((line, rec));
+            }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| physical_line(p.byte()));
                 diags.push(
                     Diagnostic::new(path, line, 1, format!("row {} cannot be read: {e}", i + 1))
                         .with_hint("quote fields that contain commas, quotes or line breaks"),
@@ -359,7 +382,7 @@ fn column(f: &CsvFile, name: &str) -> Option<usize> {
     f.headers.iter().position(|h| h == name)
 }
 
-fn missing_column(path: &Path, name: &str, f: &CsvFile, why: &str) -> Diagnostic {
+pub(crate) fn missing_column(path: &Path, name: &str, f: &CsvFile, why: &str) -> Diagnostic {
     let hint = match did_you_mean(name, f.headers.iter().map(String::as_str)) {
         Some(s) => format!("did you mean `{s}`? {why}"),
         None => why.to_owned(),

@@ -22,6 +22,15 @@ pub struct Settings {
     /// The project identity (`project`), carried in every annotation so that two projects on
     /// one account never adopt each other's HITs; `None` for a project made before it existed.
     pub project: Option<String>,
+    /// `[workers]` (DESIGN.md section 9).
+    pub workers: WorkersSettings,
+}
+
+/// The `[workers]` table: the project-wide blocks file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkersSettings {
+    /// `blocks`, relative to the project root like `state`; with where it is written.
+    pub blocks: Option<(PathBuf, crate::DeclaredAt)>,
 }
 
 /// The `[apply]` table.
@@ -39,11 +48,20 @@ impl Default for Settings {
             target: None,
             apply: ApplySettings { concurrency: 16 },
             project: None,
+            workers: WorkersSettings::default(),
         }
     }
 }
 
-const KEYS: [&str; 5] = ["campaigns", "state", "target", "apply", "project"];
+const KEYS: [&str; 6] = [
+    "campaigns",
+    "state",
+    "target",
+    "apply",
+    "project",
+    "workers",
+];
+const WORKERS_KEYS: [&str; 1] = ["blocks"];
 
 /// Longest project identity: it goes into every annotation (255 characters in all).
 pub const MAX_PROJECT_CHARS: usize = 40;
@@ -135,6 +153,32 @@ pub fn load_settings(project_root: &Path) -> Result<Settings, Diagnostics> {
                     format!("`concurrency` = {n} is out of range"),
                     Some(hint),
                 ),
+            }
+        }
+    }
+    if let Some(workers) = root.table(&mut r, "workers", "[workers]") {
+        workers.check_keys(&mut r, &WORKERS_KEYS, &[]);
+        if let Some((b, span)) = workers.str(
+            &mut r,
+            "blocks",
+            Some("name a CSV file with WorkerId and Reason, relative to turkform.toml"),
+        ) {
+            if b.ends_with(".csv") {
+                let (line, column) = r.src.position(span.start);
+                settings.workers.blocks = Some((
+                    base(b),
+                    crate::DeclaredAt {
+                        file: path.clone(),
+                        line,
+                        column,
+                    },
+                ));
+            } else {
+                r.error(
+                    span.start,
+                    format!("`{b}` is not a .csv file"),
+                    Some("the blocks file is CSV with the columns WorkerId and Reason".into()),
+                );
             }
         }
     }

@@ -18,6 +18,8 @@
 //!   `Tx` like [`store`], so it runs on both backends.
 //! - `bonuses`: the SQL of bonuses (recorded pending before the call, paid after, kept for
 //!   good), on `Tx` like [`assignments`].
+//! - `workers`: the SQL of worker blocks, qualification grants and notification settings
+//!   ([`WorkersBatch`]), on `Tx` like `bonuses`.
 //! - [`lock`]: the apply lock of a file, an OS advisory lock the kernel drops when its holder
 //!   dies, with the holder also named inside the state file.
 //! - [`migrate`]: `state migrate`, a whole state copied between backends.
@@ -58,6 +60,7 @@ mod pg_store;
 pub mod schema;
 mod sqlite;
 pub mod store;
+mod workers;
 
 use std::path::PathBuf;
 
@@ -69,6 +72,7 @@ pub use journal::{
 pub use lock::{LockInfo, StateLock};
 pub use schema::SCHEMA_VERSION;
 pub use store::{OpenMode, StateStore};
+pub use workers::WorkersBatch;
 
 /// Everything that can go wrong with the state file. Each way the file can be unusable is its
 /// own variant, so the binary can tell the user exactly what to do about it.

@@ -158,6 +158,43 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "paid_at",
         ],
     ),
+    (
+        "worker_blocks",
+        &[
+            "target",
+            "worker_id",
+            "reason",
+            "made_by",
+            "status",
+            "recorded_at",
+        ],
+    ),
+    (
+        "worker_grants",
+        &[
+            "target",
+            "qualification_type_id",
+            "worker_id",
+            "qualification",
+            "value",
+            "made_by",
+            "status",
+            "recorded_at",
+        ],
+    ),
+    (
+        "notification_settings",
+        &[
+            "target",
+            "hit_type_id",
+            "campaign",
+            "destination",
+            "transport",
+            "events",
+            "active",
+            "updated_at",
+        ],
+    ),
 ];
 
 /// What a migration copied.

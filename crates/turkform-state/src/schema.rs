@@ -14,7 +14,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -25,7 +25,7 @@ pub const APP_NAME: &str = "turkform";
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
 pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES];
+    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES, V6_WORKERS];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -213,6 +213,47 @@ CREATE TABLE bonuses (
     PRIMARY KEY (target, campaign, identity)
 );
 CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
+"#;
+
+/// Schema 6 adds workers and notifications as code: worker blocks and qualification grants
+/// (turkform's own, recorded `adding` before the call so that a crash never makes them look like
+/// someone else's, and the ones a refresh found made outside turkform), and the notification
+/// settings turkform set per HIT type. Self-contained: it only creates tables.
+pub const V6_WORKERS: &str = r#"
+CREATE TABLE worker_blocks (
+    target      TEXT NOT NULL,
+    worker_id   TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    -- turkform | outside
+    made_by     TEXT NOT NULL,
+    -- adding | active | removing
+    status      TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (target, worker_id)
+);
+CREATE TABLE worker_grants (
+    target                TEXT NOT NULL,
+    qualification_type_id TEXT NOT NULL,
+    worker_id             TEXT NOT NULL,
+    qualification         TEXT NOT NULL,
+    value                 INTEGER NOT NULL,
+    made_by               TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    recorded_at           INTEGER NOT NULL,
+    PRIMARY KEY (target, qualification_type_id, worker_id)
+);
+CREATE TABLE notification_settings (
+    target      TEXT NOT NULL,
+    hit_type_id TEXT NOT NULL,
+    campaign    TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    transport   TEXT NOT NULL,
+    -- Event type names, sorted, comma-separated.
+    events      TEXT NOT NULL,
+    active      INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (target, hit_type_id)
+);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -418,6 +459,7 @@ pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     PG_V3,
     PG_V4_FORGOTTEN_AND_RENAMES,
     PG_V5_BONUSES,
+    PG_V6_WORKERS,
 ];
 
 pub const PG_V1: &str = r#"
@@ -580,6 +622,41 @@ CREATE TABLE bonuses (
     PRIMARY KEY (target, campaign, identity)
 );
 CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
+"#;
+
+/// [`V6_WORKERS`] on PostgreSQL.
+pub const PG_V6_WORKERS: &str = r#"
+CREATE TABLE worker_blocks (
+    target      TEXT COLLATE "C" NOT NULL,
+    worker_id   TEXT COLLATE "C" NOT NULL,
+    reason      TEXT COLLATE "C" NOT NULL,
+    made_by     TEXT COLLATE "C" NOT NULL,
+    status      TEXT COLLATE "C" NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (target, worker_id)
+);
+CREATE TABLE worker_grants (
+    target                TEXT COLLATE "C" NOT NULL,
+    qualification_type_id TEXT COLLATE "C" NOT NULL,
+    worker_id             TEXT COLLATE "C" NOT NULL,
+    qualification         TEXT COLLATE "C" NOT NULL,
+    value                 BIGINT NOT NULL,
+    made_by               TEXT COLLATE "C" NOT NULL,
+    status                TEXT COLLATE "C" NOT NULL,
+    recorded_at           BIGINT NOT NULL,
+    PRIMARY KEY (target, qualification_type_id, worker_id)
+);
+CREATE TABLE notification_settings (
+    target      TEXT COLLATE "C" NOT NULL,
+    hit_type_id TEXT COLLATE "C" NOT NULL,
+    campaign    TEXT COLLATE "C" NOT NULL,
+    destination TEXT COLLATE "C" NOT NULL,
+    transport   TEXT COLLATE "C" NOT NULL,
+    events      TEXT COLLATE "C" NOT NULL,
+    active      BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (target, hit_type_id)
+);
 "#;
 
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with

@@ -185,6 +185,22 @@ impl StateStore {
         })
     }
 
+    /// Commits the changes to worker blocks, grants and notification settings in one
+    /// transaction; bumps the serial once when any row changed. Returns whether one did.
+    pub fn commit_workers(&mut self, batch: &crate::WorkersBatch) -> Result<bool, StateError> {
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let target = self.target;
+        self.write(|tx| {
+            let changed = crate::workers::commit(tx, target, batch)?;
+            if changed {
+                bump_serial(tx, target)?;
+            }
+            Ok(changed)
+        })
+    }
+
     // --- locking ---
 
     /// Takes the apply lock, waiting up to `timeout` (zero: try once). See [`crate::lock`]; on
@@ -871,6 +887,15 @@ fn load(
     } else {
         Vec::new()
     };
+    let (blocks, grants, notifications) = if version >= 6 {
+        (
+            crate::workers::blocks(tx, target)?,
+            crate::workers::grants(tx, target)?,
+            crate::workers::notifications(tx, target)?,
+        )
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
+    };
     // A state older than schema 4 opened read-only is read as it is, never migrated.
     let (forgotten, renames) = if version >= 4 {
         load_forgotten_and_renames(tx, t)?
@@ -891,6 +916,9 @@ fn load(
         renames,
         assignments,
         bonuses,
+        blocks,
+        grants,
+        notifications,
     })
 }
 

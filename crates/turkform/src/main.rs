@@ -9,6 +9,7 @@ mod failure;
 mod output;
 mod progress;
 mod render;
+mod render_workers;
 mod settings;
 mod signals;
 mod world;

@@ -149,6 +149,13 @@ pub fn print_report(report: &ApplyReport) {
     for c in &r.conflicts {
         eprintln!("  conflict: {c}");
     }
+    let w = &report.workers;
+    if w.done() + w.confirmed > 0 {
+        eprintln!(
+            "  workers: {} blocked, {} unblocked, {} qualification(s) granted, {} revoked, {} notification setting(s) updated; {} confirmed by MTurk's lists after a failed call",
+            w.blocked, w.unblocked, w.granted, w.revoked, w.notifications, w.confirmed
+        );
+    }
     if report.interrupted {
         eprintln!("  what was in flight is recorded; run `turkform apply` again to finish");
     }

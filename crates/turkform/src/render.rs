@@ -36,10 +36,10 @@ impl Style {
     fn red(&self, t: &str) -> String {
         self.paint("31", t)
     }
-    fn bold(&self, t: &str) -> String {
+    pub(crate) fn bold(&self, t: &str) -> String {
         self.paint("1", t)
     }
-    fn dim(&self, t: &str) -> String {
+    pub(crate) fn dim(&self, t: &str) -> String {
         self.paint("2", t)
     }
 }
@@ -59,6 +59,11 @@ fn symbol_and_verb(action: &Action) -> (&'static str, &'static str) {
         Action::Replace { .. } => ("-/+", "replace"),
         Action::FollowUpHit { .. } => ("+", "post follow-up"),
     }
+}
+
+/// [`paint_symbol`], for the other renderers.
+pub fn painted(style: &Style, symbol: &str) -> String {
+    paint_symbol(style, symbol)
 }
 
 fn paint_symbol(style: &Style, symbol: &str) -> String {
@@ -296,6 +301,7 @@ pub fn plan_human(plan: &Plan, style: &Style) -> String {
         }
         out.push('\n');
     }
+    crate::render_workers::write(&mut out, style, plan);
     for e in &plan.errors {
         let _ = writeln!(
             out,
@@ -394,6 +400,7 @@ pub fn summary_line(plan: &Plan, style: &Style) -> String {
     push(s.override_rejection, "rejection(s) to override");
     push(s.reject, "to reject");
     push(s.bonus, "bonus(es) to pay");
+    crate::render_workers::summary_parts(plan, &mut push);
     let mut line = format!(
         "{} {}. Cost: {}",
         style.bold("Plan:"),
@@ -558,6 +565,7 @@ mod tests {
             campaigns: Vec::new(),
             qualification_types: Vec::new(),
             inputs_digest: String::new(),
+            workers: Default::default(),
         };
         let mut plan = turkform_plan::plan(
             &desired,

@@ -55,6 +55,7 @@ fn goal_plan(additions: usize) -> Plan {
         campaigns: Vec::new(),
         qualification_types: Vec::new(),
         inputs_digest: String::new(),
+        workers: Default::default(),
     };
     let mut plan = turkform_plan::plan(
         &desired,

@@ -22,6 +22,8 @@ pub struct Resolved {
     pub concurrency: usize,
     /// `project` in `turkform.toml`: carried in every annotation; `None` for an older project.
     pub project: Option<String>,
+    /// `[workers]` of `turkform.toml` (the blocks file).
+    pub workers: turkform_spec::WorkersSettings,
 }
 
 /// Changes into `-C DIR` first, so that every relative path (and every diagnostic) reads as
@@ -79,6 +81,7 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, Failure> {
         endpoint_url,
         concurrency,
         project: file.project.clone(),
+        workers: file.workers.clone(),
     })
 }
 

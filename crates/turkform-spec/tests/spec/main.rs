@@ -7,3 +7,4 @@ mod api;
 mod broken;
 mod examples;
 mod review;
+mod workers;

@@ -31,6 +31,7 @@ pub fn in_dir<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
 pub fn options(dir: &str, target: Target) -> LoadOptions {
     LoadOptions {
         target,
+        workers: Default::default(),
         campaigns_dir: PathBuf::from(dir),
         only: Vec::new(),
         now: NOW,

@@ -286,5 +286,43 @@ pub async fn refresh(resolved: &Resolved, args: &RefreshArgs) -> Result<u8, Fail
     if report.orphans > 0 {
         eprintln!("  `turkform apply` adopts the HITs state does not know");
     }
+    let w = &report.workers;
+    if w.outside_blocks + w.outside_grants + w.confirmed > 0 {
+        eprintln!(
+            "  workers: {} block(s) and {} grant(s) made outside turkform (left alone), {} earlier call(s) confirmed",
+            w.outside_blocks, w.outside_grants, w.confirmed
+        );
+        let recorded = store.load().map_err(super::state_failure)?;
+        let outside = |m: turkform_model::MadeBy| m == turkform_model::MadeBy::Outside;
+        let lines: Vec<String> = recorded
+            .blocks
+            .iter()
+            .filter(|b| outside(b.made_by))
+            .map(|b| {
+                format!(
+                    "    {} blocked outside turkform ({:?})",
+                    b.worker_id, b.reason
+                )
+            })
+            .chain(
+                recorded
+                    .grants
+                    .iter()
+                    .filter(|g| outside(g.made_by))
+                    .map(|g| {
+                        format!(
+                            "    {} holds {} = {}, granted outside turkform",
+                            g.worker_id, g.qualification, g.value
+                        )
+                    }),
+            )
+            .collect();
+        for line in lines.iter().take(20) {
+            eprintln!("{line}");
+        }
+        if lines.len() > 20 {
+            eprintln!("    ... and {} more", lines.len() - 20);
+        }
+    }
     Ok(0)
 }

@@ -72,6 +72,7 @@ pub fn load_desired(
 ) -> Result<DesiredState, Failure> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
+        workers: resolved.workers.clone(),
         campaigns_dir: resolved.campaigns_dir.clone(),
         only: only.to_vec(),
         now,

@@ -671,6 +671,7 @@ mod tests {
             }],
             qualification_types: vec![],
             inputs_digest: String::new(),
+            workers: Default::default(),
         }
     }
 

@@ -23,6 +23,7 @@ use crate::settings::Resolved;
 pub(super) fn desired_if_loadable(resolved: &Resolved, now: UnixTime) -> Option<DesiredState> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
+        workers: resolved.workers.clone(),
         campaigns_dir: resolved.campaigns_dir.clone(),
         only: Vec::new(),
         now,

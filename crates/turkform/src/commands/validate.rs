@@ -30,6 +30,7 @@ fn plural(n: usize) -> &'static str {
 pub fn render(resolved: &Resolved, args: &RenderArgs, now: UnixTime) -> Result<u8, Failure> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
+        workers: resolved.workers.clone(),
         campaigns_dir: resolved.campaigns_dir.clone(),
         only: vec![args.campaign.clone()],
         now,

@@ -18,3 +18,4 @@ mod safety_e2e;
 mod surface;
 mod transcripts;
 mod trust_e2e;
+mod workers_e2e;
