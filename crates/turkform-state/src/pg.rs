@@ -6,6 +6,8 @@
 //! `Debug` shows [`PgLocation::redacted`], which has no password in it.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -13,7 +15,7 @@ use turkform_model::Target;
 
 use crate::StateError;
 use crate::db::{DbError, PgConn};
-use crate::lock::LockInfo;
+use crate::lock::{LockInfo, LockKind};
 
 /// The schema used when the URL has no `?schema=`.
 pub const DEFAULT_SCHEMA: &str = "turkform";
@@ -156,6 +158,8 @@ impl PgLocation {
         let config = self.config.clone();
         let tls = self.tls;
         let (sender, receiver) = std::sync::mpsc::channel();
+        let ended = Arc::new(AtomicBool::new(false));
+        let ended_by_thread = ended.clone();
         // The connection task lives on its own thread with its own small runtime, so that the
         // store works the same from plain code and from inside the executor's runtime.
         std::thread::Builder::new()
@@ -180,6 +184,7 @@ impl PgLocation {
                                     if let Err(e) = connection.await {
                                         tracing::debug!(error = %e, "PostgreSQL connection ended");
                                     }
+                                    ended_by_thread.store(true, Ordering::SeqCst);
                                 }
                                 Err(e) => {
                                     let _ = sender.send(Err(with_causes(&e)));
@@ -203,7 +208,7 @@ impl PgLocation {
             .recv()
             .map_err(|_| self.unreachable("the connection thread stopped".to_owned()))?
             .map_err(|e| self.unreachable(e))?;
-        let mut conn = PgConn::new(client);
+        let mut conn = PgConn::new(client, ended);
         conn.batch(&format!(
             "SET search_path TO {}; SET client_min_messages TO warning",
             self.schema_ident()
@@ -226,9 +231,13 @@ impl PgLocation {
                 path: self.redacted.clone().into(),
                 detail: format!("unreadable value: {detail}"),
             },
-            DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
-                self.unreachable(with_causes(&e))
+            DbError::Pg(e) if e.is_closed() || e.as_db_error().is_some_and(session_ended) => {
+                StateError::ConnectionLost {
+                    location: self.redacted.clone(),
+                    detail: with_causes(&e),
+                }
             }
+            DbError::Pg(e) if e.as_db_error().is_none() => self.unreachable(with_causes(&e)),
             DbError::Pg(e) => {
                 let detail = match e.as_db_error() {
                     Some(db) => format!("{}: {}", db.code().code(), db.message()),
@@ -260,6 +269,18 @@ impl PgLocation {
     }
 }
 
+/// Whether the server ended the session: shut down (`57P01`, `pg_ctl stop`/`restart`, or
+/// `pg_terminate_backend`), crashed (`57P02`), or is still starting up (`57P03`).
+fn session_ended(e: &tokio_postgres::error::DbError) -> bool {
+    use tokio_postgres::error::SqlState;
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ]
+    .contains(e.code())
+}
+
 /// An error with its causes ("error connecting to server: Connection refused"). The driver's
 /// messages never contain the password.
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -267,7 +288,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     let mut source = e.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
+        // OpenSSL's causes repeat what the error already quotes.
+        if !text.contains(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
@@ -369,9 +391,28 @@ const POLL: Duration = Duration::from_millis(50);
 pub(crate) struct PgLock {
     conn: PgConn,
     key: i64,
+    watch: Arc<LockWatch>,
+}
+
+/// Whether a held lock's session is still there. The store keeps it weakly: once the
+/// [`PgLock`] is dropped (released on purpose) the store stops asking.
+pub(crate) struct LockWatch {
+    ended: Arc<AtomicBool>,
+}
+
+impl LockWatch {
+    /// The lock's session ended while the lock was meant to be held: the server has released
+    /// it and anyone may hold it now.
+    pub fn lost(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
 }
 
 impl PgLock {
+    pub fn watch(&self) -> std::sync::Weak<LockWatch> {
+        Arc::downgrade(&self.watch)
+    }
+
     fn release(&mut self) -> Result<(), DbError> {
         // The record first: once unlocked, the next holder's record must not be deleted.
         self.conn.query_opt(
@@ -437,7 +478,16 @@ pub(crate) fn acquire(
             .unwrap_or(false);
         if got {
             let info = LockInfo::current(command);
-            let mut lock = PgLock { conn, key };
+            let watch = Arc::new(LockWatch {
+                ended: conn.ended(),
+            });
+            // The lock's session is idle for the whole run: a server that ends idle sessions
+            // (`idle_session_timeout`, PostgreSQL 14+) must not end this one. Older servers do
+            // not know the setting, and need nothing.
+            if let Err(e) = conn.batch("SET idle_session_timeout = 0") {
+                tracing::debug!(error = ?e, "could not turn idle_session_timeout off");
+            }
+            let mut lock = PgLock { conn, key, watch };
             if has_schema {
                 let backend = lock.backend().map_err(err)?;
                 let record = serde_json::to_string(&HolderRecord {
@@ -457,33 +507,33 @@ pub(crate) fn acquire(
             return Ok((lock, info));
         }
         if Instant::now() >= deadline {
-            let holder = if has_schema {
+            let record = if has_schema {
                 read_holder(&mut conn, key).map_err(err)?
             } else {
                 None
             };
+            let session = record.as_ref().map(|r| r.backend).filter(|pid| *pid > 0);
             return Err(StateError::LockHeld {
-                holder: holder.unwrap_or_else(|| LockInfo {
+                holder: record.map(|r| r.info).unwrap_or_else(|| LockInfo {
                     pid: 0,
                     host: "unknown".to_owned(),
                     since: turkform_model::UnixTime(0),
                     command: "another session of the PostgreSQL server".to_owned(),
                 }),
+                kind: LockKind::Postgres { session },
             });
         }
         std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 
-fn read_holder(conn: &mut PgConn, key: i64) -> Result<Option<LockInfo>, DbError> {
+fn read_holder(conn: &mut PgConn, key: i64) -> Result<Option<HolderRecord>, DbError> {
     let raw = conn.query_opt(
         "SELECT value FROM meta WHERE key = ?1",
         &[&holder_key(key)],
         |r| r.get::<String>(0),
     )?;
-    Ok(raw
-        .and_then(|text| serde_json::from_str::<HolderRecord>(&text).ok())
-        .map(|r| r.info))
+    Ok(raw.and_then(|text| serde_json::from_str::<HolderRecord>(&text).ok()))
 }
 
 /// `state force-unlock` on PostgreSQL: the server releases a dead session's lock by itself, so
@@ -496,7 +546,7 @@ pub(crate) fn force_unlock(
     let key = location.lock_key(lineage, target);
     let mut conn = location.connect()?;
     let err = |e| location.error(e);
-    let previous = read_holder(&mut conn, key).map_err(err)?;
+    let previous = read_holder(&mut conn, key).map_err(err)?.map(|r| r.info);
     drop(conn);
     let mut lock = match acquire(
         location,
@@ -507,9 +557,10 @@ pub(crate) fn force_unlock(
         false,
     ) {
         Ok((lock, _)) => lock,
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, kind }) => {
             return Err(StateError::LockHeld {
                 holder: previous.unwrap_or(holder),
+                kind,
             });
         }
         Err(e) => return Err(e),

@@ -16,8 +16,8 @@ use turkform_model::{
     RecordedQualificationType, Target, UnixTime,
 };
 use turkform_state::{
-    Batch, IntentKind, IntentOutcome, NewIntent, OpenMode, SCHEMA_VERSION, StateError, StateStore,
-    schema,
+    Batch, IntentKind, IntentOutcome, LockKind, NewIntent, OpenMode, SCHEMA_VERSION, StateError,
+    StateStore, schema,
 };
 
 #[macro_use]
@@ -495,7 +495,13 @@ fn a_second_lock_fails_fast_naming_the_holder(loc: Loc) {
     let fast = Duration::from_millis(if loc.is_pg() { 3_000 } else { 500 });
     assert!(started.elapsed() < fast, "{:?}", started.elapsed());
     match &err {
-        StateError::LockHeld { holder } => {
+        StateError::LockHeld { holder, kind } => {
+            // The kind decides the binary's hint: only a file lock can need force-unlock.
+            match (loc.is_pg(), kind) {
+                (false, LockKind::File) => {}
+                (true, LockKind::Postgres { session: Some(pid) }) => assert!(*pid > 0),
+                other => panic!("wrong lock kind {other:?}"),
+            }
             assert_eq!(holder.pid, std::process::id());
             assert_eq!(holder.host, turkform_state::lock::hostname());
             assert_eq!(holder.command, "turkform apply");
@@ -611,7 +617,7 @@ fn a_sigkilled_holder_never_blocks_the_next_run(loc: Loc) {
     let mut child = spawn_lock_holder(&path, &marker);
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, .. }) => {
             assert_eq!(holder.pid, child.id());
             assert_eq!(holder.command, "turkform apply (child)");
         }
@@ -645,7 +651,7 @@ fn deleting_the_lock_file_does_not_let_a_second_apply_in() {
     std::fs::remove_file(turkform_state::lock::lock_path(&path)).unwrap();
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, .. }) => {
             assert_eq!(holder.pid, child.id());
             assert_eq!(holder.command, "turkform apply (child)");
         }
@@ -740,7 +746,7 @@ fn force_unlock_clears_stale_records_but_not_a_live_local_holder() {
     )
     .unwrap();
     match store.lock("turkform apply", Duration::from_millis(200)) {
-        Err(StateError::LockHeld { holder }) => assert_eq!(holder, vanished),
+        Err(StateError::LockHeld { holder, .. }) => assert_eq!(holder, vanished),
         other => panic!("expected LockHeld, got {other:?}"),
     }
     assert_eq!(store.force_unlock().unwrap(), Some(vanished));
