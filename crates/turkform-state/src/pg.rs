@@ -32,6 +32,9 @@ pub struct PgLocation {
     config: tokio_postgres::Config,
     schema: String,
     tls: TlsMode,
+    /// The PEM certificates of `sslrootcert`, read when the URL is parsed: the only roots
+    /// trusted when given (as in libpq), instead of the system's.
+    roots: Option<Vec<u8>>,
     redacted: String,
 }
 
@@ -44,11 +47,15 @@ impl std::fmt::Debug for PgLocation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TlsMode {
     Disable,
+    /// TLS when the server offers it, no check of its certificate (`allow` too).
     Prefer,
-    /// Encrypted; the certificate is not checked (libpq's `require`).
+    /// TLS or nothing; the certificate is checked only against an `sslrootcert` given (as
+    /// libpq does when a root certificate file exists), never its host name.
     Require,
-    /// Encrypted and the certificate chain checked (`verify-ca`, `verify-full`).
-    Verify,
+    /// TLS, the certificate chain checked against the trusted roots, not its host name.
+    VerifyCa,
+    /// TLS, the chain and the host name (the URL's host must be one the certificate names).
+    VerifyFull,
 }
 
 impl PgLocation {
@@ -65,6 +72,8 @@ impl PgLocation {
         }
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut tls = TlsMode::Prefer;
+        let mut roots = None;
+        let mut system_roots = false;
         let mut kept = Vec::new();
         for (key, value) in url.query_pairs() {
             match &*key {
@@ -74,7 +83,8 @@ impl PgLocation {
                         "disable" => TlsMode::Disable,
                         "allow" | "prefer" => TlsMode::Prefer,
                         "require" => TlsMode::Require,
-                        "verify-ca" | "verify-full" => TlsMode::Verify,
+                        "verify-ca" => TlsMode::VerifyCa,
+                        "verify-full" => TlsMode::VerifyFull,
                         other => {
                             return Err(bad(&format!(
                                 "sslmode `{other}` is not one of disable, allow, prefer, \
@@ -84,8 +94,23 @@ impl PgLocation {
                     }
                 }
                 "password" => return Err(bad("put the password in PGPASSWORD or ~/.pgpass")),
+                // libpq 16's `system`: the system's roots, for verify-full only.
+                "sslrootcert" if value == "system" => system_roots = true,
+                "sslrootcert" => roots = Some(read_roots(&value).map_err(|e| bad(&e))?),
+                "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" => {
+                    return Err(bad(&format!(
+                        "`{key}` is not supported: turkform checks the server's certificate \
+                         (sslmode=verify-ca or verify-full, sslrootcert) but presents no client \
+                         certificate and reads no revocation list"
+                    )));
+                }
                 _ => kept.push((key.into_owned(), value.into_owned())),
             }
+        }
+        if system_roots && tls != TlsMode::VerifyFull {
+            return Err(bad(
+                "sslrootcert=system needs sslmode=verify-full (as in libpq)",
+            ));
         }
         if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
             return Err(bad("the schema name must be 1 to 63 characters"));
@@ -118,7 +143,9 @@ impl PgLocation {
         config.ssl_mode(match tls {
             TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
             TlsMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            TlsMode::Require | TlsMode::Verify => tokio_postgres::config::SslMode::Require,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         });
         config.connect_timeout(Duration::from_secs(10));
         if config.get_application_name().is_none() {
@@ -135,6 +162,7 @@ impl PgLocation {
             config,
             schema,
             tls,
+            roots,
             redacted: shown.to_string(),
         })
     }
@@ -157,6 +185,7 @@ impl PgLocation {
     pub(crate) fn connect(&self) -> Result<PgConn, StateError> {
         let config = self.config.clone();
         let tls = self.tls;
+        let roots = self.roots.clone();
         let (sender, receiver) = std::sync::mpsc::channel();
         let ended = Arc::new(AtomicBool::new(false));
         let ended_by_thread = ended.clone();
@@ -194,7 +223,7 @@ impl PgLocation {
                     }
                     match tls {
                         TlsMode::Disable => drive!(config.connect(tokio_postgres::NoTls)),
-                        mode => match tls_connector(mode) {
+                        mode => match tls_connector(mode, roots.as_deref()) {
                             Ok(c) => drive!(config.connect(c)),
                             Err(e) => {
                                 let _ = sender.send(Err(e));
@@ -298,18 +327,45 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn tls_connector(mode: TlsMode) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+/// The TLS client for `mode`, with libpq's rules: `prefer` and `require` encrypt without
+/// checking who answers (`require` checks the chain when the URL names an `sslrootcert`);
+/// `verify-ca` checks the chain; `verify-full` the chain and the host name. The roots are
+/// `sslrootcert`'s certificates alone when given, else OpenSSL's defaults (the system's, or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+fn tls_connector(
+    mode: TlsMode,
+    roots: Option<&[u8]>,
+) -> Result<postgres_native_tls::MakeTlsConnector, String> {
     let mut builder = native_tls::TlsConnector::builder();
-    if mode != TlsMode::Verify {
-        // libpq's `prefer` and `require` encrypt without checking who answers; `verify-*`
-        // is the mode that checks.
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
+    let check_chain = match mode {
+        TlsMode::Require => roots.is_some(),
+        TlsMode::VerifyCa | TlsMode::VerifyFull => true,
+        TlsMode::Disable | TlsMode::Prefer => false,
+    };
+    builder.danger_accept_invalid_certs(!check_chain);
+    builder.danger_accept_invalid_hostnames(mode != TlsMode::VerifyFull);
+    if let Some(pem) = roots {
+        builder.disable_built_in_roots(true);
+        let certificates = native_tls::Certificate::stack_from_pem(pem)
+            .map_err(|e| format!("cannot read the sslrootcert certificates: {e}"))?;
+        for certificate in certificates {
+            builder.add_root_certificate(certificate);
+        }
     }
     builder
         .build()
         .map(postgres_native_tls::MakeTlsConnector::new)
         .map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// The certificates of an `sslrootcert` file, checked to hold at least one.
+fn read_roots(path: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert `{path}`: {e}"))?;
+    match native_tls::Certificate::stack_from_pem(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(pem),
+        Ok(_) => Err(format!("sslrootcert `{path}` holds no PEM certificate")),
+        Err(e) => Err(format!("sslrootcert `{path}` is not PEM certificates: {e}")),
+    }
 }
 
 /// The password libpq would use when the URL has none: `PGPASSWORD`, then the first matching
@@ -602,6 +658,37 @@ mod tests {
         assert_eq!(loc.schema(), "proj");
         assert_eq!(loc.config.get_password(), Some(&b"s3cr!t"[..]));
         assert_eq!(loc.tls, TlsMode::Require);
+    }
+
+    #[test]
+    fn sslmodes_and_tls_files_follow_libpq_or_are_refused_by_name() {
+        let mode = |q: &str| PgLocation::parse(&format!("postgres://u@h/db?{q}")).map(|l| l.tls);
+        assert_eq!(mode("sslmode=verify-ca").unwrap(), TlsMode::VerifyCa);
+        assert_eq!(mode("sslmode=verify-full").unwrap(), TlsMode::VerifyFull);
+        assert_eq!(mode("sslmode=allow").unwrap(), TlsMode::Prefer);
+        assert_eq!(mode("").unwrap(), TlsMode::Prefer);
+        for key in ["sslcert", "sslkey", "sslcrl"] {
+            let err = mode(&format!("{key}=/x.pem")).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}` is not supported")), "{err}");
+        }
+        let err = mode("sslmode=require&sslrootcert=system")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sslrootcert=system needs sslmode=verify-full"),
+            "{err}"
+        );
+        assert_eq!(
+            mode("sslmode=verify-full&sslrootcert=system").unwrap(),
+            TlsMode::VerifyFull
+        );
+        let err = mode("sslrootcert=/nonexistent.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read sslrootcert `/nonexistent.pem`"),
+            "{err}"
+        );
     }
 
     #[test]

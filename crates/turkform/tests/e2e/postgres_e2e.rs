@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::pg_cluster::{ClusterTls, PgCluster};
+use crate::common::pg_cluster::{ClusterTls, PgCluster, self_signed_certificate};
 use crate::common::*;
 
 fn slow_sim(latency_ms: u64) -> Sim {
@@ -759,6 +759,53 @@ fn a_postgres_state_with_sslmode_require_works_end_to_end_on_a_tls_server() {
     assert!(
         err.contains("certificate verify failed") && err.contains("mismatch"),
         "{err}"
+    );
+    // verify-ca checks the chain only, as in libpq: that address is fine there.
+    by_other_name.state_url = Some(
+        cluster
+            .url("tls", "&sslmode=verify-ca")
+            .replace("127.0.0.1", "127.0.0.2"),
+    );
+    assert_exit(
+        &run_bounded(
+            &by_other_name,
+            &sim,
+            &["plan", "--detailed-exitcode"],
+            &[("SSL_CERT_FILE", ca)],
+        ),
+        0,
+    );
+
+    // sslrootcert names the only roots trusted, as in libpq: the server's own certificate
+    // passes verify-full without SSL_CERT_FILE; another one fails, even for `require`.
+    project.state_url = Some(cluster.url("tls", &format!("&sslmode=verify-full&sslrootcert={ca}")));
+    assert_exit(
+        &run_bounded(&project, &sim, &["plan", "--detailed-exitcode"], &[]),
+        0,
+    );
+    let other = project.path().join("other-ca.crt");
+    self_signed_certificate(&other, &project.path().join("other-ca.key"));
+    for mode in ["require", "verify-ca", "verify-full"] {
+        project.state_url = Some(cluster.url(
+            "tls",
+            &format!("&sslmode={mode}&sslrootcert={}", other.display()),
+        ));
+        let wrong = run_bounded(&project, &sim, &["plan"], &[("SSL_CERT_FILE", ca)]);
+        assert_exit(&wrong, 1);
+        assert!(
+            stderr(&wrong).contains("certificate verify failed"),
+            "{mode}: {}",
+            stderr(&wrong)
+        );
+    }
+    project.state_url =
+        Some(cluster.url("tls", "&sslmode=require&sslrootcert=/nonexistent/ca.pem"));
+    let missing = run_bounded(&project, &sim, &["plan"], &[]);
+    assert_exit(&missing, 1);
+    assert!(
+        stderr(&missing).contains("cannot read sslrootcert `/nonexistent/ca.pem`"),
+        "{}",
+        stderr(&missing)
     );
     assert_eq!(
         sim.calls("CreateHITWithHITType"),

@@ -134,18 +134,7 @@ impl PgCluster {
     /// A self-signed certificate (its own CA) and its key, readable by the server only.
     fn make_certificate(&self) {
         let data = self.data();
-        run_ok(
-            Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                ])
-                .args(["-subj", "/CN=localhost"])
-                .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-                .arg("-keyout")
-                .arg(data.join("server.key"))
-                .arg("-out")
-                .arg(data.join("server.crt")),
-        );
+        self_signed_certificate(&data.join("server.crt"), &data.join("server.key"));
         std::fs::copy(data.join("server.crt"), self.ca_file()).expect("copy the certificate");
         for file in ["server.key", "server.crt"] {
             let path = data.join(file);
@@ -215,6 +204,23 @@ impl Drop for PgCluster {
         // Immediate: nothing here is worth a checkpoint. The directory goes with `dir`.
         let _ = self.pg_ctl(&["-m", "immediate", "-w", "-t", "30", "stop"]);
     }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` (not 127.0.0.2), valid two days,
+/// made with the openssl CLI: `crt` and its unencrypted key `key`.
+pub fn self_signed_certificate(crt: &Path, key: &Path) {
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(crt),
+    );
 }
 
 /// The directory of `initdb` and `pg_ctl`: `TURKFORM_PG_BINDIR`, then `initdb` on `PATH`,
