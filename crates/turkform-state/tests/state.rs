@@ -1429,3 +1429,88 @@ fn state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again(loc: Loc)
     store.rename(&item).unwrap();
     assert_eq!(store.load().unwrap().bonuses[0].campaign, "d");
 }
+
+/// Ends one of a PostgreSQL store's sessions from the server, waiting until it is gone.
+fn terminate_session(pid: i32) {
+    let mut admin = postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+    let ended: bool = admin
+        .query_one("SELECT pg_terminate_backend($1, 10000)", &[&pid])
+        .unwrap()
+        .get(0);
+    assert!(ended, "session {pid} ended");
+}
+
+/// A lock whose session the server ended no longer protects anything: the store refuses to
+/// write while that `StateLock` is held (another run may hold the lock by now), and a store
+/// whose own session ended says so instead of blaming the URL or the password.
+#[test]
+fn a_postgres_store_refuses_writes_once_its_lock_session_ends_and_names_a_lost_session() {
+    let loc = Loc::postgres();
+    let app = format!("tf_lost_{}", std::process::id());
+    let url = PathBuf::from(format!("{}&application_name={app}", loc.path().display()));
+    let mut store = open_rw(&url, Target::Sim);
+    let lock = store.lock("turkform apply", Duration::ZERO).unwrap();
+    store.begin_intent(&intent("before")).unwrap();
+    let record = {
+        let mut admin =
+            postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SET search_path TO \"{}\"",
+                loc.pg.as_ref().unwrap().schema
+            ))
+            .unwrap();
+        let text: String = admin
+            .query_one("SELECT value FROM meta WHERE key LIKE 'lock:%'", &[])
+            .unwrap()
+            .get(0);
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let lock_session = i32::try_from(record["backend"].as_i64().unwrap()).unwrap();
+    terminate_session(lock_session);
+    // The client hears of the closed socket on its own thread, a moment after the server.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        match store.begin_intent(&intent(&format!("t{}", next_number()))) {
+            Err(e) => break e,
+            Ok(_) => assert!(Instant::now() < deadline, "writes went on without the lock"),
+        }
+    };
+    assert!(
+        matches!(refused, StateError::LockLost { .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("was lost"), "{refused}");
+    // Released on purpose, the lock no longer guards the store's writes.
+    drop(lock);
+    store.begin_intent(&intent("unlocked")).unwrap();
+
+    let store_session = {
+        let mut admin =
+            postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+        admin
+            .query_one(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get::<_, i32>(0)
+    };
+    terminate_session(store_session);
+    let lost = store.begin_intent(&intent("after")).unwrap_err();
+    assert!(
+        matches!(lost, StateError::ConnectionLost { .. }),
+        "{lost:?}"
+    );
+    assert!(
+        lost.to_string()
+            .starts_with("lost the connection to the PostgreSQL state at `"),
+        "{lost}"
+    );
+}
+
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
