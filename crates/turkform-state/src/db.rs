@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::StreamExt;
@@ -285,14 +286,22 @@ impl FromDb for Option<String> {
 pub(crate) struct PgConn {
     pub client: tokio_postgres::Client,
     statements: HashMap<String, tokio_postgres::Statement>,
+    /// Set by the connection's thread once the session is over, for whatever reason.
+    ended: Arc<AtomicBool>,
 }
 
 impl PgConn {
-    pub fn new(client: tokio_postgres::Client) -> PgConn {
+    pub fn new(client: tokio_postgres::Client, ended: Arc<AtomicBool>) -> PgConn {
         PgConn {
             client,
             statements: HashMap::new(),
+            ended,
         }
+    }
+
+    /// The flag the connection's thread sets when the session ends.
+    pub fn ended(&self) -> Arc<AtomicBool> {
+        self.ended.clone()
     }
 
     /// Runs `sql` (one or more statements, no parameters) outside any explicit transaction.

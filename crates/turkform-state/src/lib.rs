@@ -69,7 +69,7 @@ pub use journal::{
     AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
     RunRecord,
 };
-pub use lock::{LockInfo, StateLock};
+pub use lock::{LockInfo, LockKind, StateLock};
 pub use schema::SCHEMA_VERSION;
 pub use store::{OpenMode, StateStore};
 pub use workers::WorkersBatch;
@@ -116,7 +116,11 @@ pub enum StateError {
         "the state is locked by `{}` (pid {} on `{}`, since {})",
         holder.command, holder.pid, holder.host, holder.since
     )]
-    LockHeld { holder: LockInfo },
+    LockHeld {
+        holder: LockInfo,
+        /// Which lock: what frees it once its holder is gone differs (see [`LockKind`]).
+        kind: LockKind,
+    },
     /// `state show`/`state rm` of something the state does not hold.
     #[error("{what} is not in the state")]
     NotFound { what: String },
@@ -130,6 +134,23 @@ pub enum StateError {
          up, the URL, and the password (PGPASSWORD or ~/.pgpass)"
     )]
     Unreachable { location: String, detail: String },
+    /// The session with the PostgreSQL server ended under a running command (the server
+    /// restarted, crashed or terminated it, or the network dropped it). What was committed
+    /// stays; the transaction in flight rolled back.
+    #[error(
+        "lost the connection to the PostgreSQL state at `{location}` ({detail}); everything \
+         committed before is kept"
+    )]
+    ConnectionLost { location: String, detail: String },
+    /// The session holding the PostgreSQL apply lock ended under a running command, so the
+    /// server released the lock: the command stops before its next write rather than run
+    /// beside whoever takes the lock next.
+    #[error(
+        "the apply lock on the PostgreSQL state at `{location}` was lost (the server ended its \
+         session); stopped before writing anything more, so that no other run can interleave \
+         with this one"
+    )]
+    LockLost { location: String },
     /// The PostgreSQL server refused a statement on a reachable, identified state.
     #[error("the PostgreSQL state at `{location}` failed ({detail})")]
     Postgres { location: String, detail: String },

@@ -40,6 +40,19 @@ impl LockInfo {
     }
 }
 
+/// The kind of lock a [`StateError::LockHeld`] is about. It decides what the user can do
+/// about a holder that is gone, so the binary's hint depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// `flock(2)` on `<state>.lock`, with the holder also recorded in the file: a record left
+    /// by another host (which may be alive) stays until `state force-unlock`.
+    File,
+    /// A session-level PostgreSQL advisory lock: the server releases it the moment the
+    /// holder's session ends, so nothing ever needs force-unlocking. `session` is the holder's
+    /// server process (`pg_backend_pid()`), when its record says.
+    Postgres { session: Option<i64> },
+}
+
 /// The held apply lock; released (and its record cleared) on drop, or when the process dies
 /// first (by the kernel for a file, by the server dropping the session for PostgreSQL).
 #[derive(Debug)]
@@ -161,7 +174,10 @@ pub(crate) fn acquire(
                         // Another host's record and no way to know whether it is alive.
                         let _ = fs4::FileExt::unlock(&file);
                         if Instant::now() >= deadline {
-                            return Err(StateError::LockHeld { holder });
+                            return Err(StateError::LockHeld {
+                                holder,
+                                kind: LockKind::File,
+                            });
                         }
                     }
                     previous => {
@@ -169,7 +185,10 @@ pub(crate) fn acquire(
                         if let Some(holder) = db.as_ref().and_then(live_db_holder) {
                             let _ = fs4::FileExt::unlock(&file);
                             if Instant::now() >= deadline {
-                                return Err(StateError::LockHeld { holder });
+                                return Err(StateError::LockHeld {
+                                    holder,
+                                    kind: LockKind::File,
+                                });
                             }
                         } else {
                             if let Some(stale) = previous {
@@ -188,7 +207,10 @@ pub(crate) fn acquire(
             Err(fs4::TryLockError::WouldBlock) => {
                 if Instant::now() >= deadline {
                     let holder = read_record(&file).unwrap_or_else(|| unknown_holder(&path));
-                    return Err(StateError::LockHeld { holder });
+                    return Err(StateError::LockHeld {
+                        holder,
+                        kind: LockKind::File,
+                    });
                 }
             }
             Err(fs4::TryLockError::Error(e)) => return Err(StateError::io(&path, e)),
@@ -283,6 +305,7 @@ pub(crate) fn force_unlock(state: &Path) -> Result<Option<LockInfo>, StateError>
                         let _ = fs4::FileExt::unlock(&file);
                         return Err(StateError::LockHeld {
                             holder: holder.info,
+                            kind: LockKind::File,
                         });
                     }
                     let _ = conn.execute("DELETE FROM meta WHERE key = ?1", [DB_HOLDER_KEY]);
@@ -297,7 +320,10 @@ pub(crate) fn force_unlock(state: &Path) -> Result<Option<LockInfo>, StateError>
         Err(fs4::TryLockError::WouldBlock) => {
             let holder = read_record(&file).unwrap_or_else(|| unknown_holder(&path));
             if holder.host == hostname() && process_alive(holder.pid) {
-                return Err(StateError::LockHeld { holder });
+                return Err(StateError::LockHeld {
+                    holder,
+                    kind: LockKind::File,
+                });
             }
             std::fs::remove_file(&path).map_err(|e| StateError::io(&path, e))?;
             Ok(Some(holder))
@@ -446,7 +472,10 @@ mod tests {
         };
         std::fs::write(lock_path(&state), serde_json::to_string(&other).unwrap()).unwrap();
         match acquire(&state, "turkform apply", Duration::ZERO, true) {
-            Err(StateError::LockHeld { holder }) => assert_eq!(holder, other),
+            Err(StateError::LockHeld {
+                holder,
+                kind: LockKind::File,
+            }) => assert_eq!(holder, other),
             other => panic!("expected LockHeld, got {other:?}"),
         }
         assert_eq!(force_unlock(&state).unwrap(), Some(other));

@@ -6,6 +6,8 @@
 //! `Debug` shows [`PgLocation::redacted`], which has no password in it.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -13,7 +15,7 @@ use turkform_model::Target;
 
 use crate::StateError;
 use crate::db::{DbError, PgConn};
-use crate::lock::LockInfo;
+use crate::lock::{LockInfo, LockKind};
 
 /// The schema used when the URL has no `?schema=`.
 pub const DEFAULT_SCHEMA: &str = "turkform";
@@ -30,6 +32,9 @@ pub struct PgLocation {
     config: tokio_postgres::Config,
     schema: String,
     tls: TlsMode,
+    /// The PEM certificates of `sslrootcert`, read when the URL is parsed: the only roots
+    /// trusted when given (as in libpq), instead of the system's.
+    roots: Option<Vec<u8>>,
     redacted: String,
 }
 
@@ -42,11 +47,15 @@ impl std::fmt::Debug for PgLocation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TlsMode {
     Disable,
+    /// TLS when the server offers it, no check of its certificate (`allow` too).
     Prefer,
-    /// Encrypted; the certificate is not checked (libpq's `require`).
+    /// TLS or nothing; the certificate is checked only against an `sslrootcert` given (as
+    /// libpq does when a root certificate file exists), never its host name.
     Require,
-    /// Encrypted and the certificate chain checked (`verify-ca`, `verify-full`).
-    Verify,
+    /// TLS, the certificate chain checked against the trusted roots, not its host name.
+    VerifyCa,
+    /// TLS, the chain and the host name (the URL's host must be one the certificate names).
+    VerifyFull,
 }
 
 impl PgLocation {
@@ -63,6 +72,8 @@ impl PgLocation {
         }
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut tls = TlsMode::Prefer;
+        let mut roots = None;
+        let mut system_roots = false;
         let mut kept = Vec::new();
         for (key, value) in url.query_pairs() {
             match &*key {
@@ -72,7 +83,8 @@ impl PgLocation {
                         "disable" => TlsMode::Disable,
                         "allow" | "prefer" => TlsMode::Prefer,
                         "require" => TlsMode::Require,
-                        "verify-ca" | "verify-full" => TlsMode::Verify,
+                        "verify-ca" => TlsMode::VerifyCa,
+                        "verify-full" => TlsMode::VerifyFull,
                         other => {
                             return Err(bad(&format!(
                                 "sslmode `{other}` is not one of disable, allow, prefer, \
@@ -82,8 +94,23 @@ impl PgLocation {
                     }
                 }
                 "password" => return Err(bad("put the password in PGPASSWORD or ~/.pgpass")),
+                // libpq 16's `system`: the system's roots, for verify-full only.
+                "sslrootcert" if value == "system" => system_roots = true,
+                "sslrootcert" => roots = Some(read_roots(&value).map_err(|e| bad(&e))?),
+                "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" => {
+                    return Err(bad(&format!(
+                        "`{key}` is not supported: turkform checks the server's certificate \
+                         (sslmode=verify-ca or verify-full, sslrootcert) but presents no client \
+                         certificate and reads no revocation list"
+                    )));
+                }
                 _ => kept.push((key.into_owned(), value.into_owned())),
             }
+        }
+        if system_roots && tls != TlsMode::VerifyFull {
+            return Err(bad(
+                "sslrootcert=system needs sslmode=verify-full (as in libpq)",
+            ));
         }
         if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
             return Err(bad("the schema name must be 1 to 63 characters"));
@@ -116,7 +143,9 @@ impl PgLocation {
         config.ssl_mode(match tls {
             TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
             TlsMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            TlsMode::Require | TlsMode::Verify => tokio_postgres::config::SslMode::Require,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         });
         config.connect_timeout(Duration::from_secs(10));
         if config.get_application_name().is_none() {
@@ -133,6 +162,7 @@ impl PgLocation {
             config,
             schema,
             tls,
+            roots,
             redacted: shown.to_string(),
         })
     }
@@ -155,7 +185,10 @@ impl PgLocation {
     pub(crate) fn connect(&self) -> Result<PgConn, StateError> {
         let config = self.config.clone();
         let tls = self.tls;
+        let roots = self.roots.clone();
         let (sender, receiver) = std::sync::mpsc::channel();
+        let ended = Arc::new(AtomicBool::new(false));
+        let ended_by_thread = ended.clone();
         // The connection task lives on its own thread with its own small runtime, so that the
         // store works the same from plain code and from inside the executor's runtime.
         std::thread::Builder::new()
@@ -180,6 +213,7 @@ impl PgLocation {
                                     if let Err(e) = connection.await {
                                         tracing::debug!(error = %e, "PostgreSQL connection ended");
                                     }
+                                    ended_by_thread.store(true, Ordering::SeqCst);
                                 }
                                 Err(e) => {
                                     let _ = sender.send(Err(with_causes(&e)));
@@ -189,7 +223,7 @@ impl PgLocation {
                     }
                     match tls {
                         TlsMode::Disable => drive!(config.connect(tokio_postgres::NoTls)),
-                        mode => match tls_connector(mode) {
+                        mode => match tls_connector(mode, roots.as_deref()) {
                             Ok(c) => drive!(config.connect(c)),
                             Err(e) => {
                                 let _ = sender.send(Err(e));
@@ -203,7 +237,7 @@ impl PgLocation {
             .recv()
             .map_err(|_| self.unreachable("the connection thread stopped".to_owned()))?
             .map_err(|e| self.unreachable(e))?;
-        let mut conn = PgConn::new(client);
+        let mut conn = PgConn::new(client, ended);
         conn.batch(&format!(
             "SET search_path TO {}; SET client_min_messages TO warning",
             self.schema_ident()
@@ -226,9 +260,13 @@ impl PgLocation {
                 path: self.redacted.clone().into(),
                 detail: format!("unreadable value: {detail}"),
             },
-            DbError::Pg(e) if e.is_closed() || e.as_db_error().is_none() => {
-                self.unreachable(with_causes(&e))
+            DbError::Pg(e) if e.is_closed() || e.as_db_error().is_some_and(session_ended) => {
+                StateError::ConnectionLost {
+                    location: self.redacted.clone(),
+                    detail: with_causes(&e),
+                }
             }
+            DbError::Pg(e) if e.as_db_error().is_none() => self.unreachable(with_causes(&e)),
             DbError::Pg(e) => {
                 let detail = match e.as_db_error() {
                     Some(db) => format!("{}: {}", db.code().code(), db.message()),
@@ -260,6 +298,18 @@ impl PgLocation {
     }
 }
 
+/// Whether the server ended the session: shut down (`57P01`, `pg_ctl stop`/`restart`, or
+/// `pg_terminate_backend`), crashed (`57P02`), or is still starting up (`57P03`).
+fn session_ended(e: &tokio_postgres::error::DbError) -> bool {
+    use tokio_postgres::error::SqlState;
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ]
+    .contains(e.code())
+}
+
 /// An error with its causes ("error connecting to server: Connection refused"). The driver's
 /// messages never contain the password.
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -267,7 +317,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     let mut source = e.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
+        // OpenSSL's causes repeat what the error already quotes.
+        if !text.contains(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
@@ -276,18 +327,45 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn tls_connector(mode: TlsMode) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+/// The TLS client for `mode`, with libpq's rules: `prefer` and `require` encrypt without
+/// checking who answers (`require` checks the chain when the URL names an `sslrootcert`);
+/// `verify-ca` checks the chain; `verify-full` the chain and the host name. The roots are
+/// `sslrootcert`'s certificates alone when given, else OpenSSL's defaults (the system's, or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+fn tls_connector(
+    mode: TlsMode,
+    roots: Option<&[u8]>,
+) -> Result<postgres_native_tls::MakeTlsConnector, String> {
     let mut builder = native_tls::TlsConnector::builder();
-    if mode != TlsMode::Verify {
-        // libpq's `prefer` and `require` encrypt without checking who answers; `verify-*`
-        // is the mode that checks.
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
+    let check_chain = match mode {
+        TlsMode::Require => roots.is_some(),
+        TlsMode::VerifyCa | TlsMode::VerifyFull => true,
+        TlsMode::Disable | TlsMode::Prefer => false,
+    };
+    builder.danger_accept_invalid_certs(!check_chain);
+    builder.danger_accept_invalid_hostnames(mode != TlsMode::VerifyFull);
+    if let Some(pem) = roots {
+        builder.disable_built_in_roots(true);
+        let certificates = native_tls::Certificate::stack_from_pem(pem)
+            .map_err(|e| format!("cannot read the sslrootcert certificates: {e}"))?;
+        for certificate in certificates {
+            builder.add_root_certificate(certificate);
+        }
     }
     builder
         .build()
         .map(postgres_native_tls::MakeTlsConnector::new)
         .map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// The certificates of an `sslrootcert` file, checked to hold at least one.
+fn read_roots(path: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert `{path}`: {e}"))?;
+    match native_tls::Certificate::stack_from_pem(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(pem),
+        Ok(_) => Err(format!("sslrootcert `{path}` holds no PEM certificate")),
+        Err(e) => Err(format!("sslrootcert `{path}` is not PEM certificates: {e}")),
+    }
 }
 
 /// The password libpq would use when the URL has none: `PGPASSWORD`, then the first matching
@@ -369,9 +447,28 @@ const POLL: Duration = Duration::from_millis(50);
 pub(crate) struct PgLock {
     conn: PgConn,
     key: i64,
+    watch: Arc<LockWatch>,
+}
+
+/// Whether a held lock's session is still there. The store keeps it weakly: once the
+/// [`PgLock`] is dropped (released on purpose) the store stops asking.
+pub(crate) struct LockWatch {
+    ended: Arc<AtomicBool>,
+}
+
+impl LockWatch {
+    /// The lock's session ended while the lock was meant to be held: the server has released
+    /// it and anyone may hold it now.
+    pub fn lost(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
 }
 
 impl PgLock {
+    pub fn watch(&self) -> std::sync::Weak<LockWatch> {
+        Arc::downgrade(&self.watch)
+    }
+
     fn release(&mut self) -> Result<(), DbError> {
         // The record first: once unlocked, the next holder's record must not be deleted.
         self.conn.query_opt(
@@ -437,7 +534,16 @@ pub(crate) fn acquire(
             .unwrap_or(false);
         if got {
             let info = LockInfo::current(command);
-            let mut lock = PgLock { conn, key };
+            let watch = Arc::new(LockWatch {
+                ended: conn.ended(),
+            });
+            // The lock's session is idle for the whole run: a server that ends idle sessions
+            // (`idle_session_timeout`, PostgreSQL 14+) must not end this one. Older servers do
+            // not know the setting, and need nothing.
+            if let Err(e) = conn.batch("SET idle_session_timeout = 0") {
+                tracing::debug!(error = ?e, "could not turn idle_session_timeout off");
+            }
+            let mut lock = PgLock { conn, key, watch };
             if has_schema {
                 let backend = lock.backend().map_err(err)?;
                 let record = serde_json::to_string(&HolderRecord {
@@ -457,33 +563,33 @@ pub(crate) fn acquire(
             return Ok((lock, info));
         }
         if Instant::now() >= deadline {
-            let holder = if has_schema {
+            let record = if has_schema {
                 read_holder(&mut conn, key).map_err(err)?
             } else {
                 None
             };
+            let session = record.as_ref().map(|r| r.backend).filter(|pid| *pid > 0);
             return Err(StateError::LockHeld {
-                holder: holder.unwrap_or_else(|| LockInfo {
+                holder: record.map(|r| r.info).unwrap_or_else(|| LockInfo {
                     pid: 0,
                     host: "unknown".to_owned(),
                     since: turkform_model::UnixTime(0),
                     command: "another session of the PostgreSQL server".to_owned(),
                 }),
+                kind: LockKind::Postgres { session },
             });
         }
         std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 
-fn read_holder(conn: &mut PgConn, key: i64) -> Result<Option<LockInfo>, DbError> {
+fn read_holder(conn: &mut PgConn, key: i64) -> Result<Option<HolderRecord>, DbError> {
     let raw = conn.query_opt(
         "SELECT value FROM meta WHERE key = ?1",
         &[&holder_key(key)],
         |r| r.get::<String>(0),
     )?;
-    Ok(raw
-        .and_then(|text| serde_json::from_str::<HolderRecord>(&text).ok())
-        .map(|r| r.info))
+    Ok(raw.and_then(|text| serde_json::from_str::<HolderRecord>(&text).ok()))
 }
 
 /// `state force-unlock` on PostgreSQL: the server releases a dead session's lock by itself, so
@@ -496,7 +602,7 @@ pub(crate) fn force_unlock(
     let key = location.lock_key(lineage, target);
     let mut conn = location.connect()?;
     let err = |e| location.error(e);
-    let previous = read_holder(&mut conn, key).map_err(err)?;
+    let previous = read_holder(&mut conn, key).map_err(err)?.map(|r| r.info);
     drop(conn);
     let mut lock = match acquire(
         location,
@@ -507,9 +613,10 @@ pub(crate) fn force_unlock(
         false,
     ) {
         Ok((lock, _)) => lock,
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, kind }) => {
             return Err(StateError::LockHeld {
                 holder: previous.unwrap_or(holder),
+                kind,
             });
         }
         Err(e) => return Err(e),
@@ -551,6 +658,37 @@ mod tests {
         assert_eq!(loc.schema(), "proj");
         assert_eq!(loc.config.get_password(), Some(&b"s3cr!t"[..]));
         assert_eq!(loc.tls, TlsMode::Require);
+    }
+
+    #[test]
+    fn sslmodes_and_tls_files_follow_libpq_or_are_refused_by_name() {
+        let mode = |q: &str| PgLocation::parse(&format!("postgres://u@h/db?{q}")).map(|l| l.tls);
+        assert_eq!(mode("sslmode=verify-ca").unwrap(), TlsMode::VerifyCa);
+        assert_eq!(mode("sslmode=verify-full").unwrap(), TlsMode::VerifyFull);
+        assert_eq!(mode("sslmode=allow").unwrap(), TlsMode::Prefer);
+        assert_eq!(mode("").unwrap(), TlsMode::Prefer);
+        for key in ["sslcert", "sslkey", "sslcrl"] {
+            let err = mode(&format!("{key}=/x.pem")).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}` is not supported")), "{err}");
+        }
+        let err = mode("sslmode=require&sslrootcert=system")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sslrootcert=system needs sslmode=verify-full"),
+            "{err}"
+        );
+        assert_eq!(
+            mode("sslmode=verify-full&sslrootcert=system").unwrap(),
+            TlsMode::VerifyFull
+        );
+        let err = mode("sslrootcert=/nonexistent.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read sslrootcert `/nonexistent.pem`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub(crate) fn open(
         read_path: Cell::new(ReadPath::Shared),
         lineage,
         version,
+        lock_watch: Default::default(),
     };
     match mode {
         OpenMode::ReadOnly => {

@@ -42,6 +42,7 @@ pub(crate) fn open(path: &Path, target: Target, mode: OpenMode) -> Result<StateS
             read_path: Cell::new(ReadPath::Shared),
             lineage: String::new(),
             version: SCHEMA_VERSION,
+            lock_watch: Default::default(),
         }),
         OpenMode::ReadOnly => open_existing(path, target, mode),
         OpenMode::ReadWrite => {
@@ -269,6 +270,7 @@ fn open_read_write(path: &Path, target: Target) -> Result<StateStore, StateError
         read_path: Cell::new(ReadPath::Shared),
         lineage,
         version: SCHEMA_VERSION,
+        lock_watch: Default::default(),
     })
 }
 
@@ -335,6 +337,7 @@ fn open_read_only(path: &Path, target: Target) -> Result<StateStore, StateError>
             read_path: Cell::new(read_path),
             lineage,
             version,
+            lock_watch: Default::default(),
         };
     if let Some(stamp) = FileStamp::of(path) {
         let conn = open_direct(path)?;

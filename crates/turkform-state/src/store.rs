@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Weak;
 use std::time::Duration;
 
 use turkform_model::{
@@ -61,6 +62,11 @@ pub struct StateStore {
     /// The schema version of the state (lower than [`crate::SCHEMA_VERSION`] only when an
     /// older state was opened read-only, which never migrates).
     pub(crate) version: u32,
+    /// The PostgreSQL apply lock taken through [`Self::lock`], while it is held: its session
+    /// can end under a live run (a restart, `pg_terminate_backend`), and from then on another
+    /// run may take the lock, so no write goes through once it has. Files need none: the
+    /// kernel never takes a held flock away.
+    pub(crate) lock_watch: RefCell<Weak<crate::pg::LockWatch>>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -223,6 +229,7 @@ impl StateStore {
                     timeout,
                     has_schema,
                 )?;
+                *self.lock_watch.borrow_mut() = held.watch();
                 Ok(StateLock::postgres(held, info, self.location()))
             }
         }
@@ -704,6 +711,16 @@ impl StateStore {
         &mut self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, TxError>,
     ) -> Result<T, StateError> {
+        if self
+            .lock_watch
+            .get_mut()
+            .upgrade()
+            .is_some_and(|watch| watch.lost())
+        {
+            return Err(StateError::LockLost {
+                location: self.location(),
+            });
+        }
         let result = match (self.conn.get_mut(), self.mode) {
             (Some(db), OpenMode::ReadWrite) => db.write(f),
             _ => {

@@ -16,8 +16,8 @@ use turkform_model::{
     RecordedQualificationType, Target, UnixTime,
 };
 use turkform_state::{
-    Batch, IntentKind, IntentOutcome, NewIntent, OpenMode, SCHEMA_VERSION, StateError, StateStore,
-    schema,
+    Batch, IntentKind, IntentOutcome, LockKind, NewIntent, OpenMode, SCHEMA_VERSION, StateError,
+    StateStore, schema,
 };
 
 #[macro_use]
@@ -499,7 +499,13 @@ fn a_second_lock_fails_fast_naming_the_holder(loc: Loc) {
     let fast = Duration::from_millis(if loc.is_pg() { 3_000 } else { 500 });
     assert!(started.elapsed() < fast, "{:?}", started.elapsed());
     match &err {
-        StateError::LockHeld { holder } => {
+        StateError::LockHeld { holder, kind } => {
+            // The kind decides the binary's hint: only a file lock can need force-unlock.
+            match (loc.is_pg(), kind) {
+                (false, LockKind::File) => {}
+                (true, LockKind::Postgres { session: Some(pid) }) => assert!(*pid > 0),
+                other => panic!("wrong lock kind {other:?}"),
+            }
             assert_eq!(holder.pid, std::process::id());
             assert_eq!(holder.host, turkform_state::lock::hostname());
             assert_eq!(holder.command, "turkform apply");
@@ -615,7 +621,7 @@ fn a_sigkilled_holder_never_blocks_the_next_run(loc: Loc) {
     let mut child = spawn_lock_holder(&path, &marker);
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, .. }) => {
             assert_eq!(holder.pid, child.id());
             assert_eq!(holder.command, "turkform apply (child)");
         }
@@ -649,7 +655,7 @@ fn deleting_the_lock_file_does_not_let_a_second_apply_in() {
     std::fs::remove_file(turkform_state::lock::lock_path(&path)).unwrap();
     let store = open_rw(&path, Target::Sim);
     match store.lock("turkform apply", Duration::ZERO) {
-        Err(StateError::LockHeld { holder }) => {
+        Err(StateError::LockHeld { holder, .. }) => {
             assert_eq!(holder.pid, child.id());
             assert_eq!(holder.command, "turkform apply (child)");
         }
@@ -744,7 +750,7 @@ fn force_unlock_clears_stale_records_but_not_a_live_local_holder() {
     )
     .unwrap();
     match store.lock("turkform apply", Duration::from_millis(200)) {
-        Err(StateError::LockHeld { holder }) => assert_eq!(holder, vanished),
+        Err(StateError::LockHeld { holder, .. }) => assert_eq!(holder, vanished),
         other => panic!("expected LockHeld, got {other:?}"),
     }
     assert_eq!(store.force_unlock().unwrap(), Some(vanished));
@@ -1439,4 +1445,89 @@ fn state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again(loc: Loc)
     };
     store.rename(&item).unwrap();
     assert_eq!(store.load().unwrap().bonuses[0].campaign, "d");
+}
+
+/// Ends one of a PostgreSQL store's sessions from the server, waiting until it is gone.
+fn terminate_session(pid: i32) {
+    let mut admin = postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+    let ended: bool = admin
+        .query_one("SELECT pg_terminate_backend($1, 10000)", &[&pid])
+        .unwrap()
+        .get(0);
+    assert!(ended, "session {pid} ended");
+}
+
+/// A lock whose session the server ended no longer protects anything: the store refuses to
+/// write while that `StateLock` is held (another run may hold the lock by now), and a store
+/// whose own session ended says so instead of blaming the URL or the password.
+#[test]
+fn a_postgres_store_refuses_writes_once_its_lock_session_ends_and_names_a_lost_session() {
+    let loc = Loc::postgres();
+    let app = format!("tf_lost_{}", std::process::id());
+    let url = PathBuf::from(format!("{}&application_name={app}", loc.path().display()));
+    let mut store = open_rw(&url, Target::Sim);
+    let lock = store.lock("turkform apply", Duration::ZERO).unwrap();
+    store.begin_intent(&intent("before")).unwrap();
+    let record = {
+        let mut admin =
+            postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SET search_path TO \"{}\"",
+                loc.pg.as_ref().unwrap().schema
+            ))
+            .unwrap();
+        let text: String = admin
+            .query_one("SELECT value FROM meta WHERE key LIKE 'lock:%'", &[])
+            .unwrap()
+            .get(0);
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let lock_session = i32::try_from(record["backend"].as_i64().unwrap()).unwrap();
+    terminate_session(lock_session);
+    // The client hears of the closed socket on its own thread, a moment after the server.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        match store.begin_intent(&intent(&format!("t{}", next_number()))) {
+            Err(e) => break e,
+            Ok(_) => assert!(Instant::now() < deadline, "writes went on without the lock"),
+        }
+    };
+    assert!(
+        matches!(refused, StateError::LockLost { .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("was lost"), "{refused}");
+    // Released on purpose, the lock no longer guards the store's writes.
+    drop(lock);
+    store.begin_intent(&intent("unlocked")).unwrap();
+
+    let store_session = {
+        let mut admin =
+            postgres::Client::connect(&common::test_pg_base(), postgres::NoTls).unwrap();
+        admin
+            .query_one(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get::<_, i32>(0)
+    };
+    terminate_session(store_session);
+    let lost = store.begin_intent(&intent("after")).unwrap_err();
+    assert!(
+        matches!(lost, StateError::ConnectionLost { .. }),
+        "{lost:?}"
+    );
+    assert!(
+        lost.to_string()
+            .starts_with("lost the connection to the PostgreSQL state at `"),
+        "{lost}"
+    );
+}
+
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -15,7 +15,7 @@ mod validate;
 use std::path::Path;
 
 use turkform_model::{DesiredState, Target, UnixTime};
-use turkform_state::{OpenMode, StateError, StateStore};
+use turkform_state::{LockKind, OpenMode, StateError, StateStore};
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -123,11 +123,15 @@ pub fn open_state(path: &Path, target: Target, mode: OpenMode) -> Result<StateSt
 pub fn state_failure(e: StateError) -> Failure {
     let internal = matches!(e, StateError::Sqlite(_));
     let hint = match &e {
-        StateError::LockHeld { .. } => Some(
-            "wait for it to finish, pass --lock-timeout 5m, or if its host is gone run `turkform state force-unlock`",
+        StateError::LockHeld { kind, .. } => Some(lock_held_hint(*kind)),
+        StateError::ConnectionLost { .. } | StateError::LockLost { .. } => Some(
+            "run the same command again once the server is back; an apply journals every \
+             MTurk call before sending it, so the next one resumes those calls with the same \
+             tokens and creates nothing twice"
+                .to_owned(),
         ),
         StateError::Corrupt { .. } => {
-            Some("restore the state file from a backup; turkform will not overwrite it")
+            Some("restore the state file from a backup; turkform will not overwrite it".to_owned())
         }
         _ => None,
     };
@@ -139,6 +143,29 @@ pub fn state_failure(e: StateError) -> Failure {
     match hint {
         Some(h) => f.hint(h),
         None => f,
+    }
+}
+
+/// What to do about a held lock. Only a file lock can outlive its holder (a record left by
+/// another host); PostgreSQL drops a session-level advisory lock with its session, so pointing
+/// there at `force-unlock` would send the user after a problem that cannot exist.
+fn lock_held_hint(kind: LockKind) -> String {
+    match kind {
+        LockKind::File => "wait for it to finish, pass --lock-timeout 5m, or if its host is gone \
+                           run `turkform state force-unlock`"
+            .to_owned(),
+        LockKind::Postgres { session } => {
+            let end = match session {
+                Some(pid) => format!("`SELECT pg_terminate_backend({pid})`"),
+                None => "`pg_terminate_backend`".to_owned(),
+            };
+            format!(
+                "wait for it to finish or pass --lock-timeout 5m; the PostgreSQL server releases \
+                 the lock by itself as soon as the holder's session ends (a killed run or a \
+                 lost runner included); if that run is stuck, stop it or end its session with \
+                 {end}"
+            )
+        }
     }
 }
 
@@ -183,5 +210,36 @@ mod run_label_tests {
             "postgres://<redacted>"
         );
         assert_eq!(super::redact_url_arg("--auto-approve"), "--auto-approve");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(kind: LockKind) -> String {
+        let failure = state_failure(StateError::LockHeld {
+            holder: turkform_state::LockInfo {
+                pid: 31337,
+                host: "runner-7".to_owned(),
+                since: UnixTime(1_700_000_000),
+                command: "turkform apply".to_owned(),
+            },
+            kind,
+        });
+        failure.hints.join("\n")
+    }
+
+    #[test]
+    fn the_lock_held_hint_names_force_unlock_only_for_a_file_lock() {
+        insta::assert_snapshot!(held(LockKind::File), @"wait for it to finish, pass --lock-timeout 5m, or if its host is gone run `turkform state force-unlock`");
+        insta::assert_snapshot!(
+            held(LockKind::Postgres { session: Some(4242) }),
+            @"wait for it to finish or pass --lock-timeout 5m; the PostgreSQL server releases the lock by itself as soon as the holder's session ends (a killed run or a lost runner included); if that run is stuck, stop it or end its session with `SELECT pg_terminate_backend(4242)`"
+        );
+        insta::assert_snapshot!(
+            held(LockKind::Postgres { session: None }),
+            @"wait for it to finish or pass --lock-timeout 5m; the PostgreSQL server releases the lock by itself as soon as the holder's session ends (a killed run or a lost runner included); if that run is stuck, stop it or end its session with `pg_terminate_backend`"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::pg_cluster::{ClusterTls, PgCluster, self_signed_certificate};
 use crate::common::*;
 
 fn slow_sim(latency_ms: u64) -> Sim {
@@ -72,6 +73,10 @@ fn two_checkouts_on_one_postgres_state_one_applies_the_other_names_the_holder_or
     let err = stderr(&refused);
     assert!(err.contains(&format!("pid {}", holder.id())), "{err}");
     assert!(err.contains("`turkform apply`"), "{err}");
+    // The server frees a dead holder's lock by itself: the hint never sends the user to
+    // force-unlock, and names the holder's session for the stuck case.
+    assert!(!err.contains("force-unlock"), "{err}");
+    assert!(err.contains("SELECT pg_terminate_backend("), "{err}");
 
     // With --lock-timeout the second checkout waits for the first, then finds nothing to do.
     let waited = bob.run(&sim, &["apply", "--auto-approve", "--lock-timeout=120s"]);
@@ -218,7 +223,11 @@ fn the_server_connection_killed_mid_apply_fails_cleanly_and_the_next_apply_conve
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("PostgreSQL"), "{err}");
+    assert!(
+        err.contains("lost the connection to the PostgreSQL state at")
+            || err.contains("the apply lock on the PostgreSQL state at"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let next = project.run(&sim, &["apply", "--auto-approve"]);
@@ -512,4 +521,385 @@ fn state_migrate_with_results_sqlite_to_postgres_to_sqlite_keeps_every_table_and
     assert_eq!(sim.list_hits().len(), 4);
     assert_eq!(sim.calls("CreateHITWithHITType"), 4);
     assert_eq!(sim.calls("SendBonus"), 1, "the bonus was paid once");
+}
+
+/// Waits for a child, killing it and failing when it outlives `limit`: a run that hangs is the
+/// bug under test, not a reason for the test to hang.
+fn wait_or_kill(child: std::process::Child, limit: Duration, what: &str) -> std::process::Output {
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(limit) {
+        Ok(out) => out.expect("wait for turkform"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} was still running after {limit:?}");
+        }
+    }
+}
+
+/// The item key of each HIT the simulator lists, by HIT id.
+fn sim_items(sim: &Sim) -> std::collections::BTreeMap<String, String> {
+    sim.list_hits()
+        .into_iter()
+        .map(|h| {
+            let annotation =
+                turkform_model::Annotation::parse(h.requester_annotation().unwrap_or_default())
+                    .expect("a turkform annotation");
+            let turkform_model::AnnotatedKey::Plain(key) = annotation.key else {
+                panic!("short keys are annotated plainly");
+            };
+            (h.hit_id.expect("HITId"), key)
+        })
+        .collect()
+}
+
+fn texts(client: &mut postgres::Client, sql: &str) -> std::collections::BTreeSet<String> {
+    client
+        .query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+#[test]
+fn the_server_restarted_mid_apply_fails_the_apply_cleanly_and_the_next_apply_converges_without_a_duplicate()
+ {
+    const ITEMS: usize = 200;
+    // Its own cluster: the shared server is never restarted under the other tests.
+    let cluster = PgCluster::start(ClusterTls::Off);
+    let schema = "restart";
+    let sim = slow_sim(50);
+    let mut project = Project::new();
+    project.state_url = Some(cluster.url(schema, ""));
+    project.campaign("r", ITEMS, &CampaignOptions::default());
+    // About 2.5 s of creates, four in flight: the restart lands with calls in the air whose
+    // intents are committed and whose outcomes are not.
+    let child = project
+        .command(&sim, &["apply", "--auto-approve", "--concurrency", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apply");
+    wait_for_creates(&sim, 20);
+    cluster.restart();
+    let out = wait_or_kill(
+        child,
+        Duration::from_secs(120),
+        "the apply after the restart",
+    );
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    // Both of its sessions ended: whichever the apply noticed first is named.
+    let url = cluster.url(schema, "");
+    assert!(
+        err.contains(&format!(
+            "lost the connection to the PostgreSQL state at `{url}`"
+        )) || err.contains(&format!(
+            "the apply lock on the PostgreSQL state at `{url}` was lost"
+        )),
+        "the error names the state backend: {err}"
+    );
+    assert!(err.contains("hint: run the same command again"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // Nothing lost: every HIT on MTurk is recorded, or its create is still pending in the
+    // journal (the next run asks MTurk with the same token before creating anything).
+    let on_mturk = sim_items(&sim);
+    assert!(
+        on_mturk.len() < ITEMS,
+        "the restart landed mid-apply ({} HITs already)",
+        on_mturk.len()
+    );
+    let mut admin = cluster.admin();
+    admin
+        .batch_execute(&format!("SET search_path TO \"{schema}\""))
+        .unwrap();
+    let recorded = texts(&mut admin, "SELECT hit_id FROM hits");
+    let pending = texts(
+        &mut admin,
+        "SELECT item_key FROM intents WHERE kind = 'create_hit' AND outcome IS NULL",
+    );
+    for (hit_id, item) in &on_mturk {
+        assert!(
+            recorded.contains(hit_id) || pending.contains(item),
+            "HIT {hit_id} ({item}) is neither recorded nor pending"
+        );
+    }
+    for hit_id in &recorded {
+        assert!(
+            on_mturk.contains_key(hit_id),
+            "recorded {hit_id} is not on MTurk"
+        );
+    }
+
+    let next = project
+        .command(&sim, &["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apply");
+    let next = wait_or_kill(next, Duration::from_secs(120), "the next apply");
+    assert_exit(&next, 0);
+    assert_one_hit_per_item(&sim, ITEMS);
+    let on_mturk = sim_items(&sim);
+    let recorded = texts(&mut admin, "SELECT hit_id FROM hits");
+    assert_eq!(
+        recorded,
+        on_mturk.keys().cloned().collect(),
+        "the state records exactly the HITs MTurk has"
+    );
+    assert_eq!(
+        cluster.count(schema, "SELECT count(*) FROM intents WHERE outcome IS NULL"),
+        0,
+        "nothing left pending"
+    );
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
+}
+
+/// `turkform ARGS` on `project`, failing the test if it runs for more than a minute (a TLS
+/// negotiation that never ends is one of the failures under test).
+fn run_bounded(
+    project: &Project,
+    sim: &Sim,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = project.command(sim, args);
+    cmd.env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let child = cmd.spawn().expect("spawn turkform");
+    wait_or_kill(
+        child,
+        Duration::from_secs(60),
+        &format!("turkform {args:?}"),
+    )
+}
+
+#[test]
+fn a_postgres_state_with_sslmode_require_works_end_to_end_on_a_tls_server() {
+    // The cluster rejects TCP logins without TLS: whatever works below was encrypted.
+    let cluster = PgCluster::start(ClusterTls::Required);
+    let sim = Sim::plain();
+    let mut project = Project::new();
+    project.campaign("tls", 6, &CampaignOptions::default());
+
+    // First show the server really refuses an unencrypted session.
+    project.state_url = Some(cluster.url("tls", "&sslmode=disable"));
+    let refused = run_bounded(&project, &sim, &["plan"], &[]);
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains("no encryption"),
+        "{}",
+        stderr(&refused)
+    );
+
+    project.state_url = Some(cluster.url("tls", "&sslmode=require"));
+    let plan = run_bounded(&project, &sim, &["plan", "--detailed-exitcode"], &[]);
+    assert_exit(&plan, 2);
+    assert_exit(
+        &run_bounded(&project, &sim, &["apply", "--auto-approve"], &[]),
+        0,
+    );
+    assert_one_hit_per_item(&sim, 6);
+    assert_eq!(cluster.count("tls", "SELECT count(*) FROM hits"), 6);
+    assert_exit(
+        &run_bounded(&project, &sim, &["plan", "--detailed-exitcode"], &[]),
+        0,
+    );
+    // `prefer`, the default, encrypts too when the server offers TLS.
+    project.state_url = Some(cluster.url("tls", ""));
+    assert_exit(
+        &run_bounded(&project, &sim, &["plan", "--detailed-exitcode"], &[]),
+        0,
+    );
+
+    // verify-full checks the chain and the host name: a self-signed certificate is refused
+    // until it is trusted (OpenSSL's SSL_CERT_FILE), and then the session works.
+    project.state_url = Some(cluster.url("tls", "&sslmode=verify-full"));
+    let untrusted = run_bounded(&project, &sim, &["plan"], &[]);
+    assert_exit(&untrusted, 1);
+    let err = stderr(&untrusted);
+    assert!(err.contains("cannot use the PostgreSQL state at"), "{err}");
+    assert!(err.contains("certificate verify failed"), "{err}");
+    let ca = cluster.ca_file();
+    let ca = ca.to_str().unwrap();
+    assert_exit(
+        &run_bounded(
+            &project,
+            &sim,
+            &["plan", "--detailed-exitcode"],
+            &[("SSL_CERT_FILE", ca)],
+        ),
+        0,
+    );
+    // The certificate names 127.0.0.1 and localhost; another address of the same server
+    // (it listens on 127.0.0.2 too) fails verify-full, as in libpq.
+    let mut by_other_name = Project::new();
+    by_other_name.campaign("tls", 6, &CampaignOptions::default());
+    by_other_name.state_url = Some(
+        cluster
+            .url("tls", "&sslmode=verify-full")
+            .replace("127.0.0.1", "127.0.0.2"),
+    );
+    let mismatch = run_bounded(&by_other_name, &sim, &["plan"], &[("SSL_CERT_FILE", ca)]);
+    assert_exit(&mismatch, 1);
+    let err = stderr(&mismatch);
+    assert!(err.contains("cannot use the PostgreSQL state at"), "{err}");
+    assert!(
+        err.contains("certificate verify failed") && err.contains("mismatch"),
+        "{err}"
+    );
+    // verify-ca checks the chain only, as in libpq: that address is fine there.
+    by_other_name.state_url = Some(
+        cluster
+            .url("tls", "&sslmode=verify-ca")
+            .replace("127.0.0.1", "127.0.0.2"),
+    );
+    assert_exit(
+        &run_bounded(
+            &by_other_name,
+            &sim,
+            &["plan", "--detailed-exitcode"],
+            &[("SSL_CERT_FILE", ca)],
+        ),
+        0,
+    );
+
+    // sslrootcert names the only roots trusted, as in libpq: the server's own certificate
+    // passes verify-full without SSL_CERT_FILE; another one fails, even for `require`.
+    project.state_url = Some(cluster.url("tls", &format!("&sslmode=verify-full&sslrootcert={ca}")));
+    assert_exit(
+        &run_bounded(&project, &sim, &["plan", "--detailed-exitcode"], &[]),
+        0,
+    );
+    let other = project.path().join("other-ca.crt");
+    self_signed_certificate(&other, &project.path().join("other-ca.key"));
+    for mode in ["require", "verify-ca", "verify-full"] {
+        project.state_url = Some(cluster.url(
+            "tls",
+            &format!("&sslmode={mode}&sslrootcert={}", other.display()),
+        ));
+        let wrong = run_bounded(&project, &sim, &["plan"], &[("SSL_CERT_FILE", ca)]);
+        assert_exit(&wrong, 1);
+        assert!(
+            stderr(&wrong).contains("certificate verify failed"),
+            "{mode}: {}",
+            stderr(&wrong)
+        );
+    }
+    project.state_url =
+        Some(cluster.url("tls", "&sslmode=require&sslrootcert=/nonexistent/ca.pem"));
+    let missing = run_bounded(&project, &sim, &["plan"], &[]);
+    assert_exit(&missing, 1);
+    assert!(
+        stderr(&missing).contains("cannot read sslrootcert `/nonexistent/ca.pem`"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_eq!(
+        sim.calls("CreateHITWithHITType"),
+        6,
+        "nothing was created twice"
+    );
+}
+
+#[test]
+fn sslmode_require_on_a_server_without_tls_fails_at_once_naming_the_state() {
+    let cluster = PgCluster::start(ClusterTls::Off);
+    let sim = Sim::plain();
+    let mut project = Project::new();
+    project.campaign("plain", 3, &CampaignOptions::default());
+    project.state_url = Some(cluster.url("plain", "&sslmode=require"));
+    let started = Instant::now();
+    let out = run_bounded(&project, &sim, &["apply", "--auto-approve"], &[]);
+    assert_exit(&out, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "cannot use the PostgreSQL state at `{}`",
+            cluster.url("plain", "&sslmode=require")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("server does not support TLS"), "{err}");
+    assert_eq!(sim.mutating_calls(), 0, "nothing reached MTurk");
+    // Nothing was created on the server either.
+    assert_eq!(
+        cluster.count(
+            "pg_catalog",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'plain'"
+        ),
+        0
+    );
+}
+
+/// Regression: the apply lock lives in a session of its own. When only that session ended
+/// (`pg_terminate_backend`, `idle_session_timeout`, a pooler recycling it), the server
+/// released the lock and the apply carried on without it, to exit 0, while a second apply
+/// could take the lock and run beside it.
+#[test]
+fn an_apply_whose_lock_session_ends_stops_before_its_next_write_instead_of_running_unlocked() {
+    const ITEMS: usize = 100;
+    let sim = slow_sim(40);
+    let schema = Arc::new(PgSchema::new("locklost"));
+    let project = Project::sharing(schema.clone());
+    project.campaign("l", ITEMS, &CampaignOptions::default());
+    let child = slow_apply(&project, &sim);
+    wait_for_creates(&sim, 5);
+    // The holder record names the lock's own session; the store's session is left alone.
+    let mut admin = schema.admin();
+    admin
+        .batch_execute(&format!("SET search_path TO \"{}\"", schema.name))
+        .unwrap();
+    let record: String = admin
+        .query_one("SELECT value FROM meta WHERE key LIKE 'lock:%'", &[])
+        .unwrap()
+        .get(0);
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let session = i32::try_from(record["backend"].as_i64().expect("the lock's session")).unwrap();
+    let ended: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&session])
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    let out = wait_or_kill(
+        child,
+        Duration::from_secs(120),
+        "the apply without its lock",
+    );
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the apply lock on the PostgreSQL state at `{}` was lost",
+            schema.url()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: run the same command again"), "{err}");
+    assert!(sim.list_hits().len() < ITEMS, "it stopped mid-apply");
+
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_one_hit_per_item(&sim, ITEMS);
+    assert_eq!(
+        schema.count("SELECT count(*) FROM intents WHERE outcome IS NULL"),
+        0
+    );
+    assert_exit(&project.run(&sim, &["plan", "--detailed-exitcode"]), 0);
 }

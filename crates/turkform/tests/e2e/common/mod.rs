@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod pg_cluster;
 pub mod webdriver;
 
 /// Decodes a chunked HTTP/1.1 body (the WebDriver client reads raw HTTP).
