@@ -181,13 +181,8 @@ pub async fn apply(
         ));
     }
     crate::preflight(&plan, api).await?;
-    let mut report = crate::apply(&plan, api, store, clock, reporter, options).await?;
-    if !report.interrupted {
-        let review = crate::review::apply_review(&plan, api, store, clock, options).await?;
-        report.done += review.done();
-        report.failed.extend(review.failed.iter().cloned());
-        report.review = review;
-    }
+    // Review calls (approvals, rejections, bonuses) are its last phase.
+    let report = crate::apply(&plan, api, store, clock, reporter, options).await?;
     Ok(ApplyOutcome {
         recovery,
         refresh,
