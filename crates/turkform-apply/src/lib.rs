@@ -9,6 +9,9 @@
 //!   retries, group commit, interruption.
 //! - [`limiter`]: the AIMD rate limiter.
 //! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
+//! - [`review`](crate::review) (private): approvals, rejections and bonuses as journaled calls
+//!   (their idempotency rules: GetAssignment after InvalidAssignmentState, bonus tokens and the
+//!   ListBonusPayments lookup past 23 h), run by the same engine after the HIT actions.
 //! - [`ops`]: one entry per command (`plan`, `apply`, `refresh`) owning the sequence and the
 //!   saved-plan applicability check.
 //!
@@ -314,8 +317,8 @@ pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError
     Ok(())
 }
 
-/// Carries out `plan`: qualification types, then HIT types, then every HIT action, with
-/// intents journaled before each mutating call. Per-item failures are collected in the report;
+/// Carries out `plan`: qualification types, then HIT types, then every HIT action, then the
+/// review (decisions, then bonuses), with intents journaled before each mutating call. Per-item failures are collected in the report;
 /// an `Err` means the run itself could not go on (state store failure, wrong or stale plan).
 ///
 /// Call [`recover`] first (and [`refresh`], then plan) under the state lock.
@@ -538,7 +541,9 @@ const TOKEN_TRUST_SECS: i64 = 23 * 3600;
 /// Resumes the calls a previous run began but never recorded (run before planning, under the
 /// state lock). Creates are never resent: they are looked up by annotation with `ListHITs`,
 /// recorded if found and abandoned if not (the plan that follows decides from the current
-/// campaign files); expire/extend/add-assignments/retype are resent identically.
+/// campaign files); expire/extend/add-assignments/retype are resent identically, and so are
+/// decisions (a repeat is confirmed with GetAssignment) and bonuses (with their token; past
+/// 23 h looked up with ListBonusPayments first).
 pub async fn recover(
     api: &dyn MturkApi,
     store: &mut StateStore,
