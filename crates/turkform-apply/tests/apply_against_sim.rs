@@ -1592,7 +1592,8 @@ async fn review_calls_whose_answers_were_lost_stay_journaled_and_recovery_settle
             .unwrap();
     assert_eq!(report.review.done(), 0, "{report:?}");
     let pending = h.store.pending_intents().unwrap();
-    let kinds: Vec<_> = pending.iter().map(|i| i.kind.as_str()).collect();
+    let mut kinds: Vec<_> = pending.iter().map(|i| i.kind.as_str()).collect();
+    kinds.sort_unstable();
     assert_eq!(
         kinds,
         [
