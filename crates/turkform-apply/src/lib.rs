@@ -224,6 +224,8 @@ pub struct RecoveryReport {
     pub failed: Vec<ActionFailure>,
     pub api_calls: BTreeMap<&'static str, u64>,
     pub interrupted: bool,
+    /// What the resumed review calls did (decisions confirmed, bonuses found paid, ...).
+    pub review: ReviewReport,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -714,6 +716,7 @@ pub async fn recover(
     report.done = engine.tally.done + already_done;
     report.failed = engine.tally.failed;
     report.interrupted = engine.tally.interrupted;
+    report.review = engine.tally.review;
     report.api_calls = counting.counts();
     Ok(report)
 }

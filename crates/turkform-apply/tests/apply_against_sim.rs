@@ -1620,6 +1620,14 @@ async fn review_calls_whose_answers_were_lost_stay_journaled_and_recovery_settle
         .await
         .unwrap();
     assert!(recovery.failed.is_empty(), "{recovery:?}");
+    assert_eq!(
+        (
+            recovery.review.confirmed,
+            recovery.review.bonuses_found_paid
+        ),
+        (2, 3),
+        "both decisions confirmed by GetAssignment, every bonus found paid: {recovery:?}"
+    );
     assert!(h.store.pending_intents().unwrap().is_empty());
     assert_eq!(
         h.stats().await["requests"]["SendBonus"]
