@@ -488,3 +488,64 @@ impl ReviewReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::Call;
+
+    fn bonus(assignment: &str, identity: &str, cents: i64) -> BonusData {
+        BonusData {
+            campaign: "c".into(),
+            assignment_id: assignment.into(),
+            worker_id: "W".into(),
+            amount: Money::from_cents(cents),
+            reason: "Thanks".into(),
+            identity: identity.into(),
+            token: format!("tok-{identity}"),
+            requested_at: UnixTime(0),
+            alike_before: 0,
+        }
+    }
+
+    fn chain(job: &crate::engine::Job) -> Vec<(String, usize)> {
+        std::iter::once(&job.call)
+            .chain(&job.then)
+            .map(|c| match c {
+                Call::SendBonus(b) => (b.identity.clone(), b.alike_before),
+                other => panic!("not a bonus: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bonuses_of_one_assignment_are_chained_and_count_the_payments_alike_before_them() {
+        let mut paid = bonus("A1", "A1/0", 25).record();
+        paid.paid_at = Some(UnixTime(1));
+        let jobs = chain_bonuses(
+            vec![
+                (bonus("A1", "A1/b", 25), None),
+                (bonus("A2", "A2", 25), None),
+                (bonus("A1", "A1/a", 25), Some(turkform_state::IntentId(7))),
+                // Another amount: its payment is told apart, whatever comes before it.
+                (bonus("A1", "A1/c", 30), None),
+            ],
+            &[paid],
+        );
+        assert_eq!(jobs.len(), 2, "one chain per assignment");
+        assert_eq!(
+            chain(&jobs[0]),
+            [
+                ("A1/a".to_owned(), 1),
+                ("A1/b".to_owned(), 2),
+                ("A1/c".to_owned(), 0)
+            ]
+        );
+        assert_eq!(
+            jobs[0].intent,
+            Some(turkform_state::IntentId(7)),
+            "the head resumes its intent"
+        );
+        assert_eq!(chain(&jobs[1]), [("A2".to_owned(), 0)]);
+    }
+}
