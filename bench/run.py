@@ -16,6 +16,7 @@ Scenarios:
   results_sync:   refresh recording 2,000 HITs x 3 answers at the same rate (turkform-apply example)
   results_export: `turkform results` over 1,000,000 assignments of a generated state
   results_aggregate: `results --aggregate` majority and dawid-skene over 100,000 answers
+  review:         approve 6,000 assignments, then pay 2,000 bonuses, at the batch rate (turkform-apply example)
 
 Adding a scenario: a cargo example that prints one JSON object of figures as its last stdout
 line is one call, e.g.
@@ -378,6 +379,14 @@ def scenario_results_aggregate(ctx):
     return example("turkform", "results_export_bench", "--assignments", n, "--aggregate")
 
 
+@scenario("review")
+def scenario_review(ctx):
+    # Approvals and bonuses through the journaled executor at the batch scenario's rate.
+    approve, bonuses = ("600", "200") if ctx.quick else ("6000", "2000")
+    return example("turkform-apply", "review_bench", "--approve", approve, "--bonuses", bonuses,
+                   "--latency", "30", "--throttle-rps", "200")
+
+
 def targets(results, quick):
     """The issue's targets, evaluated on the results: (name, measured, pass)."""
     out = []
@@ -414,6 +423,16 @@ def targets(results, quick):
                     w < 3 and big["peak_rss_mb"] < 400))
         scale = w / max(ps["sizes"]["10000"]["median"]["wall_s"], 1e-9)
         out.append(("plan: 10k -> 100k scaling <= 12x", f"{scale:.1f}x", scale <= 12))
+    rv = results.get("review", {}).get("figures")
+    if rv:
+        for phase, what, one, per in (("approve", "decisions", "decision", "calls_per_decision"),
+                                      ("bonuses", "bonuses", "bonus", "calls_per_bonus")):
+            f = rv[phase]
+            ratio = f["wall_over_floor"]
+            out.append((f"review: {f[what]:,} {what} wall <= 1.15x the floor (calls - B) / R",
+                        f"{f['wall_s']:.2f} s vs floor {f['floor_s']:.2f} s ({ratio:.2f}x)",
+                        f["floor_s"] > 0 and ratio <= 1.15))
+            out.append((f"review: accepted calls per {one} <= 1.02", f"{f[per]:.3f}", f[per] <= 1.02))
     return [{"name": n, "measured": m, "pass": bool(p)} for n, m, p in out]
 
 

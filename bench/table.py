@@ -75,9 +75,22 @@ def render(report):
                              f"{n(f['failed'])} failed of {n(f['requests'])}"))
         else:
             lines.append(row("simulator throughput", "", "", "", "not measured", st.get("error", "")[:120]))
+    rv = s.get("review")
+    if rv and "figures" in rv:
+        f = rv["figures"]
+        flags = f"--latency {f['latency_ms']:.0f} --throttle-rps {f['throttle_rps']:.0f}"
+        a, b = f["approve"], f["bonuses"]
+        lines.append(row(f"approve {n(a['decisions'])} assignments (`{flags}`)", "turkform apply", f"{a['wall_s']:.2f} s", "",
+                         f"{a['calls_per_decision']:.3f} accepted calls/decision",
+                         f"floor {a['floor_s']:.2f} s: {a['wall_over_floor']:.2f}x"))
+        lines.append(row(f"pay {n(b['bonuses'])} bonuses", "turkform apply", f"{b['wall_s']:.2f} s", "",
+                         f"{b['calls_per_bonus']:.3f} accepted calls/bonus",
+                         f"floor {b['floor_s']:.2f} s: {b['wall_over_floor']:.2f}x"))
+    elif rv and "error" in rv:
+        lines.append(row("review", f"`{rv.get('command', '')}`", "", "", "not measured", rv["error"][:120]))
     # Scenarios added later that print one JSON object: shown as they are.
     for name, v in s.items():
-        if name in {"post_batch", "lost_responses", "cron_rerun", "plan_scaling", "sim_throughput"}:
+        if name in {"post_batch", "lost_responses", "cron_rerun", "plan_scaling", "sim_throughput", "review"}:
             continue
         if "figures" in v:
             figures = ", ".join(f"{k} {val}" for k, val in v["figures"].items())

@@ -18,6 +18,8 @@ use turkform_mturk::{
 };
 use turkform_state::{HitInput, IntentKind};
 
+use crate::review::{self, BonusData, DecisionData, DecisionKind};
+
 /// A journaled MTurk call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
@@ -76,6 +78,10 @@ pub(crate) enum Call {
         /// The orphan's HIT type hash when state knows its type.
         hit_type_hash: Option<String>,
     },
+    /// ApproveAssignment / RejectAssignment (no token; a repeat is confirmed by GetAssignment).
+    Decide(DecisionData),
+    /// SendBonus with its row's token.
+    SendBonus(BonusData),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +148,12 @@ impl Call {
             } => IntentKind::ExtendLifetime,
             Call::UpdateExpiration { .. } => IntentKind::Expire,
             Call::Retype { .. } => IntentKind::Retype,
+            Call::Decide(d) => match d.kind {
+                DecisionKind::Approve => IntentKind::ApproveAssignment,
+                DecisionKind::OverrideRejection => IntentKind::OverrideRejection,
+                DecisionKind::Reject => IntentKind::RejectAssignment,
+            },
+            Call::SendBonus(_) => IntentKind::SendBonus,
             Call::Adopt { .. } => return None,
         })
     }
@@ -161,6 +173,12 @@ impl Call {
             Call::UpdateExpiration { .. } => "expire",
             Call::Retype { .. } => "retype",
             Call::Adopt { .. } => "adopt",
+            Call::Decide(d) => match d.kind {
+                DecisionKind::Approve => "approve",
+                DecisionKind::OverrideRejection => "override-rejection",
+                DecisionKind::Reject => "reject",
+            },
+            Call::SendBonus(_) => "send-bonus",
         }
     }
 
@@ -171,6 +189,8 @@ impl Call {
             | Call::UpdateExpiration { campaign, .. }
             | Call::Retype { campaign, .. }
             | Call::Adopt { campaign, .. } => Some(campaign),
+            Call::Decide(d) => Some(&d.campaign),
+            Call::SendBonus(b) => Some(&b.campaign),
             _ => None,
         }
     }
@@ -187,6 +207,9 @@ impl Call {
             Call::CreateHitType {
                 definition_hash, ..
             } => Some(definition_hash),
+            // Review calls are about an assignment (a bonus: its row's identity).
+            Call::Decide(d) => Some(&d.assignment_id),
+            Call::SendBonus(b) => Some(&b.identity),
         }
     }
 
@@ -196,8 +219,14 @@ impl Call {
             | Call::UpdateExpiration { hit_id, .. }
             | Call::Retype { hit_id, .. }
             | Call::Adopt { hit_id, .. } => Some(hit_id),
+            Call::Decide(d) => Some(&d.hit_id),
             _ => None,
         }
+    }
+
+    /// Whether this is a review call (a decision or a bonus).
+    pub fn is_review(&self) -> bool {
+        matches!(self, Call::Decide(_) | Call::SendBonus(_))
     }
 
     pub fn generation(&self) -> Option<u32> {
@@ -216,6 +245,7 @@ impl Call {
         match self {
             Call::CreateHit(c) => c.token.clone(),
             Call::AddAssignments { token, .. } => token.clone(),
+            Call::SendBonus(b) => b.token.clone(),
             other => {
                 let json = serde_json::to_string(other).unwrap_or_default();
                 turkform_model::request_token(target, "", "", &json, 0)
@@ -232,11 +262,23 @@ pub(crate) enum Output {
     Adopted(RemoteHit, Option<String>),
     Id(String),
     Done,
+    /// A decision refused as no longer Submitted, with the assignment as GetAssignment shows
+    /// it.
+    Assignment(turkform_mturk::RemoteDecision),
+    /// A pending bonus ListBonusPayments shows paid (not sent again), with its grant time.
+    BonusFound {
+        at: Option<UnixTime>,
+    },
 }
 
-/// Sends `call` once. `HitAlreadyExists` and "already processed" are success here: the HIT of a
-/// reused token is read back with GetHIT so that the record holds MTurk's values.
-pub(crate) async fn send(api: &dyn MturkApi, call: &Call) -> Result<Output, ApiError> {
+/// Sends `call` once (`now`: the injected clock's, for a bonus's token age). `HitAlreadyExists`
+/// and "already processed" are success here: the HIT of a reused token is read back with GetHIT
+/// so that the record holds MTurk's values.
+pub(crate) async fn send(
+    api: &dyn MturkApi,
+    call: &Call,
+    now: UnixTime,
+) -> Result<Output, ApiError> {
     match call {
         Call::CreateQualificationType { spec, .. } => {
             match api.create_qualification_type(spec).await {
@@ -316,6 +358,8 @@ pub(crate) async fn send(api: &dyn MturkApi, call: &Call) -> Result<Output, ApiE
             .get_hit_with_question(hit_id)
             .await
             .map(|(hit, q)| Output::Adopted(hit, q)),
+        Call::Decide(d) => review::decide(api, d).await,
+        Call::SendBonus(b) => review::pay(api, b, now).await,
     }
 }
 

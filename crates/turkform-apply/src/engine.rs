@@ -20,12 +20,13 @@ use futures_util::stream::FuturesUnordered;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use turkform_model::{HitStatus, RecordedHit, Target};
+use turkform_model::{HitStatus, RecordedAssignment, RecordedBonus, RecordedHit, Target};
 use turkform_mturk::{ApiError, MturkApi};
 use turkform_state::{Batch, IntentId, IntentOutcome, NewIntent, StateStore};
 
 use crate::calls::{self, Call, Output, Purpose};
 use crate::limiter::Limiter;
+use crate::review::{self, ReviewReport, Settled};
 use crate::{ActionFailure, ApplyError, ApplyEvent, Clock, Reporter};
 
 /// Most outcomes committed in one transaction.
@@ -44,6 +45,11 @@ pub(crate) struct Memory {
     pub hit_types: HashMap<String, String>,
     /// Custom qualification type name -> id.
     pub qualification_types: HashMap<String, String>,
+    /// Assignment id -> record: what a decision's outcome updates.
+    pub assignments: HashMap<String, RecordedAssignment>,
+    /// Every bonus state records (paid or pending): where a resend's first request time and
+    /// the payments ListBonusPayments cannot tell apart come from.
+    pub bonuses: Vec<RecordedBonus>,
 }
 
 impl Memory {
@@ -107,6 +113,8 @@ pub(crate) struct Tally {
     pub interrupted: bool,
     /// Intents left pending on purpose (gave up after retries): the next run resumes them.
     pub left_pending: usize,
+    /// What the review calls did (their failures are in `failed` too).
+    pub review: ReviewReport,
 }
 
 type Flight<'a> =
@@ -187,6 +195,8 @@ impl<'a> Engine<'a> {
     fn begin(&mut self, jobs: &mut [Job]) -> Result<(), ApplyError> {
         let mut intents = Vec::new();
         let mut slots = Vec::new();
+        // A bonus's permanent record is written with its intent, in the same transaction.
+        let mut bonuses = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             if job.intent.is_some() {
                 continue;
@@ -194,13 +204,17 @@ impl<'a> Engine<'a> {
             if let Some(intent) = self.new_intent(&job.call) {
                 intents.push(intent);
                 slots.push(i);
+                if let Call::SendBonus(b) = &job.call {
+                    bonuses.push(b.record());
+                }
             }
         }
         if intents.is_empty() {
             return Ok(());
         }
         let store = &mut *self.store;
-        let ids = blocking(|| store.begin_intents(&intents)).map_err(ApplyError::State)?;
+        let ids = blocking(|| store.begin_intents_and_bonuses(&intents, &bonuses))
+            .map_err(ApplyError::State)?;
         for (slot, id) in slots.into_iter().zip(ids) {
             jobs[slot].intent = Some(id);
         }
@@ -209,6 +223,7 @@ impl<'a> Engine<'a> {
 
     fn launch(&self, job: Job, sent_at: Instant) -> Flight<'a> {
         let api = self.api;
+        let now = self.clock.now();
         let span = tracing::debug_span!(
             "call",
             op = job.call.label(),
@@ -218,7 +233,7 @@ impl<'a> Engine<'a> {
         );
         Box::pin(
             async move {
-                let result = calls::send(api, &job.call).await;
+                let result = calls::send(api, &job.call, now).await;
                 if let Err(e) = &result {
                     tracing::debug!(error = %e, "call failed");
                 }
@@ -235,16 +250,69 @@ impl<'a> Engine<'a> {
             kind: call.label(),
             message: message.clone(),
         });
-        self.tally.failed.push(ActionFailure {
+        let failure = ActionFailure {
             campaign: call.campaign().unwrap_or("").to_owned(),
             item_key: call.item_key().unwrap_or("").to_owned(),
             kind: call.label(),
             message,
+        };
+        if call.is_review() {
+            self.tally.review.failed.push(failure.clone());
+        }
+        self.tally.failed.push(failure);
+    }
+
+    /// Records a review call's outcome: the assignment as decided (or as MTurk shows it after
+    /// a conflict), the bonus paid, with the intent's outcome in the same batch.
+    fn succeed_review(&mut self, job: &Job, output: &Output, batch: &mut Batch) {
+        let now = self.clock.now();
+        let change = match &job.call {
+            Call::Decide(d) => review::settle_decision(
+                d,
+                output,
+                self.memory.assignments.get(&d.assignment_id),
+                now,
+            ),
+            Call::SendBonus(b) => review::settle_bonus(b, output, now),
+            _ => return,
+        };
+        if let Some(id) = job.intent {
+            let outcome = match &change.settled {
+                Settled::Conflict(message) => IntentOutcome::Failed {
+                    message: message.clone(),
+                },
+                _ => IntentOutcome::Done,
+            };
+            batch.completed.push((id, outcome));
+        }
+        if let Some(a) = change.assignment {
+            self.memory
+                .assignments
+                .insert(a.assignment_id.clone(), a.clone());
+            batch.upsert_assignments.push(a);
+        }
+        batch.bonuses_paid.extend(change.bonus_paid);
+        if matches!(
+            change.settled,
+            Settled::Approved | Settled::Overridden | Settled::Rejected | Settled::BonusPaid
+        ) {
+            self.tally.done += 1;
+        }
+        self.tally.review.count(change.settled);
+        self.reporter.event(&ApplyEvent::ActionDone {
+            campaign: job.call.campaign().unwrap_or("").to_owned(),
+            item_key: job.call.item_key().unwrap_or("").to_owned(),
+            kind: job.call.label(),
+            hit_id: job.call.hit_id().map(str::to_owned),
         });
     }
 
     /// Records a success and returns the follow-up job, if the item's chain goes on.
     fn succeed(&mut self, job: Job, output: Output, batch: &mut Batch) -> Option<Job> {
+        if job.call.is_review() {
+            self.succeed_review(&job, &output, batch);
+            return next_in_chain(job.then);
+        }
         let current = job.call.hit_id().and_then(|id| self.memory.hits.get(id));
         let memory = &self.memory;
         let change = calls::settle(
@@ -447,7 +515,7 @@ impl<'a> Engine<'a> {
                 job.throttles += 1;
                 if job.throttles > MAX_THROTTLES {
                     self.give_up(&job, &message);
-                    return None;
+                    return review_chain(job);
                 }
                 self.tally.retries += 1;
                 // The limiter paces the resend; a little jitter spreads a throttled wave.
@@ -460,7 +528,7 @@ impl<'a> Engine<'a> {
                 job.attempts += 1;
                 if job.attempts > self.max_retries {
                     self.give_up(&job, &message);
-                    return None;
+                    return review_chain(job);
                 }
                 self.tally.retries += 1;
                 self.reporter.event(&ApplyEvent::Retrying {
@@ -551,7 +619,7 @@ impl<'a> Engine<'a> {
                     ));
                 }
                 self.fail(&job.call, message);
-                None
+                review_chain(job)
             }
         }
     }
@@ -568,6 +636,25 @@ impl<'a> Engine<'a> {
             ),
         );
     }
+}
+
+/// After a review call failed: the next call of its chain. The bonuses of one assignment are
+/// chained only to be looked up in turn, so one that MTurk refused (or that was given up on,
+/// its intent left pending) does not stop the others; any other chain stops at a failure.
+fn review_chain(job: Job) -> Option<Job> {
+    if job.call.is_review() {
+        next_in_chain(job.then)
+    } else {
+        None
+    }
+}
+
+/// The job for the next call of a chain, if any.
+fn next_in_chain(mut then: VecDeque<Call>) -> Option<Job> {
+    let next = then.pop_front()?;
+    let mut job = Job::new(next);
+    job.then = then;
+    Some(job)
 }
 
 fn is_expire(call: &Call) -> bool {

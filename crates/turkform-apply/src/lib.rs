@@ -10,6 +10,9 @@
 //! - [`limiter`]: the AIMD rate limiter.
 //! - [`refresh`](crate::refresh) (private): paged reconciliation and drift.
 //! - `workers` (private): blocks, grants and notification settings, read and applied.
+//! - [`review`](crate::review) (private): approvals, rejections and bonuses as journaled calls
+//!   (their idempotency rules: GetAssignment after InvalidAssignmentState, bonus tokens and the
+//!   ListBonusPayments lookup past 23 h), run by the same engine after the HIT actions.
 //! - [`ops`]: one entry per command (`plan`, `apply`, `refresh`) owning the sequence and the
 //!   saved-plan applicability check.
 //!
@@ -52,11 +55,11 @@ use turkform_mturk::{
     ApiError, CreateHitRequest, HitTypeRequest, MturkApi, Page, RemoteAssignment, RemoteHit,
     RemoteQualificationType,
 };
-use turkform_plan::{Action, CreateHit, Plan};
+use turkform_plan::{Action, CreateHit, Plan, ReviewAction};
 use turkform_state::{Batch, IntentKind, IntentOutcome, StateError, StateStore};
 
 pub use refresh::{DriftSeen, RefreshReport};
-pub use review::{ReviewReport, apply_review};
+pub use review::ReviewReport;
 pub use tokio_util::sync::CancellationToken as Cancel;
 pub use workers::{WorkersReport, WorkersSeen, apply_workers};
 
@@ -240,6 +243,8 @@ pub struct RecoveryReport {
     pub failed: Vec<ActionFailure>,
     pub api_calls: BTreeMap<&'static str, u64>,
     pub interrupted: bool,
+    /// What the resumed review calls did (decisions confirmed, bonuses found paid, ...).
+    pub review: ReviewReport,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -333,8 +338,8 @@ pub async fn preflight(plan: &Plan, api: &dyn MturkApi) -> Result<(), ApplyError
     Ok(())
 }
 
-/// Carries out `plan`: qualification types, then HIT types, then every HIT action, with
-/// intents journaled before each mutating call. Per-item failures are collected in the report;
+/// Carries out `plan`: qualification types, then HIT types, then every HIT action, then the
+/// review (decisions, then bonuses), with intents journaled before each mutating call. Per-item failures are collected in the report;
 /// an `Err` means the run itself could not go on (state store failure, wrong or stale plan).
 ///
 /// Call [`recover`] first (and [`refresh`], then plan) under the state lock.
@@ -366,7 +371,7 @@ pub async fn apply(
         + plan
             .campaigns
             .iter()
-            .map(|c| c.hit_types.len() + c.actions.len())
+            .map(|c| c.hit_types.len() + c.actions.len() + c.review.len())
             .sum::<usize>();
     reporter.event(&ApplyEvent::Started { total_actions });
     let counting = Counting::new(api);
@@ -471,6 +476,11 @@ pub async fn apply(
             engine.run(jobs).await?;
         }
     }
+
+    // Phase 4: approvals, rejections and bonuses, through the same journal and limiter.
+    if !engine.tally.interrupted {
+        run_review(plan, &mut engine).await?;
+    }
     if engine.tally.interrupted {
         reporter.event(&ApplyEvent::Interrupting);
     }
@@ -484,9 +494,54 @@ pub async fn apply(
         retries: tally.retries,
         elapsed: started.elapsed(),
         interrupted: tally.interrupted,
-        review: ReviewReport::default(),
+        review: tally.review,
         workers: WorkersReport::default(),
     })
+}
+
+/// The review phase of [`apply`] on its own: carries out the plan's approvals, rejections,
+/// overrides and bonuses (and nothing else) through the journaled engine. For a plan whose HIT
+/// actions were applied already; [`apply`] runs this phase itself.
+pub async fn apply_review(
+    plan: &Plan,
+    api: &dyn MturkApi,
+    store: &mut StateStore,
+    clock: &dyn Clock,
+    options: &ApplyOptions,
+) -> Result<ReviewReport, ApplyError> {
+    let memory = load_memory(store)?;
+    let mut engine = Engine::new(api, store, clock, &NoReporter, options, memory);
+    run_review(plan, &mut engine).await?;
+    Ok(engine.tally.review)
+}
+
+/// Decisions first, then bonuses (a bonus is paid on work already decided), each phase with
+/// the engine's concurrency, pacing and journal.
+async fn run_review(plan: &Plan, engine: &mut Engine<'_>) -> Result<(), ApplyError> {
+    let now = engine.clock.now();
+    let mut decisions = Vec::new();
+    let mut bonuses = Vec::new();
+    for r in plan.campaigns.iter().flat_map(|c| &c.review) {
+        if let Some(d) = review::DecisionData::of(&r.action) {
+            decisions.push(Job::new(Call::Decide(d)));
+        } else if let ReviewAction::SendBonus {
+            campaign, identity, ..
+        } = &r.action
+        {
+            let recorded = engine
+                .memory
+                .bonuses
+                .iter()
+                .find(|b| b.campaign == *campaign && b.identity == *identity);
+            bonuses.extend(review::BonusData::of(&r.action, recorded, now).map(|b| (b, None)));
+        }
+    }
+    let bonuses = review::chain_bonuses(bonuses, &engine.memory.bonuses);
+    engine.run(decisions).await?;
+    if !engine.tally.interrupted {
+        engine.run(bonuses).await?;
+    }
+    Ok(())
 }
 
 /// Reconciles state with MTurk: statuses, counters, expirations, drift, orphans. See
@@ -508,7 +563,9 @@ const TOKEN_TRUST_SECS: i64 = 23 * 3600;
 /// Resumes the calls a previous run began but never recorded (run before planning, under the
 /// state lock). Creates are never resent: they are looked up by annotation with `ListHITs`,
 /// recorded if found and abandoned if not (the plan that follows decides from the current
-/// campaign files); expire/extend/add-assignments/retype are resent identically.
+/// campaign files); expire/extend/add-assignments/retype are resent identically, and so are
+/// decisions (a repeat is confirmed with GetAssignment) and bonuses (with their token; past
+/// 23 h looked up with ListBonusPayments first).
 pub async fn recover(
     api: &dyn MturkApi,
     store: &mut StateStore,
@@ -583,6 +640,30 @@ pub async fn recover(
     }
 
     let mut memory = load_memory(store)?;
+    // Resumed bonuses are chained per assignment like an apply's, and judged by what state
+    // records now: the first request time (the token's age) and the payments alike that
+    // other rows account for.
+    let (bonus_jobs, other_jobs): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|j| matches!(j.call, Call::SendBonus(_)));
+    let mut jobs = other_jobs;
+    let resumed_bonuses = bonus_jobs
+        .into_iter()
+        .filter_map(|j| match j.call {
+            Call::SendBonus(mut b) => {
+                if let Some(r) = memory
+                    .bonuses
+                    .iter()
+                    .find(|r| r.campaign == b.campaign && r.identity == b.identity)
+                {
+                    b.requested_at = b.requested_at.min(r.requested_at);
+                }
+                Some((b, j.intent))
+            }
+            _ => None,
+        })
+        .collect();
+    jobs.extend(review::chain_bonuses(resumed_bonuses, &memory.bonuses));
     if !pending_creates.is_empty() {
         let found = find_by_annotation(&counting, &pending_creates).await?;
         for (id, c) in pending_creates {
@@ -655,6 +736,7 @@ pub async fn recover(
     report.done = engine.tally.done + already_done;
     report.failed = engine.tally.failed;
     report.interrupted = engine.tally.interrupted;
+    report.review = engine.tally.review;
     report.api_calls = counting.counts();
     Ok(report)
 }
@@ -741,6 +823,12 @@ fn load_memory(store: &StateStore) -> Result<Memory, ApplyError> {
             .into_iter()
             .map(|q| (q.name, q.qualification_type_id))
             .collect(),
+        assignments: recorded
+            .assignments
+            .into_iter()
+            .map(|a| (a.assignment_id.clone(), a))
+            .collect(),
+        bonuses: recorded.bonuses,
     })
 }
 

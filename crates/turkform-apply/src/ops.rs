@@ -252,13 +252,8 @@ async fn apply_logged(
         ));
     }
     crate::preflight(&plan, api).await?;
+    // Review calls (approvals, rejections, bonuses) are its last phase.
     let mut report = crate::apply(&plan, api, store, clock, reporter, options).await?;
-    if !report.interrupted {
-        let review = crate::review::apply_review(&plan, api, store, clock, options).await?;
-        report.done += review.done();
-        report.failed.extend(review.failed.iter().cloned());
-        report.review = review;
-    }
     if !report.interrupted && !options.cancel.is_cancelled() {
         let workers = crate::workers::apply_workers(&plan, api, store, clock, options).await?;
         report.done += workers.done();

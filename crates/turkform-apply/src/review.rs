@@ -1,31 +1,30 @@
-//! Carries out a plan's review actions (DESIGN.md section 9): approvals, rejections, overrides
-//! and bonuses, after the HIT actions of the same apply.
+//! The review calls of a plan (DESIGN.md section 9): approvals, rejections, overrides and
+//! bonuses, as journaled [`Call`](crate::calls::Call)s run by the same engine as creates (the
+//! same intents, concurrency, adaptive limiter, retries and outage budget), after the HIT
+//! actions of the same apply.
 //!
-//! Decisions have no token, so a repeat is told by MTurk's InvalidAssignmentState and confirmed
-//! with GetAssignment: in the wanted state it counts as done; approved by MTurk before a
-//! rejection arrived it is a conflict, reported and never retried. A bonus is recorded pending
-//! in state before its SendBonus (its write-ahead record, kept for good), sent with its row's
-//! token, and marked paid after; a pending one whose token MTurk may have forgotten (23 h) is
-//! looked up with ListBonusPayments before any resend.
+//! Decisions have no token, so a repeat (a resend after a lost answer or a crash) is told by
+//! MTurk's InvalidAssignmentState and confirmed with GetAssignment: in the wanted state it
+//! counts as done; approved by MTurk before a rejection arrived it is a conflict, reported and
+//! never retried. A bonus is recorded pending in the `bonuses` table in the same transaction as
+//! its intent, before its SendBonus (the record is kept for good), sent with its row's token,
+//! and marked paid with the intent's outcome; one whose token MTurk may have forgotten (23 h
+//! after it was first requested) is looked up with ListBonusPayments before any resend.
 
-use std::collections::HashMap;
-
-use futures_util::StreamExt;
-use turkform_model::{AssignmentStatus, DecidedBy, RecordedAssignment, RecordedBonus, UnixTime};
+use serde::{Deserialize, Serialize};
+use turkform_model::{
+    AssignmentStatus, DecidedBy, Money, RecordedAssignment, RecordedBonus, UnixTime,
+};
 use turkform_mturk::{ApiError, MturkApi};
-use turkform_plan::{Plan, ReviewAction};
-use turkform_state::{Batch, StateStore};
+use turkform_plan::ReviewAction;
+use turkform_state::BonusPaid;
 
-use crate::engine::blocking;
-use crate::{ActionFailure, ApplyError, ApplyOptions, Clock, read_retrying};
+use crate::ActionFailure;
+use crate::calls::Output;
 
 /// MTurk remembers a UniqueRequestToken for 24 h; past this age a pending bonus is looked up
 /// before it is sent again, with an hour's margin for clock skew and slow runs.
-const TOKEN_MEMORY_SECS: i64 = 23 * 3600;
-
-/// Decisions are recorded in batches of this many, so a crash loses at most one batch of
-/// records (and those are confirmed, not repeated, by the next apply).
-const RECORD_EVERY: usize = 200;
+pub(crate) const TOKEN_MEMORY_SECS: i64 = 23 * 3600;
 
 /// What the review part of an apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +39,7 @@ pub struct ReviewReport {
     pub bonuses_found_paid: usize,
     /// Decisions MTurk or someone else made first (auto-approved before a rejection, ...).
     pub conflicts: Vec<String>,
+    /// The review calls among the run's failures (also in [`crate::ApplyReport::failed`]).
     pub failed: Vec<ActionFailure>,
 }
 
@@ -49,85 +49,342 @@ impl ReviewReport {
     }
 }
 
-enum Outcome {
-    Decided(Box<RecordedAssignment>),
-    Confirmed(Box<RecordedAssignment>),
-    Conflict(String),
-    /// A conflict, with the state MTurk shows recorded so the next plan does not try again.
-    Observed(Box<RecordedAssignment>, String),
-    Failed(ActionFailure),
+/// Which decision a [`DecisionData`] sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DecisionKind {
+    Approve,
+    /// ApproveAssignment with `OverrideRejection = true`.
+    OverrideRejection,
+    Reject,
 }
 
-fn failure(action: &ReviewAction, e: &ApiError) -> ActionFailure {
-    let campaign = match action {
-        ReviewAction::Approve { campaign, .. }
-        | ReviewAction::OverrideRejection { campaign, .. }
-        | ReviewAction::Reject { campaign, .. }
-        | ReviewAction::SendBonus { campaign, .. } => campaign.clone(),
-    };
-    ActionFailure {
-        campaign,
-        item_key: action.assignment_id().to_owned(),
-        kind: match action {
-            ReviewAction::Approve { .. } => "approve",
-            ReviewAction::OverrideRejection { .. } => "override rejection",
-            ReviewAction::Reject { .. } => "reject",
-            ReviewAction::SendBonus { .. } => "send bonus",
-        },
-        message: e.to_string(),
+impl DecisionKind {
+    fn wanted(self) -> AssignmentStatus {
+        match self {
+            DecisionKind::Approve | DecisionKind::OverrideRejection => AssignmentStatus::Approved,
+            DecisionKind::Reject => AssignmentStatus::Rejected,
+        }
     }
 }
 
-/// One decision: the call, and on InvalidAssignmentState the GetAssignment that tells a repeat
-/// (done) from a conflict.
-async fn decide(
+/// An ApproveAssignment / RejectAssignment call as journaled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DecisionData {
+    pub campaign: String,
+    pub assignment_id: String,
+    pub hit_id: String,
+    pub worker_id: String,
+    pub kind: DecisionKind,
+    /// RequesterFeedback (always given for a rejection: the planner requires a reason).
+    pub feedback: Option<String>,
+}
+
+/// A SendBonus call as journaled: exactly what the bonus row was first recorded with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BonusData {
+    pub campaign: String,
+    pub assignment_id: String,
+    pub worker_id: String,
+    pub amount: Money,
+    pub reason: String,
+    /// [`turkform_model::bonus_identity`].
+    pub identity: String,
+    pub token: String,
+    /// When the bonus was first recorded pending: from 23 h on, MTurk may have forgotten the
+    /// token, so the payment is looked up before it is sent again.
+    pub requested_at: UnixTime,
+    /// Bonuses of the same assignment, worker, amount and reason under other identities that
+    /// are settled before this one is looked up: recorded paid in state, or earlier in this
+    /// assignment's chain (see [`chain_bonuses`]). ListBonusPayments cannot tell them from this
+    /// one (it shows no token), so that many matching payments are theirs, not this one's.
+    #[serde(default)]
+    pub alike_before: usize,
+}
+
+impl DecisionData {
+    /// The call for a planned decision; `None` for a bonus.
+    pub fn of(action: &ReviewAction) -> Option<DecisionData> {
+        let (campaign, assignment_id, hit_id, worker_id, kind, feedback) = match action {
+            ReviewAction::Approve {
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                feedback,
+            } => (
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                DecisionKind::Approve,
+                feedback.clone(),
+            ),
+            ReviewAction::OverrideRejection {
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                feedback,
+            } => (
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                DecisionKind::OverrideRejection,
+                feedback.clone(),
+            ),
+            ReviewAction::Reject {
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                feedback,
+            } => (
+                campaign,
+                assignment_id,
+                hit_id,
+                worker_id,
+                DecisionKind::Reject,
+                Some(feedback.clone()),
+            ),
+            ReviewAction::SendBonus { .. } => return None,
+        };
+        Some(DecisionData {
+            campaign: campaign.clone(),
+            assignment_id: assignment_id.clone(),
+            hit_id: hit_id.clone(),
+            worker_id: worker_id.clone(),
+            kind,
+            feedback,
+        })
+    }
+}
+
+impl BonusData {
+    /// The call for a planned bonus, `None` for a decision. `recorded` is the bonus as state
+    /// holds it (a resend): its first request time is what the token's age runs from.
+    pub fn of(
+        action: &ReviewAction,
+        recorded: Option<&RecordedBonus>,
+        now: UnixTime,
+    ) -> Option<BonusData> {
+        let ReviewAction::SendBonus {
+            campaign,
+            assignment_id,
+            worker_id,
+            amount,
+            reason,
+            identity,
+            token,
+            ..
+        } = action
+        else {
+            return None;
+        };
+        Some(BonusData {
+            campaign: campaign.clone(),
+            assignment_id: assignment_id.clone(),
+            worker_id: worker_id.clone(),
+            amount: *amount,
+            reason: reason.clone(),
+            identity: identity.clone(),
+            token: token.clone(),
+            requested_at: recorded.map_or(now, |b| b.requested_at),
+            alike_before: 0,
+        })
+    }
+
+    /// Its pending record in the `bonuses` table, written with its intent.
+    pub fn record(&self) -> RecordedBonus {
+        RecordedBonus {
+            campaign: self.campaign.clone(),
+            identity: self.identity.clone(),
+            assignment_id: self.assignment_id.clone(),
+            worker_id: self.worker_id.clone(),
+            amount: self.amount,
+            reason: self.reason.clone(),
+            token: self.token.clone(),
+            requested_at: self.requested_at,
+            paid_at: None,
+        }
+    }
+
+    /// Whether ListBonusPayments would show `other`'s payment exactly as this one's.
+    fn is_alike(&self, other: &BonusData) -> bool {
+        other.assignment_id == self.assignment_id
+            && other.identity != self.identity
+            && other.worker_id == self.worker_id
+            && other.amount == self.amount
+            && other.reason == self.reason
+    }
+}
+
+/// The jobs for `bonuses` (with the pending intent each resumes, if any): one chain per
+/// assignment, in identity order, so the bonuses of one assignment are looked up and sent one
+/// after the other. That is what lets a lookup count the payments alike that the bonuses
+/// before it account for ([`BonusData::alike_before`]): run concurrently, two pending bonuses
+/// alike whose tokens MTurk forgot could each take the other's payment for its own.
+pub(crate) fn chain_bonuses(
+    bonuses: Vec<(BonusData, Option<turkform_state::IntentId>)>,
+    recorded: &[RecordedBonus],
+) -> Vec<crate::engine::Job> {
+    let mut by_assignment: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    for (b, intent) in bonuses {
+        by_assignment
+            .entry(b.assignment_id.clone())
+            .or_default()
+            .push((b, intent));
+    }
+    let mut jobs = Vec::new();
+    for (_, mut group) in by_assignment {
+        group.sort_by(|a, b| a.0.identity.cmp(&b.0.identity));
+        let settled: Vec<BonusData> = recorded
+            .iter()
+            .filter(|r| r.paid_at.is_some())
+            .map(|r| BonusData {
+                campaign: r.campaign.clone(),
+                assignment_id: r.assignment_id.clone(),
+                worker_id: r.worker_id.clone(),
+                amount: r.amount,
+                reason: r.reason.clone(),
+                identity: r.identity.clone(),
+                token: r.token.clone(),
+                requested_at: r.requested_at,
+                alike_before: 0,
+            })
+            .filter(|r| r.assignment_id == group[0].0.assignment_id)
+            .collect();
+        let mut before: Vec<BonusData> = Vec::new();
+        let mut calls = std::collections::VecDeque::new();
+        let mut head_intent = None;
+        for (i, (mut b, intent)) in group.into_iter().enumerate() {
+            b.alike_before = settled
+                .iter()
+                .chain(&before)
+                .filter(|o| b.is_alike(o))
+                .count();
+            before.push(b.clone());
+            if i == 0 {
+                head_intent = intent;
+            }
+            // A later call of the chain finds its pending intent again by its token.
+            calls.push_back(crate::calls::Call::SendBonus(b));
+        }
+        let Some(first) = calls.pop_front() else {
+            continue;
+        };
+        let mut job = match head_intent {
+            Some(id) => crate::engine::Job::resumed(first, id),
+            None => crate::engine::Job::new(first),
+        };
+        job.then = calls;
+        jobs.push(job);
+    }
+    jobs
+}
+
+/// Sends one decision. InvalidAssignmentState (the assignment is no longer Submitted: our own
+/// earlier attempt, or someone else) is answered with the assignment as GetAssignment shows it,
+/// for [`settle_decision`] to tell a repeat from a conflict.
+pub(crate) async fn decide(api: &dyn MturkApi, d: &DecisionData) -> Result<Output, ApiError> {
+    let id = d.assignment_id.as_str();
+    let result = match d.kind {
+        DecisionKind::Approve => {
+            api.approve_assignment(id, d.feedback.as_deref(), false)
+                .await
+        }
+        DecisionKind::OverrideRejection => {
+            api.approve_assignment(id, d.feedback.as_deref(), true)
+                .await
+        }
+        DecisionKind::Reject => {
+            api.reject_assignment(id, d.feedback.as_deref().unwrap_or_default())
+                .await
+        }
+    };
+    match result {
+        Ok(()) => Ok(Output::Done),
+        Err(e) if e.is_invalid_assignment_state() => {
+            api.get_assignment(id).await.map(Output::Assignment)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends one bonus, `now` being the injected clock's. A bonus first requested 23 h ago or more
+/// is looked up first: MTurk may have forgotten its token, and a resend would pay it twice.
+/// A repeat MTurk refuses by its token was paid by the first send.
+pub(crate) async fn pay(
     api: &dyn MturkApi,
-    action: &ReviewAction,
-    known: Option<RecordedAssignment>,
+    b: &BonusData,
     now: UnixTime,
-) -> Outcome {
-    let (want, result) = match action {
-        ReviewAction::Approve {
-            assignment_id,
-            feedback,
-            ..
-        } => (
-            AssignmentStatus::Approved,
-            read_retrying(|| api.approve_assignment(assignment_id, feedback.as_deref(), false))
-                .await,
-        ),
-        ReviewAction::OverrideRejection {
-            assignment_id,
-            feedback,
-            ..
-        } => (
-            AssignmentStatus::Approved,
-            read_retrying(|| api.approve_assignment(assignment_id, feedback.as_deref(), true))
-                .await,
-        ),
-        ReviewAction::Reject {
-            assignment_id,
-            feedback,
-            ..
-        } => (
-            AssignmentStatus::Rejected,
-            read_retrying(|| api.reject_assignment(assignment_id, feedback)).await,
-        ),
-        ReviewAction::SendBonus { .. } => unreachable!("bonuses are paid by `pay`"),
-    };
-    let id = action.assignment_id();
-    let feedback = match action {
-        ReviewAction::Approve { feedback, .. }
-        | ReviewAction::OverrideRejection { feedback, .. } => feedback.clone(),
-        ReviewAction::Reject { feedback, .. } => Some(feedback.clone()),
-        ReviewAction::SendBonus { .. } => None,
-    };
+) -> Result<Output, ApiError> {
+    if now.secs_since(b.requested_at) >= TOKEN_MEMORY_SECS {
+        let payments = api.list_bonus_payments(&b.assignment_id).await?;
+        let matching: Vec<_> = payments
+            .iter()
+            .filter(|p| p.worker_id == b.worker_id && p.amount == b.amount && p.reason == b.reason)
+            .collect();
+        if matching.len() > b.alike_before {
+            return Ok(Output::BonusFound {
+                at: matching.iter().filter_map(|p| p.grant_time).max(),
+            });
+        }
+    }
+    match api
+        .send_bonus(
+            &b.worker_id,
+            &b.assignment_id,
+            b.amount,
+            &b.reason,
+            &b.token,
+        )
+        .await
+    {
+        Ok(()) | Err(ApiError::AlreadyExists { .. }) => Ok(Output::Done),
+        Err(e) => Err(e),
+    }
+}
+
+/// How a review call ended, for the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    Approved,
+    Overridden,
+    Rejected,
+    /// Refused as a repeat, and MTurk shows the wanted state.
+    Confirmed,
+    /// Someone (or MTurk's auto-approval) decided first; not retried.
+    Conflict(String),
+    BonusPaid,
+    BonusFoundPaid,
+}
+
+/// What state learns from one finished review call.
+#[derive(Debug)]
+pub(crate) struct ReviewChange {
+    pub assignment: Option<RecordedAssignment>,
+    pub bonus_paid: Option<BonusPaid>,
+    pub settled: Settled,
+}
+
+/// The record change of a decision that got `output`; `known` is the assignment as state has
+/// it.
+pub(crate) fn settle_decision(
+    d: &DecisionData,
+    output: &Output,
+    known: Option<&RecordedAssignment>,
+    now: UnixTime,
+) -> ReviewChange {
+    let want = d.kind.wanted();
+    let id = d.assignment_id.as_str();
     let record = |status: AssignmentStatus,
                   at: Option<UnixTime>,
                   feedback: Option<String>,
                   by: DecidedBy|
      -> Option<RecordedAssignment> {
-        let mut a = known.clone()?;
+        let mut a = known?.clone();
         a.status = status;
         match status {
             AssignmentStatus::Approved => a.approval_time = at.or(Some(now)),
@@ -140,232 +397,155 @@ async fn decide(
         a.decided_by = Some(by);
         Some(a)
     };
-    match result {
-        Ok(()) => match record(want, None, feedback, DecidedBy::Turkform) {
-            Some(a) => Outcome::Decided(Box::new(a)),
-            None => Outcome::Conflict(format!("{id}: decided, but state does not know it")),
-        },
-        Err(e) if e.is_invalid_assignment_state() => {
-            let got = match read_retrying(|| api.get_assignment(id)).await {
-                Ok(got) => got,
-                Err(e) => return Outcome::Failed(failure(action, &e)),
-            };
-            let at = match got.status {
-                AssignmentStatus::Approved => got.approval_time,
-                _ => got.rejection_time,
-            };
-            // A repeat of our own decision (a crash after the call, before the record) looks
-            // exactly like this: the wanted state, with our feedback.
-            if got.status == want {
-                let by = if want == AssignmentStatus::Approved
-                    && at.is_some()
-                    && at == got.auto_approval_time
-                {
-                    DecidedBy::Auto
-                } else {
-                    DecidedBy::Turkform
-                };
-                return match record(want, at, got.requester_feedback, by) {
-                    Some(a) => Outcome::Confirmed(Box::new(a)),
-                    None => Outcome::Conflict(format!("{id}: already decided")),
-                };
-            }
-            let who =
-                match DecidedBy::observed(got.status, got.approval_time, got.auto_approval_time) {
-                    Some(DecidedBy::Auto) => "MTurk auto-approved it first",
-                    _ => "it was decided outside turkform first",
-                };
-            let by = DecidedBy::observed(got.status, got.approval_time, got.auto_approval_time);
-            if let (Some(mut a), Some(by)) = (known, by) {
-                a.status = got.status;
-                a.approval_time = got.approval_time;
-                a.rejection_time = got.rejection_time;
-                a.requester_feedback = got.requester_feedback;
-                a.decided_by = Some(by);
-                return Outcome::Observed(
-                    Box::new(a),
-                    format!(
-                        "assignment {id} is {} on MTurk, not {}: {who}; not retried",
-                        got.status.api_name(),
-                        want.api_name()
-                    ),
-                );
-            }
-            Outcome::Conflict(format!(
-                "assignment {id} is {} on MTurk, not {}: {who}; not retried",
-                got.status.api_name(),
-                want.api_name()
-            ))
-        }
-        Err(e) => Outcome::Failed(failure(action, &e)),
-    }
-}
-
-/// One bonus: recorded pending first, looked up when its token may be forgotten, sent with its
-/// token, marked paid.
-async fn pay(
-    api: &dyn MturkApi,
-    store: &mut StateStore,
-    action: &ReviewAction,
-    pending_since: Option<UnixTime>,
-    now: UnixTime,
-    report: &mut ReviewReport,
-) -> Result<(), ApplyError> {
-    let ReviewAction::SendBonus {
-        campaign,
-        assignment_id,
-        worker_id,
-        amount,
-        reason,
-        identity,
-        token,
-        ..
-    } = action
-    else {
-        return Ok(());
-    };
-    match pending_since {
-        None => {
-            let bonus = RecordedBonus {
-                campaign: campaign.clone(),
-                identity: identity.clone(),
-                assignment_id: assignment_id.clone(),
-                worker_id: worker_id.clone(),
-                amount: *amount,
-                reason: reason.clone(),
-                token: token.clone(),
-                requested_at: now,
-                paid_at: None,
-            };
-            blocking(|| store.record_bonus_pending(&bonus)).map_err(ApplyError::State)?;
-        }
-        Some(since) if now.secs_since(since) >= TOKEN_MEMORY_SECS => {
-            let payments = match read_retrying(|| api.list_bonus_payments(assignment_id)).await {
-                Ok(p) => p,
-                Err(e) => {
-                    report.failed.push(failure(action, &e));
-                    return Ok(());
-                }
-            };
-            if let Some(p) = payments
-                .iter()
-                .find(|p| p.worker_id == *worker_id && p.amount == *amount && p.reason == *reason)
-            {
-                let at = p.grant_time.unwrap_or(now);
-                blocking(|| store.mark_bonus_paid(campaign, identity, at))
-                    .map_err(ApplyError::State)?;
-                report.bonuses_found_paid += 1;
-                return Ok(());
-            }
-        }
-        Some(_) => {}
-    }
-    match read_retrying(|| api.send_bonus(worker_id, assignment_id, *amount, reason, token)).await {
-        // A repeat refused by its token: the first send was paid.
-        Ok(()) | Err(ApiError::AlreadyExists { .. }) => {
-            blocking(|| store.mark_bonus_paid(campaign, identity, now))
-                .map_err(ApplyError::State)?;
-            report.bonuses_paid += 1;
-        }
-        // Left pending: whether it was paid is looked up, never guessed, by the next apply.
-        Err(e) => report.failed.push(failure(action, &e)),
-    }
-    Ok(())
-}
-
-/// Carries out every review action of `plan`: decisions `options.concurrency` at a time, then
-/// bonuses one at a time (each is two state writes around one call).
-pub async fn apply_review(
-    plan: &Plan,
-    api: &dyn MturkApi,
-    store: &mut StateStore,
-    clock: &dyn Clock,
-    options: &ApplyOptions,
-) -> Result<ReviewReport, ApplyError> {
-    let mut report = ReviewReport::default();
-    let actions: Vec<&ReviewAction> = plan
-        .campaigns
-        .iter()
-        .flat_map(|c| c.review.iter().map(|r| &r.action))
-        .collect();
-    if actions.is_empty() {
-        return Ok(report);
-    }
-    let recorded = blocking(|| store.load()).map_err(ApplyError::State)?;
-    let known: HashMap<&str, &RecordedAssignment> = recorded
-        .assignments
-        .iter()
-        .map(|a| (a.assignment_id.as_str(), a))
-        .collect();
-    let pending: HashMap<(&str, &str), UnixTime> = recorded
-        .bonuses
-        .iter()
-        .filter(|b| b.paid_at.is_none())
-        .map(|b| ((b.campaign.as_str(), b.identity.as_str()), b.requested_at))
-        .collect();
-
-    let decisions: Vec<&ReviewAction> = actions
-        .iter()
-        .copied()
-        .filter(|a| !matches!(a, ReviewAction::SendBonus { .. }))
-        .collect();
-    let now = clock.now();
-    let mut outcomes = futures_util::stream::iter(decisions.iter().map(|a| {
-        let known = known.get(a.assignment_id()).map(|k| (*k).clone());
-        async move { (*a, decide(api, a, known, now).await) }
-    }))
-    .buffer_unordered(options.concurrency.max(1));
-    let mut batch = Batch::default();
-    while let Some((action, outcome)) = outcomes.next().await {
-        match outcome {
-            Outcome::Decided(a) => {
-                match action {
-                    ReviewAction::Approve { .. } => report.approved += 1,
-                    ReviewAction::OverrideRejection { .. } => report.overridden += 1,
-                    ReviewAction::Reject { .. } => report.rejected += 1,
-                    ReviewAction::SendBonus { .. } => {}
-                }
-                batch.upsert_assignments.push(*a);
-            }
-            Outcome::Confirmed(a) => {
-                report.confirmed += 1;
-                batch.upsert_assignments.push(*a);
-            }
-            Outcome::Conflict(m) => report.conflicts.push(m),
-            Outcome::Observed(a, m) => {
-                report.conflicts.push(m);
-                batch.upsert_assignments.push(*a);
-            }
-            Outcome::Failed(f) => report.failed.push(f),
-        }
-        if batch.upsert_assignments.len() >= RECORD_EVERY {
-            let full = std::mem::take(&mut batch);
-            blocking(|| store.commit(&full)).map_err(ApplyError::State)?;
-        }
-        if options.cancel.is_cancelled() {
-            break;
-        }
-    }
-    drop(outcomes);
-    blocking(|| store.commit(&batch)).map_err(ApplyError::State)?;
-
-    for action in actions
-        .iter()
-        .filter(|a| matches!(a, ReviewAction::SendBonus { .. }))
-    {
-        if options.cancel.is_cancelled() {
-            break;
-        }
-        let ReviewAction::SendBonus {
-            campaign, identity, ..
-        } = action
-        else {
-            continue;
+    let Output::Assignment(got) = output else {
+        return ReviewChange {
+            assignment: record(want, None, d.feedback.clone(), DecidedBy::Turkform),
+            bonus_paid: None,
+            settled: match d.kind {
+                DecisionKind::Approve => Settled::Approved,
+                DecisionKind::OverrideRejection => Settled::Overridden,
+                DecisionKind::Reject => Settled::Rejected,
+            },
         };
-        let since = pending
-            .get(&(campaign.as_str(), identity.as_str()))
-            .copied();
-        pay(api, store, action, since, clock.now(), &mut report).await?;
+    };
+    let at = match got.status {
+        AssignmentStatus::Approved => got.approval_time,
+        _ => got.rejection_time,
+    };
+    // A repeat of our own decision (a crash or a lost answer after the call, before the
+    // record) looks exactly like this: the wanted state, with our feedback.
+    if got.status == want {
+        let by =
+            if want == AssignmentStatus::Approved && at.is_some() && at == got.auto_approval_time {
+                DecidedBy::Auto
+            } else {
+                DecidedBy::Turkform
+            };
+        return ReviewChange {
+            assignment: record(want, at, got.requester_feedback.clone(), by),
+            bonus_paid: None,
+            settled: Settled::Confirmed,
+        };
     }
-    Ok(report)
+    let by = DecidedBy::observed(got.status, got.approval_time, got.auto_approval_time);
+    let who = match by {
+        Some(DecidedBy::Auto) => "MTurk auto-approved it first",
+        _ => "it was decided outside turkform first",
+    };
+    let message = format!(
+        "assignment {id} is {} on MTurk, not {}: {who}; not retried",
+        got.status.api_name(),
+        want.api_name()
+    );
+    // Recorded as MTurk shows it, so the next plan reports it instead of trying again.
+    let assignment = match (known, by) {
+        (Some(a), Some(by)) => {
+            let mut a = a.clone();
+            a.status = got.status;
+            a.approval_time = got.approval_time;
+            a.rejection_time = got.rejection_time;
+            a.requester_feedback = got.requester_feedback.clone();
+            a.decided_by = Some(by);
+            Some(a)
+        }
+        _ => None,
+    };
+    ReviewChange {
+        assignment,
+        bonus_paid: None,
+        settled: Settled::Conflict(message),
+    }
+}
+
+/// The record change of a bonus that got `output`.
+pub(crate) fn settle_bonus(b: &BonusData, output: &Output, now: UnixTime) -> ReviewChange {
+    let (at, settled) = match output {
+        Output::BonusFound { at } => (at.unwrap_or(now), Settled::BonusFoundPaid),
+        _ => (now, Settled::BonusPaid),
+    };
+    ReviewChange {
+        assignment: None,
+        bonus_paid: Some(BonusPaid {
+            campaign: b.campaign.clone(),
+            identity: b.identity.clone(),
+            at,
+        }),
+        settled,
+    }
+}
+
+impl ReviewReport {
+    /// Counts one settled call.
+    pub(crate) fn count(&mut self, settled: Settled) {
+        match settled {
+            Settled::Approved => self.approved += 1,
+            Settled::Overridden => self.overridden += 1,
+            Settled::Rejected => self.rejected += 1,
+            Settled::Confirmed => self.confirmed += 1,
+            Settled::Conflict(m) => self.conflicts.push(m),
+            Settled::BonusPaid => self.bonuses_paid += 1,
+            Settled::BonusFoundPaid => self.bonuses_found_paid += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::Call;
+
+    fn bonus(assignment: &str, identity: &str, cents: i64) -> BonusData {
+        BonusData {
+            campaign: "c".into(),
+            assignment_id: assignment.into(),
+            worker_id: "W".into(),
+            amount: Money::from_cents(cents),
+            reason: "Thanks".into(),
+            identity: identity.into(),
+            token: format!("tok-{identity}"),
+            requested_at: UnixTime(0),
+            alike_before: 0,
+        }
+    }
+
+    fn chain(job: &crate::engine::Job) -> Vec<(String, usize)> {
+        std::iter::once(&job.call)
+            .chain(&job.then)
+            .map(|c| match c {
+                Call::SendBonus(b) => (b.identity.clone(), b.alike_before),
+                other => panic!("not a bonus: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bonuses_of_one_assignment_are_chained_and_count_the_payments_alike_before_them() {
+        let mut paid = bonus("A1", "A1/0", 25).record();
+        paid.paid_at = Some(UnixTime(1));
+        let jobs = chain_bonuses(
+            vec![
+                (bonus("A1", "A1/b", 25), None),
+                (bonus("A2", "A2", 25), None),
+                (bonus("A1", "A1/a", 25), Some(turkform_state::IntentId(7))),
+                // Another amount: its payment is told apart, whatever comes before it.
+                (bonus("A1", "A1/c", 30), None),
+            ],
+            &[paid],
+        );
+        assert_eq!(jobs.len(), 2, "one chain per assignment");
+        assert_eq!(
+            chain(&jobs[0]),
+            [
+                ("A1/a".to_owned(), 1),
+                ("A1/b".to_owned(), 2),
+                ("A1/c".to_owned(), 0)
+            ]
+        );
+        assert_eq!(
+            jobs[0].intent,
+            Some(turkform_state::IntentId(7)),
+            "the head resumes its intent"
+        );
+        assert_eq!(chain(&jobs[1]), [("A2".to_owned(), 0)]);
+    }
 }

@@ -1462,6 +1462,264 @@ async fn the_planned_cost_is_what_the_simulator_debits_for_every_fee_tier() {
     }
 }
 
+/// A bonus row for `assignment` by `worker`, at line `line` of `bonuses.csv`.
+fn bonus_row(assignment: &str, worker: &str, cents: i64, line: usize) -> turkform_model::BonusRow {
+    turkform_model::BonusRow {
+        assignment_id: assignment.to_owned(),
+        worker_id: worker.to_owned(),
+        amount: Money::from_cents(cents),
+        reason: "Careful work".into(),
+        id: None,
+        file: "bonuses.csv".into(),
+        line,
+    }
+}
+
+/// Amount + MTurk's fee (20 %, half up, at least one cent), computed here, not by turkform.
+fn with_fee(cents: i64) -> i64 {
+    cents + ((cents * 20 + 50) / 100).max(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_calls_go_through_the_limiter_and_retries_and_never_pay_twice() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("noisy-review", 60, 10, 1);
+    set_hit_type(&mut c, |t| t.auto_approval_delay_secs = 3 * 86_400);
+    h.converge(&desired(vec![c.clone()])).await;
+    let ids = work_and_record(&mut h, "AWORKER", "cat").await;
+    assert_eq!(ids.len(), 60);
+    c.review.approve_after_secs = Some(0);
+    c.review.bonuses = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| bonus_row(id, "AWORKER", 1 + (i as i64 % 40), i + 2))
+        .collect();
+    let d = desired(vec![c.clone()]);
+    let before = h.balance().await;
+    // Throttled well below what 16 concurrent calls would send, with faults before any change
+    // and answers lost after the change.
+    h.restart(SimConfig {
+        fault_rate: 0.05,
+        drop_rate: 0.05,
+        throttle_rps: Some(50.0),
+        seed: Some(11),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut rounds = 0;
+    let mut throttled = 0;
+    loop {
+        rounds += 1;
+        let (plan, report) = h.converge(&d).await;
+        throttled += report.throttled;
+        if !plan.has_changes() {
+            break;
+        }
+        assert!(rounds <= 3, "not converged after 3 runs: {report:?}");
+    }
+    let stats = h.stats().await;
+    assert!(stats["dropped"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["faults"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        throttled > 0,
+        "the executor met MTurk's throttling: {stats}"
+    );
+    h.restart(SimConfig::default()).await;
+    let mut expected = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let a = h.api.get_assignment(id).await.unwrap();
+        assert_eq!(a.status, turkform_model::AssignmentStatus::Approved, "{id}");
+        let paid = h.api.list_bonus_payments(id).await.unwrap();
+        let cents = 1 + (i as i64 % 40);
+        assert_eq!(
+            paid.iter().map(|p| p.amount.cents()).collect::<Vec<_>>(),
+            vec![cents],
+            "{id} is paid exactly once"
+        );
+        expected += with_fee(cents);
+    }
+    assert_eq!(before - h.balance().await, Money::from_cents(expected));
+    assert!(h.store.pending_intents().unwrap().is_empty());
+    assert!(!h.plan(&d).has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_calls_whose_answers_were_lost_stay_journaled_and_recovery_settles_them_once() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("lost-review", 4, 10, 1);
+    set_hit_type(&mut c, |t| t.auto_approval_delay_secs = 3 * 86_400);
+    h.converge(&desired(vec![c.clone()])).await;
+    let ids = work_and_record(&mut h, "AWORKER", "cat").await;
+    c.review.decisions = vec![
+        turkform_model::Decision {
+            assignment_id: ids[0].clone(),
+            verdict: turkform_model::Verdict::Approve { feedback: None },
+            file: "decisions.csv".into(),
+            line: 2,
+        },
+        turkform_model::Decision {
+            assignment_id: ids[1].clone(),
+            verdict: turkform_model::Verdict::Reject {
+                feedback: "Blank".into(),
+            },
+            file: "decisions.csv".into(),
+            line: 3,
+        },
+    ];
+    // Two bonuses alike (same assignment, worker, amount and reason) under two Ids, and one
+    // more: ListBonusPayments cannot tell the first two apart.
+    let mut second = bonus_row(&ids[2], "AWORKER", 30, 3);
+    second.id = Some("again".into());
+    c.review.bonuses = vec![
+        bonus_row(&ids[2], "AWORKER", 30, 2),
+        second,
+        bonus_row(&ids[3], "AWORKER", 7, 4),
+    ];
+    let d = desired(vec![c]);
+    let before = h.balance().await;
+    let plan = h.plan(&d);
+    // Every change reaches MTurk, every answer is lost, and nothing is resent: the state a
+    // SIGKILL after the calls leaves.
+    h.restart(SimConfig {
+        drop_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut options = h.options();
+    options.max_retries = 0;
+    let report =
+        turkform_apply::apply(&plan, &h.api, &mut h.store, &h.clock, &NoReporter, &options)
+            .await
+            .unwrap();
+    assert_eq!(report.review.done(), 0, "{report:?}");
+    let pending = h.store.pending_intents().unwrap();
+    let mut kinds: Vec<_> = pending.iter().map(|i| i.kind.as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "approve_assignment",
+            "reject_assignment",
+            "send_bonus",
+            "send_bonus",
+            "send_bonus"
+        ],
+        "each call was journaled before it was sent, and left pending"
+    );
+    let state = h.store.load().unwrap();
+    assert_eq!(state.bonuses.len(), 3);
+    assert!(state.bonuses.iter().all(|b| b.paid_at.is_none()));
+
+    // A day later MTurk has forgotten the bonus tokens.
+    h.restart(SimConfig::default()).await;
+    h.advance(25 * 3600).await;
+    let sent = h.stats().await["requests"]["SendBonus"]
+        .as_u64()
+        .unwrap_or(0);
+    let options = h.options();
+    let recovery = turkform_apply::recover(&h.api, &mut h.store, &h.clock, &NoReporter, &options)
+        .await
+        .unwrap();
+    assert!(recovery.failed.is_empty(), "{recovery:?}");
+    assert_eq!(
+        (
+            recovery.review.confirmed,
+            recovery.review.bonuses_found_paid
+        ),
+        (2, 3),
+        "both decisions confirmed by GetAssignment, every bonus found paid: {recovery:?}"
+    );
+    assert!(h.store.pending_intents().unwrap().is_empty());
+    assert_eq!(
+        h.stats().await["requests"]["SendBonus"]
+            .as_u64()
+            .unwrap_or(0),
+        sent,
+        "every bonus was found paid by ListBonusPayments, none sent again"
+    );
+    let state = h.store.load().unwrap();
+    assert!(state.bonuses.iter().all(|b| b.paid_at.is_some()));
+    let decided: Vec<_> = state
+        .assignments
+        .iter()
+        .filter(|a| a.assignment_id == ids[0] || a.assignment_id == ids[1])
+        .map(|a| (a.status, a.decided_by))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            (
+                turkform_model::AssignmentStatus::Approved,
+                Some(turkform_model::DecidedBy::Turkform)
+            ),
+            (
+                turkform_model::AssignmentStatus::Rejected,
+                Some(turkform_model::DecidedBy::Turkform)
+            )
+        ]
+    );
+    assert_eq!(h.api.list_bonus_payments(&ids[2]).await.unwrap().len(), 2);
+    assert_eq!(h.api.list_bonus_payments(&ids[3]).await.unwrap().len(), 1);
+    assert_eq!(
+        before - h.balance().await,
+        Money::from_cents(with_fee(30) * 2 + with_fee(7))
+    );
+    assert!(!h.plan(&d).has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_bonuses_alike_pending_past_the_token_window_only_the_unpaid_one_is_sent() {
+    let mut h = Harness::new(SimConfig::default()).await;
+    let mut c = campaign("alike", 1, 10, 1);
+    set_hit_type(&mut c, |t| t.auto_approval_delay_secs = 3 * 86_400);
+    h.converge(&desired(vec![c.clone()])).await;
+    let ids = work_and_record(&mut h, "AWORKER", "cat").await;
+    let first = bonus_row(&ids[0], "AWORKER", 20, 2);
+    let mut second = bonus_row(&ids[0], "AWORKER", 20, 3);
+    second.id = Some("2".into());
+    c.review.bonuses = vec![first.clone(), second.clone()];
+    let d = desired(vec![c]);
+    // A crashed run recorded both pending; only the second reached MTurk.
+    for row in [&first, &second] {
+        h.store
+            .record_bonus_pending(&turkform_model::RecordedBonus {
+                campaign: "alike".into(),
+                identity: row.identity(),
+                assignment_id: ids[0].clone(),
+                worker_id: "AWORKER".into(),
+                amount: row.amount,
+                reason: row.reason.clone(),
+                token: row.token(Target::Sim, "alike"),
+                requested_at: h.clock.now(),
+                paid_at: None,
+            })
+            .unwrap();
+    }
+    h.api
+        .send_bonus(
+            "AWORKER",
+            &ids[0],
+            second.amount,
+            &second.reason,
+            &second.token(Target::Sim, "alike"),
+        )
+        .await
+        .unwrap();
+    h.advance(25 * 3600).await;
+    let before = h.balance().await;
+    let (plan, report) = h.converge(&d).await;
+    assert_eq!(plan.summary.bonus, 2);
+    assert_eq!(
+        (report.review.bonuses_found_paid, report.review.bonuses_paid),
+        (1, 1),
+        "{report:?}"
+    );
+    // The worker is owed two payments of 0.20 for this assignment and has exactly two.
+    assert_eq!(h.api.list_bonus_payments(&ids[0]).await.unwrap().len(), 2);
+    assert_eq!(before - h.balance().await, Money::from_cents(with_fee(20)));
+    assert!(!h.plan(&d).has_changes());
+}
+
 // ---- goal = "approved" ------------------------------------------------------------------------
 
 #[path = "apply_against_sim/goal.rs"]

@@ -23,10 +23,17 @@ pub enum IntentKind {
     CreateHitType,
     CreateQualificationType,
     UpdateQualificationType,
+    /// ApproveAssignment (no token: a repeat is told by InvalidAssignmentState).
+    ApproveAssignment,
+    /// ApproveAssignment with OverrideRejection.
+    OverrideRejection,
+    RejectAssignment,
+    /// SendBonus with the bonus row's token; its permanent record is the `bonuses` table.
+    SendBonus,
 }
 
 impl IntentKind {
-    pub const ALL: [IntentKind; 8] = [
+    pub const ALL: [IntentKind; 12] = [
         IntentKind::CreateHit,
         IntentKind::AddAssignments,
         IntentKind::ExtendLifetime,
@@ -35,6 +42,10 @@ impl IntentKind {
         IntentKind::CreateHitType,
         IntentKind::CreateQualificationType,
         IntentKind::UpdateQualificationType,
+        IntentKind::ApproveAssignment,
+        IntentKind::OverrideRejection,
+        IntentKind::RejectAssignment,
+        IntentKind::SendBonus,
     ];
 
     /// The name stored in the journal; stable across versions (changing one is a migration).
@@ -48,6 +59,10 @@ impl IntentKind {
             IntentKind::CreateHitType => "create_hit_type",
             IntentKind::CreateQualificationType => "create_qualification_type",
             IntentKind::UpdateQualificationType => "update_qualification_type",
+            IntentKind::ApproveAssignment => "approve_assignment",
+            IntentKind::OverrideRejection => "override_rejection",
+            IntentKind::RejectAssignment => "reject_assignment",
+            IntentKind::SendBonus => "send_bonus",
         }
     }
 
@@ -139,6 +154,18 @@ pub struct Batch {
     pub hit_inputs: Vec<HitInput>,
     /// `GetAccountBalance` as refresh read it.
     pub account_balance: Option<AccountBalance>,
+    /// Bonuses MTurk accepted (or ListBonusPayments shows), marked paid with their intents'
+    /// outcomes so the two never disagree after a crash.
+    pub bonuses_paid: Vec<BonusPaid>,
+}
+
+/// A recorded bonus now known to be paid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BonusPaid {
+    pub campaign: String,
+    /// [`turkform_model::bonus_identity`].
+    pub identity: String,
+    pub at: UnixTime,
 }
 
 /// The data row of the item a HIT was created for, as it was when the HIT was posted.
@@ -169,6 +196,7 @@ impl Batch {
             && self.upsert_assignments.is_empty()
             && self.hit_inputs.is_empty()
             && self.account_balance.is_none()
+            && self.bonuses_paid.is_empty()
     }
 }
 

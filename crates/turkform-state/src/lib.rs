@@ -66,8 +66,8 @@ use std::path::PathBuf;
 
 pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
 pub use journal::{
-    AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
-    RunRecord,
+    AccountBalance, Batch, BonusPaid, HitInput, Intent, IntentId, IntentKind, IntentOutcome,
+    NewIntent, RunId, RunRecord,
 };
 pub use lock::{LockInfo, LockKind, StateLock};
 pub use schema::SCHEMA_VERSION;

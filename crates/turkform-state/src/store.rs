@@ -262,9 +262,24 @@ impl StateStore {
     /// [`Self::begin_intent`] for many calls in one transaction (one fsync for a whole wave of
     /// requests). Ids are returned in the order of `intents`.
     pub fn begin_intents(&mut self, intents: &[NewIntent]) -> Result<Vec<IntentId>, StateError> {
+        self.begin_intents_and_bonuses(intents, &[])
+    }
+
+    /// [`Self::begin_intents`], recording `bonuses` as pending in the same transaction (what
+    /// [`Self::record_bonus_pending`] does for one): a SendBonus intent and its bonus record
+    /// are committed together before the call, so no crash leaves one without the other. A
+    /// bonus already recorded keeps what it has.
+    pub fn begin_intents_and_bonuses(
+        &mut self,
+        intents: &[NewIntent],
+        bonuses: &[RecordedBonus],
+    ) -> Result<Vec<IntentId>, StateError> {
         let target = self.target;
         self.write(|tx| {
             let t = target.as_str();
+            for b in bonuses {
+                crate::bonuses::record_pending(tx, target, b)?;
+            }
             let mut ids = Vec::with_capacity(intents.len());
             for intent in intents {
                 let existing = tx.query_opt(
@@ -306,7 +321,7 @@ impl StateStore {
                 };
                 ids.push(IntentId(id));
             }
-            if !intents.is_empty() {
+            if !intents.is_empty() || !bonuses.is_empty() {
                 bump_serial(tx, target)?;
             }
             Ok(ids)
@@ -1149,6 +1164,9 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
         tx.execute(REMOVE_ORPHAN, &[&t, &h.hit_id])?;
     }
     crate::assignments::write(tx, target, batch)?;
+    for paid in &batch.bonuses_paid {
+        crate::bonuses::mark_paid(tx, target, &paid.campaign, &paid.identity, paid.at)?;
+    }
     if let Some(at) = batch.refreshed_at {
         tx.execute(
             "INSERT INTO partitions (target, serial, refreshed_at) VALUES (?1, 0, ?2)

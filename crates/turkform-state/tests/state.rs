@@ -43,6 +43,7 @@ on_both_backends!(
     a_bonus_is_recorded_pending_once_then_paid_once_and_kept,
     load_carries_every_recorded_assignment_for_the_planner,
     state_mv_of_a_campaign_moves_its_paid_bonuses_so_none_is_paid_again,
+    a_send_bonus_intent_and_its_pending_bonus_are_begun_and_resolved_together,
 );
 
 const LOCK_CHILD_ENV: &str = "TURKFORM_STATE_TEST_LOCK_CHILD";
@@ -1367,6 +1368,67 @@ fn a_bonus_is_recorded_pending_once_then_paid_once_and_kept(loc: Loc) {
     );
     let other = open_rw(&path, Target::Sandbox).load().unwrap();
     assert!(other.bonuses.is_empty(), "targets never mix");
+}
+
+/// The executor's bonus path: the intent and the pending row in one begin, the outcome and the
+/// paid mark in one commit, so no crash leaves one without the other.
+fn a_send_bonus_intent_and_its_pending_bonus_are_begun_and_resolved_together(loc: Loc) {
+    let path = loc.path();
+    let mut store = open_rw(&path, Target::Sim);
+    let mut send = intent("tok-A1");
+    send.kind = IntentKind::SendBonus;
+    send.item_key = Some("A1".to_owned());
+    let serial = store.serial().unwrap();
+    let ids = store
+        .begin_intents_and_bonuses(&[send.clone()], &[bonus("A1", 25)])
+        .unwrap();
+    assert_eq!(
+        store.serial().unwrap(),
+        serial + 1,
+        "one change, one serial"
+    );
+    // A crash here: both are there, the bonus pending.
+    drop(store);
+    let mut store = open_rw(&path, Target::Sim);
+    let pending = store.pending_intents().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].kind, IntentKind::SendBonus);
+    assert_eq!(pending[0].id, ids[0]);
+    assert_eq!(store.load().unwrap().bonuses[0].paid_at, None);
+    // Resumed: beginning again finds the same intent and keeps the first record.
+    let again = store
+        .begin_intents_and_bonuses(&[send], &[bonus("A1", 99)])
+        .unwrap();
+    assert_eq!(again, ids);
+    store
+        .commit(&Batch {
+            completed: vec![(ids[0], IntentOutcome::Done)],
+            bonuses_paid: vec![turkform_state::BonusPaid {
+                campaign: "c".to_owned(),
+                identity: "A1".to_owned(),
+                at: UnixTime(1_700_000_100),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert!(store.pending_intents().unwrap().is_empty());
+    let state = store.load().unwrap();
+    assert_eq!(
+        state
+            .bonuses
+            .iter()
+            .map(|b| (b.amount.cents(), b.paid_at))
+            .collect::<Vec<_>>(),
+        [(25, Some(UnixTime(1_700_000_100)))]
+    );
+    for kind in [
+        IntentKind::ApproveAssignment,
+        IntentKind::OverrideRejection,
+        IntentKind::RejectAssignment,
+        IntentKind::SendBonus,
+    ] {
+        assert_eq!(IntentKind::parse(kind.as_str()), Some(kind));
+    }
 }
 
 fn load_carries_every_recorded_assignment_for_the_planner(loc: Loc) {
