@@ -16,6 +16,7 @@ Scenarios:
   results_sync:   refresh recording 2,000 HITs x 3 answers at the same rate (turkform-apply example)
   results_export: `turkform results` over 1,000,000 assignments of a generated state
   results_aggregate: `results --aggregate` majority and dawid-skene over 100,000 answers
+  report:         `turkform report` over a generated state of 100,000 items (300,000 answers)
 
 Adding a scenario: a cargo example that prints one JSON object of figures as its last stdout
 line is one call, e.g.
@@ -376,6 +377,13 @@ def scenario_results_aggregate(ctx):
     return example("turkform", "results_export_bench", "--assignments", n, "--aggregate")
 
 
+@scenario("report")
+def scenario_report(ctx):
+    # `turkform report` over a generated state (target, issue 14: 100,000 items < 2 s, page < 5 MB).
+    n = "10000" if ctx.quick else "100000"
+    return example("turkform", "report_bench", "--items", n)
+
+
 def targets(results, quick):
     """The issue's targets, evaluated on the results: (name, measured, pass)."""
     out = []
@@ -412,6 +420,12 @@ def targets(results, quick):
                     w < 3 and big["peak_rss_mb"] < 400))
         scale = w / max(ps["sizes"]["10000"]["median"]["wall_s"], 1e-9)
         out.append(("plan: 10k -> 100k scaling <= 12x", f"{scale:.1f}x", scale <= 12))
+    rp = results.get("report")
+    if rp and not quick and "figures" in rp:
+        f = rp["figures"]
+        out.append((f"report: {f['items']:,} items < 2 s and a page < 5 MB",
+                    f"{f['report_wall_s']:.2f} s, {f['page_bytes'] / 1e6:.2f} MB, {f['report_peak_rss_mb']:.0f} MB peak RSS",
+                    f["report_wall_s"] < 2 and f["page_bytes"] < 5_000_000))
     return [{"name": n, "measured": m, "pass": bool(p)} for n, m, p in out]
 
 

@@ -61,7 +61,9 @@ pub mod store;
 
 use std::path::PathBuf;
 
-pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
+pub use assignments::{
+    AssignmentCount, AssignmentFilter, AssignmentSummary, ExportHit, ExportRow, WorkerDecisions,
+};
 pub use journal::{
     AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
     RunRecord,
