@@ -1169,6 +1169,74 @@ mod tests {
     }
 
     #[test]
+    fn agreement_is_the_share_turkform_aggregates_majority_vote_gives() {
+        use AssignmentStatus::Submitted;
+        let mut recorded = recorded();
+        recorded
+            .hits
+            .push(hit("pics", "item4", 1, 0, true, (0, 0, 3)));
+        recorded
+            .hits
+            .push(hit("pics", "item5", 1, 0, true, (0, 0, 4)));
+        // Per item, the labels of its answers (one worker each): ties, a clear majority, three
+        // ways, unanimity, and a second categorical field missing from some answers.
+        let items: [(&str, &[&str]); 5] = [
+            ("item1", &["cat", "dog"]),
+            ("item2", &["cat", "dog", "dog"]),
+            ("item3", &["cat", "dog", "bird", "cat", "dog"]),
+            ("item4", &["bird", "bird", "bird"]),
+            ("item5", &["dog", "cat", "bird", "fish"]),
+        ];
+        let mut answers = Vec::new();
+        let mut flat_fields: Vec<(String, String, BTreeMap<String, String>)> = Vec::new();
+        for (item, labels) in items {
+            for (n, label) in labels.iter().enumerate() {
+                let worker = format!("W{n}");
+                let mut a = assignment(item, &worker, Submitted, n as i64, label);
+                let fields = a.answers.as_mut().expect("answers");
+                fields.remove("comment");
+                if n % 2 == 0 {
+                    fields.insert("size".into(), ["s", "m", "l"][n % 3].into());
+                }
+                flat_fields.push((item.to_owned(), worker, fields.clone()));
+                answers.push(a);
+            }
+        }
+        let mut figures = AssignmentFigures::new(&recorded, NOW);
+        feed(&mut figures, answers);
+        let (figures, _) = figures.finish();
+        let pics = &figures["pics"];
+        let flat: Vec<turkform_aggregate::Answer<'_>> = flat_fields
+            .iter()
+            .map(|(item, worker, fields)| turkform_aggregate::Answer {
+                item,
+                worker,
+                fields,
+            })
+            .collect();
+        let expected: Vec<(String, Vec<(usize, f64)>)> =
+            turkform_aggregate::aggregate(turkform_aggregate::Method::Majority, &flat)
+                .into_iter()
+                .map(|r| {
+                    let mut per_field: Vec<(usize, f64)> = r
+                        .fields
+                        .iter()
+                        .filter(|(_, agg)| agg.count >= 2)
+                        .map(|(field, agg)| (pics.field_index[field], agg.agreement))
+                        .collect();
+                    per_field.sort_by_key(|(i, _)| *i);
+                    (r.item, per_field)
+                })
+                .collect();
+        let mut got = pics.items.clone();
+        for (_, per_field) in &mut got {
+            per_field.sort_by_key(|(i, _)| *i);
+        }
+        assert_eq!(got, expected);
+        assert_eq!(got[0].1[0].1, 0.5, "a tie is half, whichever value wins it");
+    }
+
+    #[test]
     fn only_restricts_and_an_unknown_name_is_a_user_error() {
         let Ok(data) = report_data(
             Target::Sim,
