@@ -17,6 +17,7 @@ Scenarios:
   results_export: `turkform results` over 1,000,000 assignments of a generated state
   results_aggregate: `results --aggregate` majority and dawid-skene over 100,000 answers
   review:         approve 6,000 assignments, then pay 2,000 bonuses, at the batch rate (turkform-apply example)
+  report:         `turkform report` over a generated state of 100,000 items (300,000 answers)
 
 Adding a scenario: a cargo example that prints one JSON object of figures as its last stdout
 line is one call, e.g.
@@ -387,6 +388,13 @@ def scenario_review(ctx):
                    "--latency", "30", "--throttle-rps", "200")
 
 
+@scenario("report")
+def scenario_report(ctx):
+    # `turkform report` over a generated state (target, issue 14: 100,000 items < 2 s, page < 5 MB).
+    n = "10000" if ctx.quick else "100000"
+    return example("turkform", "report_bench", "--items", n)
+
+
 def targets(results, quick):
     """The issue's targets, evaluated on the results: (name, measured, pass)."""
     out = []
@@ -433,6 +441,12 @@ def targets(results, quick):
                         f"{f['wall_s']:.2f} s vs floor {f['floor_s']:.2f} s ({ratio:.2f}x)",
                         f["floor_s"] > 0 and ratio <= 1.15))
             out.append((f"review: accepted calls per {one} <= 1.02", f"{f[per]:.3f}", f[per] <= 1.02))
+    rp = results.get("report")
+    if rp and not quick and "figures" in rp:
+        f = rp["figures"]
+        out.append((f"report: {f['items']:,} items < 2 s and a page < 5 MB",
+                    f"{f['report_wall_s']:.2f} s, {f['page_bytes'] / 1e6:.2f} MB, {f['report_peak_rss_mb']:.0f} MB peak RSS",
+                    f["report_wall_s"] < 2 and f["page_bytes"] < 5_000_000))
     return [{"name": n, "measured": m, "pass": bool(p)} for n, m, p in out]
 
 

@@ -64,7 +64,9 @@ mod workers;
 
 use std::path::PathBuf;
 
-pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
+pub use assignments::{
+    AssignmentCount, AssignmentFilter, AssignmentSummary, ExportHit, ExportRow, WorkerDecisions,
+};
 pub use journal::{
     AccountBalance, Batch, BonusPaid, HitInput, Intent, IntentId, IntentKind, IntentOutcome,
     NewIntent, RunId, RunRecord,

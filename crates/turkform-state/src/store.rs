@@ -13,13 +13,15 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use turkform_model::{
-    Annotation, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit, RecordedAssignment,
-    RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType, RecordedState, Rename,
-    Target, UnixTime,
+    Annotation, AssignmentStatus, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit,
+    RecordedAssignment, RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType,
+    RecordedState, Rename, Target, UnixTime,
 };
 
 use crate::StateError;
-use crate::assignments::{AssignmentCount, AssignmentFilter, ExportRow, WorkerDecisions};
+use crate::assignments::{
+    AssignmentCount, AssignmentFilter, AssignmentSummary, ExportRow, WorkerDecisions,
+};
 use crate::db::{Db, DbError, Param, Row, Tx};
 use crate::journal::{
     AccountBalance, Batch, Intent, IntentId, IntentKind, NewIntent, RunId, RunRecord,
@@ -156,6 +158,20 @@ impl StateStore {
             lineage: String::new(),
             ..RecordedState::default()
         }))
+    }
+
+    /// The HITs of [`StateStore::load`] (all generations, in the same order) and when they
+    /// were last refreshed, without the rest of the record: for readers that need the HITs'
+    /// counters and costs but not the assignments `load` also decodes (`turkform report`
+    /// streams those through [`StateStore::visit_assignment_summaries`]).
+    pub fn load_hits(&self) -> Result<(Vec<RecordedHit>, Option<UnixTime>), StateError> {
+        let target = self.target;
+        Ok(self
+            .read(|tx| {
+                let (_, refreshed_at) = read_partition(tx, target)?;
+                Ok((load_hits(tx, target)?, refreshed_at))
+            })?
+            .unwrap_or_default())
     }
 
     /// Records a bonus as pending, before its SendBonus call (the bonus's own write-ahead
@@ -516,6 +532,29 @@ impl StateStore {
             .map_err(|e| self.db_error(e))
     }
 
+    /// Streams a light view of every recorded assignment of `campaigns` (all when empty; see
+    /// [`AssignmentSummary`]), in the order of [`StateStore::visit_assignments`], from one
+    /// consistent snapshot: only the columns a summary needs are read, with no join (so
+    /// assignments of HITs `state rm` forgot come too, unlike the export), and an assignment's
+    /// answers are decoded only when `wants_answers(campaign, item_key, status)` says so.
+    /// `each` returns `false` to stop.
+    pub fn visit_assignment_summaries(
+        &self,
+        campaigns: &[String],
+        wants_answers: impl Fn(&str, &str, AssignmentStatus) -> bool,
+        mut each: impl FnMut(AssignmentSummary) -> bool,
+    ) -> Result<(), StateError> {
+        if !self.has_results() {
+            return Ok(());
+        }
+        let target = self.target;
+        self.read_once(|tx| {
+            crate::assignments::visit_summaries(tx, target, campaigns, &wants_answers, &mut each)
+        })?
+        .unwrap_or(Ok(()))
+        .map_err(|e| self.db_error(e))
+    }
+
     // --- repair ---
 
     /// Forgets every HIT (all generations) of one item, for good: they are remembered as
@@ -865,26 +904,7 @@ fn load(
         },
     )?;
 
-    // Counting first lets the vector be allocated once, instead of growing (and briefly
-    // holding two copies) through 100k rows.
-    let count = tx
-        .query_opt("SELECT count(*) FROM hits WHERE target = ?1", &[&t], |r| {
-            r.get::<i64>(0)
-        })?
-        .unwrap_or(0);
-    let mut hits = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    tx.query(
-        "SELECT campaign, item_key, generation, hit_id, hit_type_id, hit_type_hash, content_hash,
-                max_assignments, committed_cost_cents, created_at, expiration, status,
-                assignments_available, assignments_pending, assignments_completed, expired_by,
-                paused_remaining_secs, drift
-         FROM hits WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
-        &[&t],
-        |r| {
-            hits.push(hit_from_row(r)?);
-            Ok(())
-        },
-    )?;
+    let hits = load_hits(tx, target)?;
 
     let orphans = tx.query_all(
         "SELECT hit_id, hit_type_id, annotation, max_assignments, created_at, expiration, status
@@ -952,6 +972,32 @@ fn load(
         grants,
         notifications,
     })
+}
+
+/// Every HIT of `target`, all generations, ordered by campaign, item key, generation, hit id.
+fn load_hits(tx: &mut Tx<'_>, target: Target) -> Result<Vec<RecordedHit>, DbError> {
+    let t = target.as_str();
+    // Counting first lets the vector be allocated once, instead of growing (and briefly
+    // holding two copies) through 100k rows.
+    let count = tx
+        .query_opt("SELECT count(*) FROM hits WHERE target = ?1", &[&t], |r| {
+            r.get::<i64>(0)
+        })?
+        .unwrap_or(0);
+    let mut hits = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    tx.query(
+        "SELECT campaign, item_key, generation, hit_id, hit_type_id, hit_type_hash, content_hash,
+                max_assignments, committed_cost_cents, created_at, expiration, status,
+                assignments_available, assignments_pending, assignments_completed, expired_by,
+                paused_remaining_secs, drift
+         FROM hits WHERE target = ?1 ORDER BY campaign, item_key, generation, hit_id",
+        &[&t],
+        |r| {
+            hits.push(hit_from_row(r)?);
+            Ok(())
+        },
+    )?;
+    Ok(hits)
 }
 
 fn load_forgotten_and_renames(

@@ -9,7 +9,8 @@ use turkform_model::{
     UnixTime,
 };
 use turkform_state::{
-    AccountBalance, AssignmentFilter, Batch, HitInput, OpenMode, SCHEMA_VERSION, StateStore, schema,
+    AccountBalance, AssignmentFilter, AssignmentSummary, Batch, HitInput, OpenMode, SCHEMA_VERSION,
+    StateStore, WorkerDecisions, schema,
 };
 
 #[macro_use]
@@ -19,6 +20,7 @@ use common::Loc;
 on_both_backends!(
     assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with,
     an_export_larger_than_one_fetch_streams_every_row_once_in_order,
+    summaries_are_the_export_rows_with_answers_only_where_wanted,
 );
 
 fn hit(campaign: &str, key: &str, id: &str) -> RecordedHit {
@@ -209,6 +211,178 @@ fn assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with(loc: L
         .map(|c| c.count)
         .sum();
     assert_eq!(h1_submitted, 2);
+}
+
+/// What `turkform report` reads: the export's rows (same order, same HITs: none of a HIT
+/// `state rm` forgot), reduced to a summary, with the answers decoded only where the caller's
+/// predicate wants them; and the HITs of `load` without its assignments.
+fn summaries_are_the_export_rows_with_answers_only_where_wanted(loc: Loc) {
+    let path = loc.path();
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    let h1 = hit("c", "k1", "H1");
+    // A follow-up HIT of the same item, a later generation.
+    let h1b = RecordedHit {
+        generation: 2,
+        hit_id: "H1b".into(),
+        ..hit("c", "k1", "H1b")
+    };
+    let (h2, h3, gone) = (
+        hit("c", "k2", "H2"),
+        hit("d", "k1", "H3"),
+        hit("c", "k3", "H4"),
+    );
+    let mut rejected = assignment(&h2, "A5", "W3", 1_700_000_050);
+    rejected.status = AssignmentStatus::Rejected;
+    rejected.rejection_time = Some(UnixTime(1_700_000_500));
+    let mut approved = assignment(&h1b, "A3", "W3", 1_700_000_010);
+    approved.status = AssignmentStatus::Approved;
+    approved.approval_time = Some(UnixTime(1_700_000_600));
+    store
+        .commit(&Batch {
+            upsert_hits: vec![
+                h1.clone(),
+                h1b.clone(),
+                h2.clone(),
+                h3.clone(),
+                gone.clone(),
+            ],
+            upsert_assignments: vec![
+                assignment(&h1, "A2", "W2", 1_700_000_200),
+                assignment(&h1, "A1", "W1", 1_700_000_100),
+                // Submitted before the first generation's answers: the order is still by
+                // generation first, as the export's.
+                approved.clone(),
+                rejected.clone(),
+                assignment(&h3, "A6", "W1", 1_700_000_000),
+                assignment(&gone, "A7", "W1", 1_700_000_000),
+            ],
+            refreshed_at: Some(UnixTime(1_700_000_700)),
+            ..Batch::default()
+        })
+        .unwrap();
+    store.remove_hit("H4").unwrap();
+    drop(store);
+
+    let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut exported = Vec::new();
+    store
+        .visit_assignments(&AssignmentFilter::default(), |r| {
+            exported.push(r.assignment);
+            true
+        })
+        .unwrap();
+    let summaries = |campaigns: &[String]| {
+        let mut seen: Vec<AssignmentSummary> = Vec::new();
+        let asked = std::cell::RefCell::new(Vec::new());
+        store
+            .visit_assignment_summaries(
+                campaigns,
+                |campaign, item, status| {
+                    asked
+                        .borrow_mut()
+                        .push((campaign.to_owned(), item.to_owned(), status));
+                    status != AssignmentStatus::Rejected
+                },
+                |s| {
+                    seen.push(s);
+                    true
+                },
+            )
+            .unwrap();
+        let asked = asked.into_inner();
+        (seen, asked)
+    };
+    let (all, asked) = summaries(&[]);
+    let ids: Vec<&str> = all.iter().map(|s| s.assignment_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["A1", "A2", "A3", "A5", "A7", "A6"],
+        "campaign, item, generation, submit time; the forgotten H4's A7 too"
+    );
+    let asked_ids: Vec<(&str, &str)> = asked
+        .iter()
+        .map(|(c, i, _)| (c.as_str(), i.as_str()))
+        .collect();
+    assert_eq!(
+        asked_ids,
+        [
+            ("c", "k1"),
+            ("c", "k1"),
+            ("c", "k1"),
+            ("c", "k2"),
+            ("c", "k3"),
+            ("d", "k1")
+        ],
+        "asked once per row, with its campaign and item"
+    );
+    let expected: Vec<AssignmentSummary> = exported
+        .iter()
+        .map(|a| AssignmentSummary {
+            campaign: a.campaign.clone(),
+            item_key: a.item_key.clone(),
+            generation: a.generation,
+            hit_id: a.hit_id.clone(),
+            assignment_id: a.assignment_id.clone(),
+            worker_id: a.worker_id.clone(),
+            status: a.status,
+            submit_time: a.submit_time,
+            approval_time: a.approval_time,
+            rejection_time: a.rejection_time,
+            answers: (a.status != AssignmentStatus::Rejected).then(|| a.answers.clone()),
+        })
+        .collect();
+    let known: Vec<AssignmentSummary> = all.iter().filter(|s| s.hit_id != "H4").cloned().collect();
+    assert_eq!(
+        known, expected,
+        "the export's rows (which leave H4 out), summarised"
+    );
+    // Decisions counted from the summaries are the store's own query's.
+    for now in [
+        1_700_000_000,
+        1_700_000_000 + 8 * 86_400,
+        1_700_000_000 + 40 * 86_400,
+    ] {
+        let now = UnixTime(now);
+        let mut counted: std::collections::BTreeMap<String, WorkerDecisions> = Default::default();
+        for s in &all {
+            counted.entry(s.worker_id.clone()).or_default().count(
+                s.status,
+                s.approval_time,
+                s.rejection_time,
+                now,
+            );
+        }
+        assert_eq!(counted, store.worker_decisions(now).unwrap(), "at {now:?}");
+    }
+    assert_eq!(all[2].generation, 2);
+    assert_eq!(all[2].approval_time, Some(UnixTime(1_700_000_600)));
+    assert_eq!(all[3].answers, None, "a rejected answer is not decoded");
+    assert_eq!(
+        all[0].answers,
+        Some([("label".to_owned(), "é A1".to_owned())].into())
+    );
+
+    let (only_d, _) = summaries(&["d".to_owned()]);
+    assert_eq!(only_d.len(), 1);
+    assert_eq!(only_d[0].assignment_id, "A6");
+    let mut first = 0;
+    store
+        .visit_assignment_summaries(
+            &[],
+            |_, _, _| true,
+            |_| {
+                first += 1;
+                false
+            },
+        )
+        .unwrap();
+    assert_eq!(first, 1, "returning false stops the stream");
+
+    let loaded = store.load().unwrap();
+    let (hits, refreshed_at) = store.load_hits().unwrap();
+    assert_eq!(hits, loaded.hits, "the same HITs, in the same order");
+    assert_eq!(hits.len(), 4);
+    assert_eq!(refreshed_at, Some(UnixTime(1_700_000_700)));
 }
 
 /// A v2 file as that turkform wrote it: schema 1 and 2, with one HIT.

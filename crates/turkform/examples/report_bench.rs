@@ -5,7 +5,8 @@
 //!
 //! `cargo build --release -p turkform && cargo run --release -p turkform --example report_bench -- --items 100000`
 //!
-//! Targets (issue 14): under 2 s and a page under 5 MB for 100,000 items.
+//! Targets (issue 14): under 2 s and a page under 5 MB for 100,000 items. `--keep DIR` also
+//! leaves a copy of the project (settings and state) in DIR, to profile the command by hand.
 
 use std::time::Instant;
 
@@ -106,6 +107,21 @@ fn main() {
         dir.path(),
         &["report", "--output", page.to_str().expect("utf-8")],
     );
+    if let Some(keep) = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+    {
+        // For profiling the command by hand on the same state (`turkform -C DIR report`).
+        std::fs::create_dir_all(format!("{keep}/state")).expect("--keep DIR");
+        std::fs::copy(
+            dir.path().join("turkform.toml"),
+            format!("{keep}/turkform.toml"),
+        )
+        .expect("copy the settings");
+        std::fs::create_dir_all(format!("{keep}/campaigns")).expect("campaigns dir");
+        std::fs::copy(&state_path, format!("{keep}/state/turkform.db")).expect("copy the state");
+    }
     let html = std::fs::read_to_string(&page).expect("the report was written");
     // The page must hold the figures of every assignment, not a truncated pass.
     let answers = items * PER_HIT;

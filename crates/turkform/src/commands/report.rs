@@ -7,18 +7,18 @@
 //! ([`AssignmentFigures`]): a campaign of 100,000 items never holds its assignments in memory,
 //! only their times, per-worker counts and one agreement figure per item.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use turkform_model::{
-    AssignmentStatus, DesiredCampaign, DesiredState, HitStatus, Money, RecordedAssignment,
-    RecordedHit, RecordedState, Target, UnixTime,
+    AssignmentStatus, DesiredCampaign, DesiredState, HitStatus, Money, RecordedHit, RecordedState,
+    Target, UnixTime,
 };
 use turkform_report::{
     CampaignReport, ItemAgreement, ProgressPoint, ReportData, SpendPoint, StatusCounts,
     WorkerSummary,
 };
-use turkform_state::{AssignmentFilter, OpenMode, WorkerDecisions};
+use turkform_state::{AssignmentSummary, OpenMode, WorkerDecisions};
 
 use crate::cli::ReportArgs;
 use crate::failure::Failure;
@@ -40,24 +40,38 @@ pub fn run(resolved: &Resolved, args: &ReportArgs, now: UnixTime) -> Result<u8, 
         Err(failure) => return Err(failure),
     };
     let store = super::open_state(&resolved.state_path, resolved.target, OpenMode::ReadOnly)?;
-    let recorded = store.load().map_err(super::state_failure)?;
-    let mut figures = AssignmentFigures::new(&recorded).with_known_answers(desired.as_ref());
-    let filter = AssignmentFilter {
-        campaigns: args.campaigns.clone(),
-        status: None,
+    // The HITs alone: `load` would also decode every assignment (answer XML and all), which
+    // the pass below reads far more lightly.
+    let (hits, refreshed_at) = store.load_hits().map_err(super::state_failure)?;
+    let recorded = RecordedState {
+        target: Some(resolved.target),
+        hits,
+        refreshed_at,
+        ..RecordedState::default()
     };
+    let mut figures = AssignmentFigures::new(&recorded, now)
+        .with_known_answers(desired.as_ref())
+        .only(&args.campaigns);
+    let needs = figures.answers_needed();
+    // Every campaign is streamed, even with CAMPAIGN arguments: a worker's approval rate counts
+    // this requester's decisions in every campaign, and counting them in this pass spares a
+    // second one (`worker_decisions`) over every assignment.
     store
-        .visit_assignments(&filter, |row| {
-            figures.add(row.assignment);
-            true
-        })
+        .visit_assignment_summaries(
+            &[],
+            |campaign, item, status| needs.wants(campaign, item, status),
+            |row| {
+                figures.add(row);
+                true
+            },
+        )
         .map_err(super::state_failure)?;
-    let decisions = store.worker_decisions(now).map_err(super::state_failure)?;
+    let (figures, decisions) = figures.finish();
     let data = report_data(
         resolved.target,
         desired.as_ref(),
         &recorded,
-        &figures.finish(),
+        &figures,
         &decisions,
         &args.campaigns,
         now,
@@ -140,39 +154,65 @@ pub struct CampaignFigures {
     /// Per item: (field number, majority agreement) of each field with at least
     /// two answers; categorical fields are picked once every value is known.
     items: Vec<(String, Vec<(usize, f64)>)>,
-    /// The item being read: its key and its accepted answers (worker, fields).
-    current: Option<(String, Vec<WorkerAnswer>)>,
+    /// The item being read (all its generations: the store hands them out together) and its
+    /// accepted answers so far.
+    current: Option<(String, Vec<ItemAnswer>)>,
 }
 
-/// One accepted answer to the item being read: who gave it, and its fields.
-type WorkerAnswer = (String, BTreeMap<String, String>);
+/// One accepted answer to the item being read.
+#[derive(Debug)]
+struct ItemAnswer {
+    /// Submit order across the item's generations: (submit time, generation, assignment id),
+    /// as `results --aggregate` orders them, so both count the same answer of a worker who
+    /// answered the item twice (a later generation's HIT).
+    order: (Option<i64>, u32, String),
+    worker: String,
+    fields: BTreeMap<String, String>,
+}
 
 impl CampaignFigures {
+    /// Agreement of the item being read, over every generation of it: a follow-up HIT of the
+    /// same item key (`goal = "approved"`, a replacement) asks the same item again, so its
+    /// answers are compared with the first HIT's, one answer per worker (the first submitted).
     fn close_item(&mut self) {
-        let Some((item, answers)) = self.current.take() else {
+        let Some((item, mut answers)) = self.current.take() else {
             return;
         };
-        let input: Vec<turkform_aggregate::Answer<'_>> = answers
-            .iter()
-            .map(|(worker, fields)| turkform_aggregate::Answer {
-                item: &item,
-                worker,
-                fields,
-            })
-            .collect();
-        let mut per_field = Vec::new();
-        for result in turkform_aggregate::aggregate(turkform_aggregate::Method::Majority, &input) {
-            for (field, agg) in result.fields {
-                // One answer agrees with itself: that says nothing about the item.
-                if agg.count < 2 {
-                    continue;
-                }
-                if let Some(&i) = self.field_index.get(&field) {
-                    per_field.push((i, agg.agreement));
+        answers.sort_by(|x, y| x.order.cmp(&y.order));
+        let mut seen: HashSet<&str> = HashSet::new();
+        // (field number, value) of every counted answer, sorted so that each field's values
+        // come in runs: a field's majority agreement is its longest run over its answers, the
+        // share `turkform_aggregate`'s majority vote gives its chosen value (whichever value a
+        // tie picks, its votes are the most), without building that crate's per-call indexes
+        // 100,000 times.
+        let mut votes: Vec<(usize, &str)> = Vec::new();
+        for a in answers.iter().filter(|a| seen.insert(a.worker.as_str())) {
+            for (field, value) in &a.fields {
+                if let Some(&i) = self.field_index.get(field) {
+                    votes.push((i, value.as_str()));
                 }
             }
         }
-        drop(input);
+        votes.sort_unstable();
+        let mut per_field = Vec::new();
+        for field_votes in votes.chunk_by(|x, y| x.0 == y.0) {
+            // One answer agrees with itself: that says nothing about the item.
+            if field_votes.len() < 2 {
+                continue;
+            }
+            let most = field_votes
+                .chunk_by(|x, y| x.1 == y.1)
+                .map(<[_]>::len)
+                .max()
+                .unwrap_or(0);
+            let (most, total) = (
+                u32::try_from(most).unwrap_or(u32::MAX),
+                u32::try_from(field_votes.len()).unwrap_or(u32::MAX),
+            );
+            per_field.push((field_votes[0].0, f64::from(most) / f64::from(total)));
+        }
+        drop(votes);
+        drop(seen);
         if !per_field.is_empty() {
             self.items.push((item, per_field));
         }
@@ -186,6 +226,28 @@ impl CampaignFigures {
     }
 }
 
+/// Which assignments' answers [`AssignmentFigures`] reads: accepted ones (for agreement) and
+/// any answer to a gold item (for known-answer accuracy, which counts rejected answers too).
+/// Rejected answers to other items are counted but never decoded.
+#[derive(Clone, Debug)]
+pub struct AnswersNeeded<'a> {
+    known_answers: HashMap<&'a str, &'a turkform_model::KnownAnswers>,
+    only: &'a [String],
+}
+
+impl AnswersNeeded<'_> {
+    pub fn wants(&self, campaign: &str, item_key: &str, status: AssignmentStatus) -> bool {
+        if !self.only.is_empty() && !self.only.iter().any(|c| c == campaign) {
+            return false;
+        }
+        status != AssignmentStatus::Rejected
+            || self
+                .known_answers
+                .get(campaign)
+                .is_some_and(|k| k.gold.contains_key(item_key))
+    }
+}
+
 /// Gathers [`CampaignFigures`] from assignments streamed in the store's order (campaign, item,
 /// generation, submit time), one at a time.
 pub struct AssignmentFigures<'a> {
@@ -194,11 +256,17 @@ pub struct AssignmentFigures<'a> {
     cost_per_assignment: HashMap<&'a str, i64>,
     /// Each campaign's gold items (`[review.known_answers]`), when the campaign files loaded.
     known_answers: HashMap<&'a str, &'a turkform_model::KnownAnswers>,
+    /// The campaigns reported (all when empty).
+    only: &'a [String],
+    /// This requester's decisions per worker, over every assignment added (any campaign).
+    decisions: BTreeMap<String, WorkerDecisions>,
+    /// The end of the decisions' windows.
+    now: UnixTime,
     campaigns: BTreeMap<String, CampaignFigures>,
 }
 
 impl<'a> AssignmentFigures<'a> {
-    pub fn new(recorded: &'a RecordedState) -> Self {
+    pub fn new(recorded: &'a RecordedState, now: UnixTime) -> Self {
         let cost_per_assignment = recorded
             .hits
             .iter()
@@ -212,8 +280,18 @@ impl<'a> AssignmentFigures<'a> {
         AssignmentFigures {
             cost_per_assignment,
             known_answers: HashMap::new(),
+            only: &[],
+            decisions: BTreeMap::new(),
+            now,
             campaigns: BTreeMap::new(),
         }
+    }
+
+    /// Gathers the figures of these campaigns only (all when empty); the decisions per worker
+    /// still count every assignment added.
+    pub fn only(mut self, campaigns: &'a [String]) -> Self {
+        self.only = campaigns;
+        self
     }
 
     /// Also scores every answer to a gold item of the campaigns in `desired` that have known
@@ -227,12 +305,36 @@ impl<'a> AssignmentFigures<'a> {
         self
     }
 
-    pub fn add(&mut self, a: RecordedAssignment) {
-        let cost = self
-            .cost_per_assignment
-            .get(a.hit_id.as_str())
-            .copied()
-            .unwrap_or(0);
+    /// The assignments whose answers [`AssignmentFigures::add`] reads: the store decodes only
+    /// those.
+    pub fn answers_needed(&self) -> AnswersNeeded<'a> {
+        AnswersNeeded {
+            known_answers: self.known_answers.clone(),
+            only: self.only,
+        }
+    }
+
+    /// Adds one assignment; its `answers` must be there whenever
+    /// [`AssignmentFigures::answers_needed`] wants them (an answer missing is counted as
+    /// holding no field).
+    pub fn add(&mut self, a: AssignmentSummary) {
+        let decided = (a.status, a.approval_time, a.rejection_time, self.now);
+        match self.decisions.get_mut(&a.worker_id) {
+            Some(d) => d.count(decided.0, decided.1, decided.2, decided.3),
+            None => {
+                let mut d = WorkerDecisions::default();
+                d.count(decided.0, decided.1, decided.2, decided.3);
+                self.decisions.insert(a.worker_id.clone(), d);
+            }
+        }
+        if !self.only.is_empty() && !self.only.contains(&a.campaign) {
+            return;
+        }
+        // An assignment of a HIT `state rm` forgot is not the campaign's any more (the export
+        // leaves it out too).
+        let Some(&cost) = self.cost_per_assignment.get(a.hit_id.as_str()) else {
+            return;
+        };
         let c = match self.campaigns.get_mut(&a.campaign) {
             Some(c) => c,
             None => self.campaigns.entry(a.campaign.clone()).or_default(),
@@ -256,6 +358,7 @@ impl<'a> AssignmentFigures<'a> {
                 c.workers.insert(a.worker_id.clone(), 1);
             }
         }
+        let answers = a.answers.unwrap_or_default();
         if let Some(gold) = self
             .known_answers
             .get(a.campaign.as_str())
@@ -263,7 +366,7 @@ impl<'a> AssignmentFigures<'a> {
         {
             let (right, judged) = c.gold.entry(a.worker_id.clone()).or_default();
             *judged += 1;
-            if turkform_plan::answer_matches_gold(gold, &a.answers) {
+            if turkform_plan::answer_matches_gold(gold, &answers) {
                 *right += 1;
             }
         }
@@ -272,14 +375,13 @@ impl<'a> AssignmentFigures<'a> {
             .is_none_or(|(item, _)| *item != a.item_key)
         {
             c.close_item();
-            c.current = Some((a.item_key.clone(), Vec::new()));
+            c.current = Some((a.item_key, Vec::new()));
         }
-        // Rejected work is not an answer to compare, and a worker counts once per item (the
-        // aggregation's contract); the first answer in submit order stands.
+        // Rejected work is not an answer to compare.
         if a.status == AssignmentStatus::Rejected {
             return;
         }
-        for (field, value) in &a.answers {
+        for (field, value) in &answers {
             let i = match c.field_index.get(field) {
                 Some(&i) => i,
                 None => {
@@ -295,18 +397,27 @@ impl<'a> AssignmentFigures<'a> {
                 values.insert(value.clone());
             }
         }
-        if let Some((_, answers)) = c.current.as_mut()
-            && !answers.iter().any(|(w, _)| *w == a.worker_id)
-        {
-            answers.push((a.worker_id, a.answers));
+        if let Some((_, item_answers)) = c.current.as_mut() {
+            item_answers.push(ItemAnswer {
+                order: (a.submit_time.map(|t| t.0), a.generation, a.assignment_id),
+                worker: a.worker_id,
+                fields: answers,
+            });
         }
     }
 
-    pub fn finish(mut self) -> BTreeMap<String, CampaignFigures> {
+    /// The figures per campaign, and this requester's decisions per worker (as
+    /// `StateStore::worker_decisions` counts them) over every assignment added.
+    pub fn finish(
+        mut self,
+    ) -> (
+        BTreeMap<String, CampaignFigures>,
+        BTreeMap<String, WorkerDecisions>,
+    ) {
         for c in self.campaigns.values_mut() {
             c.close_item();
         }
-        self.campaigns
+        (self.campaigns, self.decisions)
     }
 }
 
@@ -787,29 +898,49 @@ mod tests {
         status: AssignmentStatus,
         submit: i64,
         label: &str,
-    ) -> RecordedAssignment {
+    ) -> AssignmentSummary {
+        assignment_of(item, 1, worker, status, submit, label)
+    }
+
+    fn assignment_of(
+        item: &str,
+        generation: u32,
+        worker: &str,
+        status: AssignmentStatus,
+        submit: i64,
+        label: &str,
+    ) -> AssignmentSummary {
         let decided = UnixTime(NOW.0 - 600 + submit);
-        RecordedAssignment {
-            assignment_id: format!("{item}-{worker}"),
-            hit_id: format!("pics-{item}-1"),
+        AssignmentSummary {
+            assignment_id: format!("{item}-{generation}-{worker}"),
+            hit_id: format!("pics-{item}-{generation}"),
             campaign: "pics".into(),
             item_key: item.into(),
-            generation: 1,
+            generation,
             worker_id: worker.into(),
             status,
-            accept_time: None,
             submit_time: Some(UnixTime(NOW.0 - 3600 + submit)),
-            auto_approval_time: None,
             approval_time: (status == AssignmentStatus::Approved).then_some(decided),
             rejection_time: (status == AssignmentStatus::Rejected).then_some(decided),
-            answer_xml: String::new(),
-            answers: [
-                ("label".to_owned(), label.to_owned()),
-                ("comment".to_owned(), format!("{item} by {worker}")),
-            ]
-            .into(),
-            requester_feedback: None,
-            decided_by: None,
+            answers: Some(
+                [
+                    ("label".to_owned(), label.to_owned()),
+                    ("comment".to_owned(), format!("{item} by {worker}")),
+                ]
+                .into(),
+            ),
+        }
+    }
+
+    /// Adds `assignments` as the store hands them out: with their answers only where the
+    /// figures asked for them.
+    fn feed(figures: &mut AssignmentFigures<'_>, assignments: Vec<AssignmentSummary>) {
+        let needs = figures.answers_needed();
+        for mut a in assignments {
+            if !needs.wants(&a.campaign, &a.item_key, a.status) {
+                a.answers = None;
+            }
+            figures.add(a);
         }
     }
 
@@ -838,18 +969,19 @@ mod tests {
             block_below: None,
             reason: "wrong".into(),
         });
-        let mut figures = AssignmentFigures::new(&recorded).with_known_answers(Some(&desired));
-        for a in [
-            assignment("item1", "W1", Approved, 0, "cat"),
-            assignment("item1", "W2", Rejected, 5, "dog"),
-            assignment("item2", "W1", Submitted, 10, "cat"),
-            assignment("item2", "W2", Submitted, 15, "dog"),
-            assignment("item3", "W1", Submitted, 20, "cat"),
-            assignment("item3", "W3", Submitted, 25, "cat"),
-        ] {
-            figures.add(a);
-        }
-        let figures = figures.finish();
+        let mut figures = AssignmentFigures::new(&recorded, NOW).with_known_answers(Some(&desired));
+        feed(
+            &mut figures,
+            vec![
+                assignment("item1", "W1", Approved, 0, "cat"),
+                assignment("item1", "W2", Rejected, 5, "dog"),
+                assignment("item2", "W1", Submitted, 10, "cat"),
+                assignment("item2", "W2", Submitted, 15, "dog"),
+                assignment("item3", "W1", Submitted, 20, "cat"),
+                assignment("item3", "W3", Submitted, 25, "cat"),
+            ],
+        );
+        let (figures, _) = figures.finish();
         let Ok(data) = report_data(
             Target::Sim,
             Some(&desired),
@@ -878,19 +1010,20 @@ mod tests {
     fn recorded_assignments_give_progress_paid_statuses_workers_and_agreement() {
         use AssignmentStatus::{Approved, Rejected, Submitted};
         let recorded = recorded();
-        let mut figures = AssignmentFigures::new(&recorded);
+        let mut figures = AssignmentFigures::new(&recorded, NOW);
         // In the store's order: by item, then submit time.
-        for a in [
-            assignment("item1", "W1", Approved, 0, "cat"),
-            assignment("item1", "W2", Approved, 10, "cat"),
-            assignment("item3", "W1", Approved, 20, "cat"),
-            assignment("item3", "W2", Submitted, 20, "dog"),
-            // Rejected: not compared, but counted as W3's answer and as rejected.
-            assignment("item3", "W3", Rejected, 30, "dog"),
-        ] {
-            figures.add(a);
-        }
-        let figures = figures.finish();
+        feed(
+            &mut figures,
+            vec![
+                assignment("item1", "W1", Approved, 0, "cat"),
+                assignment("item1", "W2", Approved, 10, "cat"),
+                assignment("item3", "W1", Approved, 20, "cat"),
+                assignment("item3", "W2", Submitted, 20, "dog"),
+                // Rejected: not compared, but counted as W3's answer and as rejected.
+                assignment("item3", "W3", Rejected, 30, "dog"),
+            ],
+        );
+        let (figures, _) = figures.finish();
         let decisions: BTreeMap<String, WorkerDecisions> = [
             (
                 "W1".to_owned(),
@@ -974,6 +1107,133 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("categorical fields (label)"))
         );
+    }
+
+    #[test]
+    fn agreement_groups_every_generation_of_an_item_and_counts_a_worker_once() {
+        use AssignmentStatus::{Approved, Submitted};
+        let mut recorded = recorded();
+        // item2's follow-up HIT, of the next generation.
+        recorded
+            .hits
+            .push(hit("pics", "item2", 2, 900, true, (1, 0, 1)));
+        let mut figures = AssignmentFigures::new(&recorded, NOW);
+        // In the store's order: item, generation, submit time. item1's follow-up HIT
+        // (generation 2) got W2's answer before W2 submitted the first generation's HIT.
+        feed(
+            &mut figures,
+            vec![
+                assignment_of("item1", 1, "W1", Submitted, 0, "cat"),
+                assignment_of("item1", 1, "W2", Submitted, 10, "dog"),
+                assignment_of("item1", 2, "W2", Submitted, 5, "cat"),
+                assignment_of("item1", 2, "W3", Submitted, 100, "cat"),
+                // item2: one answer per generation, two in all.
+                assignment_of("item2", 1, "W1", Submitted, 20, "dog"),
+                assignment_of("item2", 2, "W3", Submitted, 120, "cat"),
+                assignment_of("item3", 1, "W1", Submitted, 30, "cat"),
+                assignment_of("item3", 1, "W3", Submitted, 40, "cat"),
+                // Of a HIT `state rm` forgot: not the campaign's, but still a decision on W4.
+                assignment_of("item9", 1, "W4", Approved, 50, "dog"),
+            ],
+        );
+        let (figures, decisions) = figures.finish();
+        assert_eq!((decisions["W4"].approved, decisions["W4"].decided), (1, 1));
+        assert_eq!(decisions["W1"].decided, 0);
+        let Ok(data) = report_data(
+            Target::Sim,
+            Some(&desired()),
+            &recorded,
+            &figures,
+            &BTreeMap::new(),
+            &["pics".into()],
+            NOW,
+        ) else {
+            panic!("report data builds");
+        };
+        let agreement: Vec<(&str, f64)> = data.campaigns[0]
+            .agreement
+            .iter()
+            .map(|a| (a.item.as_str(), a.agreement))
+            .collect();
+        // item1: W1 cat, W2 cat (its first answer, in generation 2), W3 cat; per HIT it would
+        // be 0.5 (generation 1) and 1.0, and in generation order W2's "dog" would count (2/3).
+        // item2: cat and dog across its two HITs, each of which alone has one answer.
+        assert_eq!(agreement, [("item1", 1.0), ("item2", 0.5), ("item3", 1.0)]);
+        let pics = &data.campaigns[0];
+        assert_eq!(
+            (pics.statuses.submitted, pics.statuses.approved),
+            (8, 0),
+            "every answer of the campaign's HITs counted, none of the forgotten one"
+        );
+        assert!(pics.workers.iter().all(|w| w.worker_id != "W4"));
+    }
+
+    #[test]
+    fn agreement_is_the_share_turkform_aggregates_majority_vote_gives() {
+        use AssignmentStatus::Submitted;
+        let mut recorded = recorded();
+        recorded
+            .hits
+            .push(hit("pics", "item4", 1, 0, true, (0, 0, 3)));
+        recorded
+            .hits
+            .push(hit("pics", "item5", 1, 0, true, (0, 0, 4)));
+        // Per item, the labels of its answers (one worker each): ties, a clear majority, three
+        // ways, unanimity, and a second categorical field missing from some answers.
+        let items: [(&str, &[&str]); 5] = [
+            ("item1", &["cat", "dog"]),
+            ("item2", &["cat", "dog", "dog"]),
+            ("item3", &["cat", "dog", "bird", "cat", "dog"]),
+            ("item4", &["bird", "bird", "bird"]),
+            ("item5", &["dog", "cat", "bird", "fish"]),
+        ];
+        let mut answers = Vec::new();
+        let mut flat_fields: Vec<(String, String, BTreeMap<String, String>)> = Vec::new();
+        for (item, labels) in items {
+            for (n, label) in labels.iter().enumerate() {
+                let worker = format!("W{n}");
+                let mut a = assignment(item, &worker, Submitted, n as i64, label);
+                let fields = a.answers.as_mut().expect("answers");
+                fields.remove("comment");
+                if n % 2 == 0 {
+                    fields.insert("size".into(), ["s", "m", "l"][n % 3].into());
+                }
+                flat_fields.push((item.to_owned(), worker, fields.clone()));
+                answers.push(a);
+            }
+        }
+        let mut figures = AssignmentFigures::new(&recorded, NOW);
+        feed(&mut figures, answers);
+        let (figures, _) = figures.finish();
+        let pics = &figures["pics"];
+        let flat: Vec<turkform_aggregate::Answer<'_>> = flat_fields
+            .iter()
+            .map(|(item, worker, fields)| turkform_aggregate::Answer {
+                item,
+                worker,
+                fields,
+            })
+            .collect();
+        let expected: Vec<(String, Vec<(usize, f64)>)> =
+            turkform_aggregate::aggregate(turkform_aggregate::Method::Majority, &flat)
+                .into_iter()
+                .map(|r| {
+                    let mut per_field: Vec<(usize, f64)> = r
+                        .fields
+                        .iter()
+                        .filter(|(_, agg)| agg.count >= 2)
+                        .map(|(field, agg)| (pics.field_index[field], agg.agreement))
+                        .collect();
+                    per_field.sort_by_key(|(i, _)| *i);
+                    (r.item, per_field)
+                })
+                .collect();
+        let mut got = pics.items.clone();
+        for (_, per_field) in &mut got {
+            per_field.sort_by_key(|(i, _)| *i);
+        }
+        assert_eq!(got, expected);
+        assert_eq!(got[0].1[0].1, 0.5, "a tie is half, whichever value wins it");
     }
 
     #[test]
