@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use turkform_model::{
-    Money, OrphanHit, RecordedAssignment, RecordedHit, RecordedHitType, RecordedQualificationType,
-    UnixTime,
+    Money, OrphanHit, PostedHit, RecordedAssignment, RecordedHit, RecordedHitType,
+    RecordedQualificationType, UnixTime,
 };
 
 /// The row id of an intent in the journal.
@@ -139,6 +139,19 @@ pub struct Batch {
     pub hit_inputs: Vec<HitInput>,
     /// `GetAccountBalance` as refresh read it.
     pub account_balance: Option<AccountBalance>,
+    /// What MTurk reported a HIT shows workers, keyed by hit id: replaced whole.
+    pub upsert_posted: Vec<PostedHit>,
+    /// The size of each HIT group a refresh listed, keyed by group id (groups not listed keep
+    /// their last size).
+    pub hit_group_sizes: Vec<HitGroupSize>,
+}
+
+/// How many HITs MTurk listed in one HIT group (`NumberOfSimilarHITs`), and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitGroupSize {
+    pub hit_group_id: String,
+    pub similar_hits: u32,
+    pub counted_at: UnixTime,
 }
 
 /// The data row of the item a HIT was created for, as it was when the HIT was posted.
@@ -169,6 +182,8 @@ impl Batch {
             && self.upsert_assignments.is_empty()
             && self.hit_inputs.is_empty()
             && self.account_balance.is_none()
+            && self.upsert_posted.is_empty()
+            && self.hit_group_sizes.is_empty()
     }
 }
 

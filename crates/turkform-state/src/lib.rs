@@ -16,6 +16,8 @@
 //!   and the [`Batch`] of outcomes it commits after.
 //! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), on
 //!   `Tx` like [`store`], so it runs on both backends.
+//! - `posted` (private): the SQL of what each HIT showed workers as MTurk reported it (posted
+//!   rows and HIT-group sizes), on `Tx` like [`assignments`].
 //! - `bonuses`: the SQL of bonuses (recorded pending before the call, paid after, kept for
 //!   good), on `Tx` like [`assignments`].
 //! - [`lock`]: the apply lock of a file, an OS advisory lock the kernel drops when its holder
@@ -55,6 +57,7 @@ pub mod lock;
 pub mod migrate;
 pub mod pg;
 mod pg_store;
+mod posted;
 pub mod schema;
 mod sqlite;
 pub mod store;
@@ -63,8 +66,8 @@ use std::path::PathBuf;
 
 pub use assignments::{AssignmentCount, AssignmentFilter, ExportHit, ExportRow, WorkerDecisions};
 pub use journal::{
-    AccountBalance, Batch, HitInput, Intent, IntentId, IntentKind, IntentOutcome, NewIntent, RunId,
-    RunRecord,
+    AccountBalance, Batch, HitGroupSize, HitInput, Intent, IntentId, IntentKind, IntentOutcome,
+    NewIntent, RunId, RunRecord,
 };
 pub use lock::{LockInfo, StateLock};
 pub use schema::SCHEMA_VERSION;

@@ -14,7 +14,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -24,8 +24,14 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    V1,
+    V2,
+    V3,
+    V4_FORGOTTEN_AND_RENAMES,
+    V5_BONUSES,
+    V6_POSTED_HITS,
+];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -213,6 +219,23 @@ CREATE TABLE bonuses (
     PRIMARY KEY (target, campaign, identity)
 );
 CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
+"#;
+
+/// Schema 6 records what each HIT showed workers, as MTurk reported it (`hits.posted`: the HIT
+/// type's title, description, keywords, reward and durations, the HIT's group and lifetime), and
+/// the size of each HIT group at the last refresh that listed it (`hit_groups`): the type-level
+/// columns of an export come from here, not from campaign files that may have changed since.
+/// HITs recorded before schema 6 get theirs at the next refresh that lists them.
+pub const V6_POSTED_HITS: &str = r#"
+-- JSON of the PostedHit; NULL when unknown (not listed by a refresh since schema 6).
+ALTER TABLE hits ADD COLUMN posted TEXT;
+CREATE TABLE hit_groups (
+    target       TEXT NOT NULL,
+    hit_group_id TEXT NOT NULL,
+    similar_hits INTEGER NOT NULL,
+    counted_at   INTEGER NOT NULL,
+    PRIMARY KEY (target, hit_group_id)
+);
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -418,6 +441,7 @@ pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     PG_V3,
     PG_V4_FORGOTTEN_AND_RENAMES,
     PG_V5_BONUSES,
+    PG_V6_POSTED_HITS,
 ];
 
 pub const PG_V1: &str = r#"
@@ -580,6 +604,18 @@ CREATE TABLE bonuses (
     PRIMARY KEY (target, campaign, identity)
 );
 CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
+"#;
+
+/// [`V6_POSTED_HITS`] on PostgreSQL.
+pub const PG_V6_POSTED_HITS: &str = r#"
+ALTER TABLE hits ADD COLUMN posted TEXT COLLATE "C";
+CREATE TABLE hit_groups (
+    target       TEXT COLLATE "C" NOT NULL,
+    hit_group_id TEXT COLLATE "C" NOT NULL,
+    similar_hits BIGINT NOT NULL,
+    counted_at   BIGINT NOT NULL,
+    PRIMARY KEY (target, hit_group_id)
+);
 "#;
 
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with

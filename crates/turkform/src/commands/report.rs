@@ -48,7 +48,7 @@ pub fn run(resolved: &Resolved, args: &ReportArgs) -> Result<u8, Failure> {
         status: None,
     };
     store
-        .visit_assignments(&filter, |row| {
+        .visit_answers(&filter, |row| {
             figures.add(row.assignment);
             true
         })
