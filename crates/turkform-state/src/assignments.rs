@@ -450,15 +450,28 @@ pub(crate) fn answer_fields(
     target: Target,
     campaign: &str,
 ) -> Result<Vec<String>, DbError> {
-    let mut fields = std::collections::BTreeSet::new();
+    let mut fields: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     tx.query(
         "SELECT answers FROM assignments WHERE target = ?1 AND campaign = ?2",
         &[&target.as_str(), &campaign],
         |r| {
             let raw: String = r.get(0)?;
-            let answers: BTreeMap<String, String> =
-                serde_json::from_str(&raw).map_err(|e| bad(format!("answers: {e}")))?;
-            fields.extend(answers.into_keys());
+            // Only the keys are wanted: borrowed from the text (nothing allocated for a field
+            // already seen), unless one needs unescaping, which a borrowed key cannot hold.
+            match serde_json::from_str::<BTreeMap<&str, serde::de::IgnoredAny>>(&raw) {
+                Ok(keys) => {
+                    for key in keys.into_keys() {
+                        if !fields.contains(key) {
+                            fields.insert(key.to_owned());
+                        }
+                    }
+                }
+                Err(_) => {
+                    let answers: BTreeMap<String, String> =
+                        serde_json::from_str(&raw).map_err(|e| bad(format!("answers: {e}")))?;
+                    fields.extend(answers.into_keys());
+                }
+            }
             Ok(())
         },
     )?;

@@ -455,6 +455,11 @@ fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_s
             ..Batch::default()
         })
         .unwrap();
+    // A field name JSON must escape, which the header pass cannot borrow from the text.
+    let mut quoted_field = assignment(&h2, "A3", "W1", 1_700_000_300);
+    quoted_field
+        .answers
+        .insert("say \"hi\"\\".to_owned(), "x".to_owned());
     // A refresh rewrites both HIT records and counts the group again: the posted properties
     // and the data row stay; the size is the latest.
     store
@@ -472,7 +477,7 @@ fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_s
             upsert_assignments: vec![
                 assignment(&h1, "A1", "W1", 1_700_000_100),
                 assignment(&h1, "A2", "W2", 1_700_000_200),
-                assignment(&h2, "A3", "W1", 1_700_000_300),
+                quoted_field,
             ],
             hit_group_sizes: vec![HitGroupSize {
                 hit_group_id: "G1".into(),
@@ -487,6 +492,10 @@ fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_s
         [("H1".to_owned(), posted("H1", "Label"))].into()
     );
     assert_eq!(store.hit_group_sizes().unwrap()["G1"], 7);
+    assert_eq!(
+        store.export_columns("c").unwrap().1,
+        ["label".to_owned(), "say \"hi\"\\".to_owned()]
+    );
     drop(store);
 
     let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
