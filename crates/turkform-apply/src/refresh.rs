@@ -309,14 +309,8 @@ async fn read(
         .collect();
     group_sizes.sort_by(|a, b| a.hit_group_id.cmp(&b.hit_group_id));
     batch.hit_group_sizes = group_sizes;
-    // Read in the same commit as the counters that prompted them: if this fails, nothing is
-    // committed and the next refresh reads the same HITs again.
-    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
-    report.assignment_syncs = to_sync.len();
-    report.assignment_calls = calls;
-    report.api_calls += calls;
-    report.assignments_recorded = assignments.len();
-    batch.upsert_assignments = assignments;
+    // The balance is read before the assignments: a sync spends the account's request budget
+    // to the last token, and a call right after it would only be throttled and wait.
     report.api_calls += 1;
     match crate::read_retrying(|| api.get_account_balance()).await {
         Ok(available) => {
@@ -328,6 +322,14 @@ async fn read(
         // The balance is for display; a refresh is not failed for it.
         Err(e) => tracing::warn!(error = %e, "cannot read the account balance"),
     }
+    // Read in the same commit as the counters that prompted them: if this fails, nothing is
+    // committed and the next refresh reads the same HITs again.
+    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
+    report.assignment_syncs = to_sync.len();
+    report.assignment_calls = calls;
+    report.api_calls += calls;
+    report.assignments_recorded = assignments.len();
+    batch.upsert_assignments = assignments;
     report.orphans = orphans.len();
     batch.replace_orphans = Some(orphans);
     batch.refreshed_at = Some(now);
