@@ -225,7 +225,8 @@ CREATE INDEX bonuses_by_assignment ON bonuses (target, assignment_id);
 /// type's title, description, keywords, reward and durations, the HIT's group and lifetime), and
 /// the size of each HIT group at the last refresh that listed it (`hit_groups`): the type-level
 /// columns of an export come from here, not from campaign files that may have changed since.
-/// HITs recorded before schema 6 get theirs at the next refresh that lists them.
+/// HITs recorded before schema 6 get theirs at the next refresh that lists them. The index of
+/// assignments by worker gains the columns the approval-rate query reads.
 pub const V6_POSTED_HITS: &str = r#"
 -- JSON of the PostedHit; NULL when unknown (not listed by a refresh since schema 6).
 ALTER TABLE hits ADD COLUMN posted TEXT;
@@ -236,6 +237,11 @@ CREATE TABLE hit_groups (
     counted_at   INTEGER NOT NULL,
     PRIMARY KEY (target, hit_group_id)
 );
+-- Covers the approval-rate query of an export (one pass over a worker's decisions, no row
+-- lookups); it starts with the columns of the index it replaces.
+CREATE INDEX assignments_by_worker_decision ON assignments (target, worker_id, status,
+                                                            approval_time, rejection_time);
+DROP INDEX assignments_by_worker;
 "#;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -616,6 +622,9 @@ CREATE TABLE hit_groups (
     counted_at   BIGINT NOT NULL,
     PRIMARY KEY (target, hit_group_id)
 );
+CREATE INDEX assignments_by_worker_decision ON assignments (target, worker_id, status,
+                                                            approval_time, rejection_time);
+DROP INDEX assignments_by_worker;
 "#;
 
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with

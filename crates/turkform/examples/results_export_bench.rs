@@ -187,7 +187,7 @@ fn main() {
 
     // A real file: `--output /dev/null` once renamed the temporary file over the device.
     let export = dir.path().join("export.out");
-    let (wall, peak_kb) = support::timed(
+    let (wall, peak_kb, cpu) = support::timed_cpu(
         &binary,
         dir.path(),
         &[
@@ -224,6 +224,7 @@ fn main() {
         "state_bytes": db_bytes,
         "generate_s": (generate_s * 100.0).round() / 100.0,
         "results_wall_s": (wall * 1000.0).round() / 1000.0,
+        "results_cpu_s": (cpu * 1000.0).round() / 1000.0,
         "results_peak_rss_mb": (peak_kb as f64 / 1024.0 * 10.0).round() / 10.0,
         "target_wall_s": 10,
         "target_peak_rss_mb": 300,
