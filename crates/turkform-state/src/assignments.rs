@@ -430,11 +430,23 @@ pub(crate) fn input_columns(
         &[&target.as_str(), &campaign],
         |r| {
             let raw: String = r.get(0)?;
-            let row: Vec<(String, String)> =
-                serde_json::from_str(&raw).map_err(|e| bad(format!("input row: {e}")))?;
-            for (column, _) in row {
-                if !seen.contains(&column) {
-                    seen.push(column);
+            // Only the column names are wanted: borrowed from the text, as in `answer_fields`.
+            match serde_json::from_str::<Vec<(&str, serde::de::IgnoredAny)>>(&raw) {
+                Ok(row) => {
+                    for (column, _) in row {
+                        if !seen.iter().any(|c| c == column) {
+                            seen.push(column.to_owned());
+                        }
+                    }
+                }
+                Err(_) => {
+                    let row: Vec<(String, String)> = serde_json::from_str(&raw)
+                        .map_err(|e| bad(format!("input row: {e}")))?;
+                    for (column, _) in row {
+                        if !seen.contains(&column) {
+                            seen.push(column);
+                        }
+                    }
                 }
             }
             Ok(())

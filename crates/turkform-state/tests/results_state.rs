@@ -442,10 +442,17 @@ fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_s
     store
         .commit(&Batch {
             upsert_hits: vec![h1.clone(), h2.clone()],
-            hit_inputs: vec![HitInput {
-                hit_id: "H1".into(),
-                row: row("k1"),
-            }],
+            hit_inputs: vec![
+                HitInput {
+                    hit_id: "H1".into(),
+                    row: row("k1"),
+                },
+                // A column name JSON must escape.
+                HitInput {
+                    hit_id: "H2".into(),
+                    row: vec![("say \"x\"".to_owned(), "1".to_owned())],
+                },
+            ],
             upsert_posted: vec![posted("H1", "Label")],
             hit_group_sizes: vec![HitGroupSize {
                 hit_group_id: "G1".into(),
@@ -493,8 +500,15 @@ fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_s
     );
     assert_eq!(store.hit_group_sizes().unwrap()["G1"], 7);
     assert_eq!(
-        store.export_columns("c").unwrap().1,
-        ["label".to_owned(), "say \"hi\"\\".to_owned()]
+        store.export_columns("c").unwrap(),
+        (
+            vec![
+                "zeta".to_owned(),
+                "alpha".to_owned(),
+                "say \"x\"".to_owned()
+            ],
+            vec!["label".to_owned(), "say \"hi\"\\".to_owned()]
+        )
     );
     drop(store);
 
