@@ -270,6 +270,11 @@ mod tests {
             assignments_completed: completed,
             title: String::new(),
             reward: None,
+            hit_group_id: None,
+            description: String::new(),
+            keywords: String::new(),
+            assignment_duration_secs: None,
+            auto_approval_delay_secs: None,
         }
     }
 

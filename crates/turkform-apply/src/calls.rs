@@ -9,8 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 use turkform_model::{
-    ActionsGuarded, Comparator, ExpiredBy, HitStatus, Locale, Money, QualificationTypeSpec,
-    Question, RecordedHit, RecordedHitType, RecordedQualificationType, Target, UnixTime,
+    ActionsGuarded, Comparator, ExpiredBy, HitStatus, Locale, Money, PostedHit,
+    QualificationTypeSpec, Question, RecordedHit, RecordedHitType, RecordedQualificationType,
+    Target, UnixTime,
 };
 use turkform_mturk::{
     ApiError, CreateHitRequest, HitTypeRequest, MturkApi, QuestionRequest, RemoteHit,
@@ -440,6 +441,15 @@ impl CreateHitData {
         })
     }
 
+    /// What the HIT this call created shows workers, as MTurk returned it, with the lifetime
+    /// it was created with.
+    pub fn posted(&self, hit: &RemoteHit) -> PostedHit {
+        posted_hit(
+            hit,
+            Some(i64::try_from(self.lifetime_secs).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// The record of the HIT this call created.
     pub fn record(&self, hit: &RemoteHit) -> RecordedHit {
         fresh_record(
@@ -454,6 +464,27 @@ impl CreateHitData {
     }
 }
 
+/// What `hit` shows workers, as MTurk reports it. `lifetime_secs`: what it was created with,
+/// when known; otherwise `Expiration - CreationTime` as reported.
+pub(crate) fn posted_hit(hit: &RemoteHit, lifetime_secs: Option<i64>) -> PostedHit {
+    PostedHit {
+        hit_id: hit.hit_id.clone(),
+        hit_group_id: hit
+            .hit_group_id
+            .clone()
+            .unwrap_or_else(|| hit.hit_type_id.clone()),
+        title: hit.title.clone(),
+        description: hit.description.clone(),
+        keywords: hit.keywords.clone(),
+        reward: hit.reward,
+        assignment_duration_secs: hit.assignment_duration_secs,
+        auto_approval_delay_secs: hit.auto_approval_delay_secs,
+        requester_annotation: hit.requester_annotation.clone(),
+        lifetime_secs: lifetime_secs
+            .or_else(|| Some(hit.expiration.secs_since(hit.creation_time)).filter(|s| *s > 0)),
+    }
+}
+
 /// What the state should learn from one finished call.
 #[derive(Debug, Default)]
 pub(crate) struct Change {
@@ -463,6 +494,8 @@ pub(crate) struct Change {
     pub adopted_orphan: Option<String>,
     /// The data row of a HIT just created.
     pub hit_input: Option<HitInput>,
+    /// What a HIT just created or adopted shows workers.
+    pub posted: Option<PostedHit>,
     /// The HIT id to report.
     pub hit_id: Option<String>,
 }
@@ -521,6 +554,7 @@ pub(crate) fn settle(
             change.hit_id = Some(hit.hit_id.clone());
             change.hit = Some(c.record(hit));
             change.hit_input = c.hit_input(hit);
+            change.posted = Some(c.posted(hit));
             // A HIT recovered by token may have been seen by a refresh as an orphan meanwhile.
             change.adopted_orphan = Some(hit.hit_id.clone());
         }
@@ -537,6 +571,7 @@ pub(crate) fn settle(
         ) => {
             change.hit_id = Some(hit_id.clone());
             change.adopted_orphan = Some(hit_id.clone());
+            change.posted = Some(posted_hit(hit, None));
             let mut record = adopted_record(
                 campaign,
                 item_key,

@@ -330,6 +330,7 @@ impl<'a> Engine<'a> {
             batch.upsert_hits.push(hit);
         }
         batch.hit_inputs.extend(change.hit_input);
+        batch.upsert_posted.extend(change.posted);
         if let Some(t) = change.hit_type {
             self.memory
                 .hit_types

@@ -671,6 +671,7 @@ pub async fn recover(
                 Some(hit) => {
                     let record = c.record(hit);
                     batch.hit_inputs.extend(c.hit_input(hit));
+                    batch.upsert_posted.push(c.posted(hit));
                     memory.hits.insert(record.hit_id.clone(), record.clone());
                     batch.completed.push((id, IntentOutcome::Done));
                     batch.remove_orphans.push(record.hit_id.clone());

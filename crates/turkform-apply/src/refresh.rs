@@ -12,7 +12,7 @@ use turkform_model::{
     Annotation, Drift, HitStatus, OrphanHit, RecordedHit, RecordedState, UnixTime,
 };
 use turkform_mturk::{MturkApi, RemoteHit};
-use turkform_state::{AccountBalance, Batch, StateStore};
+use turkform_state::{AccountBalance, Batch, HitGroupSize, StateStore};
 
 use crate::engine::blocking;
 use crate::{ApplyError, ApplyEvent, Clock, Reporter};
@@ -215,6 +215,10 @@ async fn read(
         .collect();
     let mut batch = Batch::default();
     let known_assignments = crate::assignments::Known::load(store, clock.now())?;
+    // What each HIT shows workers, as recorded: rewritten only where the listing differs (a
+    // HIT retyped, a HIT recorded before schema 6), so an unchanged refresh writes none.
+    let posted = store.posted_hits().map_err(ApplyError::State)?;
+    let mut groups_seen: HashSet<String> = HashSet::new();
     let mut to_sync: Vec<RecordedHit> = Vec::new();
     for hit in &recorded.hits {
         let seen = match remote.get(&hit.hit_id) {
@@ -237,6 +241,16 @@ async fn read(
             && known_assignments.needs_sync(hit, r)
         {
             to_sync.push(hit.clone());
+        }
+        if let Some(r) = &seen {
+            let recorded_posted = posted.get(&hit.hit_id);
+            // The lifetime is the one the HIT was created with: an extension does not change it.
+            let lifetime = recorded_posted.and_then(|p| p.lifetime_secs);
+            let now_posted = crate::calls::posted_hit(r, lifetime);
+            groups_seen.insert(now_posted.hit_group_id.clone());
+            if recorded_posted != Some(&now_posted) {
+                batch.upsert_posted.push(now_posted);
+            }
         }
         let (updated, new_drift) = reconcile(hit, seen.as_ref(), &hash_of, now);
         for drift in new_drift {
@@ -281,14 +295,26 @@ async fn read(
         })
         .collect();
     orphans.sort_by(|a, b| a.hit_id.cmp(&b.hit_id));
-    // Read in the same commit as the counters that prompted them: if this fails, nothing is
-    // committed and the next refresh reads the same HITs again.
-    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
-    report.assignment_syncs = to_sync.len();
-    report.assignment_calls = calls;
-    report.api_calls += calls;
-    report.assignments_recorded = assignments.len();
-    batch.upsert_assignments = assignments;
+    // NumberOfSimilarHITs: how many HITs the listing holds in each group of a recorded HIT.
+    let mut group_sizes: HashMap<&str, u32> = HashMap::new();
+    for r in remote.values() {
+        let group = r.hit_group_id.as_deref().unwrap_or(&r.hit_type_id);
+        if groups_seen.contains(group) {
+            *group_sizes.entry(group).or_default() += 1;
+        }
+    }
+    let mut group_sizes: Vec<HitGroupSize> = group_sizes
+        .into_iter()
+        .map(|(group, n)| HitGroupSize {
+            hit_group_id: group.to_owned(),
+            similar_hits: n,
+            counted_at: now,
+        })
+        .collect();
+    group_sizes.sort_by(|a, b| a.hit_group_id.cmp(&b.hit_group_id));
+    batch.hit_group_sizes = group_sizes;
+    // The balance is read before the assignments: a sync spends the account's request budget
+    // to the last token, and a call right after it would only be throttled and wait.
     report.api_calls += 1;
     match crate::read_retrying(|| api.get_account_balance()).await {
         Ok(available) => {
@@ -300,6 +326,14 @@ async fn read(
         // The balance is for display; a refresh is not failed for it.
         Err(e) => tracing::warn!(error = %e, "cannot read the account balance"),
     }
+    // Read in the same commit as the counters that prompted them: if this fails, nothing is
+    // committed and the next refresh reads the same HITs again.
+    let (assignments, calls) = crate::assignments::sync(api, store, &to_sync).await?;
+    report.assignment_syncs = to_sync.len();
+    report.assignment_calls = calls;
+    report.api_calls += calls;
+    report.assignments_recorded = assignments.len();
+    batch.upsert_assignments = assignments;
     report.orphans = orphans.len();
     batch.replace_orphans = Some(orphans);
     batch.refreshed_at = Some(now);

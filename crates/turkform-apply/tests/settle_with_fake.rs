@@ -84,6 +84,11 @@ impl Fake {
             assignments_completed: 0,
             title: "fake".into(),
             reward: Some(Money::from_cents(10)),
+            hit_group_id: None,
+            description: String::new(),
+            keywords: String::new(),
+            assignment_duration_secs: None,
+            auto_approval_delay_secs: None,
         };
         hits.push(hit.clone());
         self.tokens

@@ -32,7 +32,7 @@ pub use qualification::{
     ActionsGuarded, Comparator, Locale, QualificationRequirement, QualificationTypeRef, system,
 };
 pub use recorded::{
-    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, RecordedBonus, RecordedHit,
+    Drift, ExpiredBy, ForgottenHit, HitStatus, OrphanHit, PostedHit, RecordedBonus, RecordedHit,
     RecordedHitType, RecordedQualificationType, RecordedState, Rename, hit_is_deleted, hit_is_live,
     newest_generations,
 };

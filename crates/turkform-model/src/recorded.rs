@@ -142,6 +142,29 @@ pub struct RecordedHitType {
     pub hit_type_id: String,
 }
 
+/// What MTurk showed workers for one HIT, as MTurk itself reported it (the CreateHIT response,
+/// then each refresh's listing): the HIT type's properties, the HIT's group and its lifetime.
+/// Recorded apart from the campaign files, so that results still show what was posted after a
+/// campaign is edited or deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedHit {
+    pub hit_id: String,
+    /// `HITGroupId` (the `HITTypeId` when MTurk gives no group).
+    pub hit_group_id: String,
+    pub title: String,
+    pub description: String,
+    /// As MTurk returns it: one comma-separated string.
+    pub keywords: String,
+    pub reward: Option<crate::Money>,
+    pub assignment_duration_secs: Option<i64>,
+    pub auto_approval_delay_secs: Option<i64>,
+    /// `RequesterAnnotation` as MTurk returns it.
+    pub requester_annotation: Option<String>,
+    /// The `LifetimeInSeconds` the HIT was created with (`Expiration - CreationTime` of a HIT
+    /// turkform adopted rather than created); later extensions do not change it.
+    pub lifetime_secs: Option<i64>,
+}
+
 /// MTurk's `HITStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HitStatus {

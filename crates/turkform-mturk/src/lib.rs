@@ -85,6 +85,13 @@ pub struct RemoteHit {
     pub assignments_completed: u32,
     pub title: String,
     pub reward: Option<Money>,
+    /// `HITGroupId`; `None` when MTurk's response has none.
+    pub hit_group_id: Option<String>,
+    pub description: String,
+    /// As MTurk returns it (one comma-separated string; empty when none).
+    pub keywords: String,
+    pub assignment_duration_secs: Option<i64>,
+    pub auto_approval_delay_secs: Option<i64>,
 }
 
 /// An assignment as `ListAssignmentsForHIT` reports it.

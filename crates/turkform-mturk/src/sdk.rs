@@ -279,6 +279,11 @@ fn remote_hit(h: &sdk::Hit) -> Result<RemoteHit, ApiError> {
         assignments_completed: count(h.number_of_assignments_completed()),
         title: h.title().unwrap_or_default().to_owned(),
         reward: h.reward().and_then(|r| r.parse::<Money>().ok()),
+        hit_group_id: h.hit_group_id().map(str::to_owned),
+        description: h.description().unwrap_or_default().to_owned(),
+        keywords: h.keywords().unwrap_or_default().to_owned(),
+        assignment_duration_secs: h.assignment_duration_in_seconds(),
+        auto_approval_delay_secs: h.auto_approval_delay_in_seconds(),
         hit_id,
     })
 }

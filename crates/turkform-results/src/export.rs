@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde_json::Value;
-use turkform_model::{Annotation, AssignmentStatus, HitTypeSpec, RecordedAssignment, UnixTime};
+use turkform_model::{Annotation, AssignmentStatus, PostedHit, RecordedAssignment, UnixTime};
 
 use crate::time::TimeFormatter;
 
@@ -129,8 +129,12 @@ pub struct Submission<'a> {
     pub expiration: UnixTime,
     /// The data row the HIT was posted with (`None`: unknown, the Input cells stay empty).
     pub input: Option<&'a [(String, String)]>,
-    /// The HIT type's properties (`None`: unknown, those cells stay empty).
-    pub hit_type: Option<&'a HitTypeSpec>,
+    /// What MTurk reported the HIT shows workers: the HIT type's properties, its lifetime and
+    /// annotation (`None`: unknown, those cells stay empty and the annotation is rendered from
+    /// the assignment's item).
+    pub posted: Option<&'a PostedHit>,
+    /// The HIT group's size at the last refresh that listed it (`NumberOfSimilarHITs`).
+    pub similar_hits: Option<u32>,
     pub rates: WorkerRates,
 }
 
@@ -168,20 +172,26 @@ impl<'a> Submission<'a> {
             .map(|(_, v)| v.as_str())
     }
 
-    fn work_time_secs(&self) -> String {
+    fn work_time_secs(&self) -> Option<i64> {
         match (self.assignment.accept_time, self.assignment.submit_time) {
-            (Some(a), Some(s)) if s >= a => s.secs_since(a).to_string(),
-            _ => String::new(),
+            (Some(a), Some(s)) if s >= a => Some(s.secs_since(a)),
+            _ => None,
         }
     }
 }
 
 /// Writes MTurk's batch-results CSV, every field double-quoted.
+///
+/// Fields go to the CSV writer one at a time from borrowed text or one reused scratch buffer:
+/// a row allocates nothing of its own, and the one value shared by a HIT's rows that must be
+/// rendered (its annotation, when MTurk's is not recorded) is rendered once per HIT.
 pub struct CsvExport<W: Write> {
     writer: csv::Writer<W>,
     layout: ExportLayout,
     times: TimeFormatter,
-    record: Vec<String>,
+    scratch: String,
+    /// (hit id, rendered annotation) of the last row's HIT.
+    annotation: Option<(String, String)>,
 }
 
 impl<W: Write> std::fmt::Debug for CsvExport<W> {
@@ -190,6 +200,13 @@ impl<W: Write> std::fmt::Debug for CsvExport<W> {
             .field("layout", &self.layout)
             .finish_non_exhaustive()
     }
+}
+
+/// Appends an approval-rate cell, as [`ApprovalCounts::display`] writes it.
+fn push_rate(out: &mut String, c: ApprovalCounts) {
+    use std::fmt::Write as _;
+    let percent = (c.approved * 100).checked_div(c.decided).unwrap_or(0);
+    let _ = write!(out, "{percent}% ({}/{})", c.approved, c.decided);
 }
 
 impl<W: Write> CsvExport<W> {
@@ -203,59 +220,89 @@ impl<W: Write> CsvExport<W> {
             writer,
             layout,
             times,
-            record: Vec::new(),
+            scratch: String::with_capacity(64),
+            annotation: None,
         })
     }
 
     pub fn write(&mut self, s: &Submission<'_>) -> Result<(), ExportError> {
+        use std::fmt::Write as _;
         let a = s.assignment;
+        let p = s.posted;
+        let w = &mut self.writer;
         let t = &self.times;
-        let spec = s.hit_type;
-        let r = &mut self.record;
-        r.clear();
-        r.push(a.hit_id.clone());
-        r.push(s.hit_type_id.to_owned());
-        r.push(spec.map(|h| h.title.clone()).unwrap_or_default());
-        r.push(spec.map(|h| h.description.clone()).unwrap_or_default());
-        r.push(spec.map(HitTypeSpec::keywords_string).unwrap_or_default());
-        r.push(spec.map(|h| h.reward.to_string()).unwrap_or_default());
-        r.push(t.format(s.created_at));
-        r.push(s.max_assignments.to_string());
-        r.push(Annotation::new(&a.campaign, &a.item_key, a.generation).render());
-        r.push(
-            spec.map(|h| h.assignment_duration_secs.to_string())
-                .unwrap_or_default(),
-        );
-        r.push(
-            spec.map(|h| h.auto_approval_delay_secs.to_string())
-                .unwrap_or_default(),
-        );
-        r.push(t.format(s.expiration));
-        // The web UI leaves these two empty for HITs it did not group.
-        r.push(String::new());
-        r.push(String::new());
-        r.push(a.assignment_id.clone());
-        r.push(a.worker_id.clone());
-        r.push(a.status.api_name().to_owned());
-        r.push(t.format_opt(a.accept_time));
-        r.push(t.format_opt(a.submit_time));
-        r.push(t.format_opt(a.auto_approval_time));
-        r.push(t.format_opt(a.approval_time));
-        r.push(t.format_opt(a.rejection_time));
-        r.push(a.requester_feedback.clone().unwrap_or_default());
-        r.push(s.work_time_secs());
-        r.push(s.rates.lifetime.display());
-        r.push(s.rates.last_30_days.display());
-        r.push(s.rates.last_7_days.display());
+        let buf = &mut self.scratch;
+        // A field rendered into the scratch buffer.
+        macro_rules! field_with {
+            (|$b:ident| $body:expr) => {{
+                buf.clear();
+                {
+                    let $b: &mut String = buf;
+                    $body;
+                }
+                w.write_field(buf.as_bytes())?;
+            }};
+        }
+        let opt_num = |b: &mut String, n: Option<i64>| {
+            if let Some(n) = n {
+                let _ = write!(b, "{n}");
+            }
+        };
+        w.write_field(&a.hit_id)?;
+        w.write_field(s.hit_type_id)?;
+        w.write_field(p.map_or("", |p| p.title.as_str()))?;
+        w.write_field(p.map_or("", |p| p.description.as_str()))?;
+        w.write_field(p.map_or("", |p| p.keywords.as_str()))?;
+        field_with!(|b| if let Some(r) = p.and_then(|p| p.reward) {
+            let _ = write!(b, "{r}");
+        });
+        field_with!(|b| t.write(s.created_at, b));
+        field_with!(|b| {
+            let _ = write!(b, "{}", s.max_assignments);
+        });
+        match p.and_then(|p| p.requester_annotation.as_deref()) {
+            Some(annotation) => w.write_field(annotation)?,
+            None => {
+                let cached = self
+                    .annotation
+                    .as_ref()
+                    .is_some_and(|(hit_id, _)| *hit_id == a.hit_id);
+                if !cached {
+                    self.annotation = Some((
+                        a.hit_id.clone(),
+                        Annotation::new(&a.campaign, &a.item_key, a.generation).render(),
+                    ));
+                }
+                w.write_field(self.annotation.as_ref().map_or("", |(_, r)| r.as_str()))?;
+            }
+        }
+        field_with!(|b| opt_num(b, p.and_then(|p| p.assignment_duration_secs)));
+        field_with!(|b| opt_num(b, p.and_then(|p| p.auto_approval_delay_secs)));
+        field_with!(|b| t.write(s.expiration, b));
+        field_with!(|b| opt_num(b, s.similar_hits.map(i64::from)));
+        field_with!(|b| opt_num(b, p.and_then(|p| p.lifetime_secs)));
+        w.write_field(&a.assignment_id)?;
+        w.write_field(&a.worker_id)?;
+        w.write_field(a.status.api_name())?;
+        field_with!(|b| t.write_opt(a.accept_time, b));
+        field_with!(|b| t.write_opt(a.submit_time, b));
+        field_with!(|b| t.write_opt(a.auto_approval_time, b));
+        field_with!(|b| t.write_opt(a.approval_time, b));
+        field_with!(|b| t.write_opt(a.rejection_time, b));
+        w.write_field(a.requester_feedback.as_deref().unwrap_or(""))?;
+        field_with!(|b| opt_num(b, s.work_time_secs()));
+        field_with!(|b| push_rate(b, s.rates.lifetime));
+        field_with!(|b| push_rate(b, s.rates.last_30_days));
+        field_with!(|b| push_rate(b, s.rates.last_7_days));
         for column in &self.layout.inputs {
-            r.push(s.input_value(column).unwrap_or("").to_owned());
+            w.write_field(s.input_value(column).unwrap_or(""))?;
         }
         for field in &self.layout.answers {
-            r.push(a.answers.get(field).cloned().unwrap_or_default());
+            w.write_field(a.answers.get(field).map_or("", String::as_str))?;
         }
-        r.push(String::new());
-        r.push(String::new());
-        self.writer.write_record(&*r)?;
+        w.write_field("")?;
+        w.write_field("")?;
+        w.write_record(None::<&[u8]>)?;
         Ok(())
     }
 
@@ -357,15 +404,18 @@ mod tests {
         }
     }
 
-    fn spec() -> HitTypeSpec {
-        HitTypeSpec {
+    fn posted() -> PostedHit {
+        PostedHit {
+            hit_id: "H1".to_owned(),
+            hit_group_id: "G1".to_owned(),
             title: "Label".to_owned(),
             description: "Label it".to_owned(),
-            keywords: vec!["a".to_owned(), "b".to_owned()],
-            reward: Money::from_cents(10),
-            assignment_duration_secs: 600,
-            auto_approval_delay_secs: 259_200,
-            qualifications: vec![],
+            keywords: "a, b".to_owned(),
+            reward: Some(Money::from_cents(10)),
+            assignment_duration_secs: Some(600),
+            auto_approval_delay_secs: Some(259_200),
+            requester_annotation: None,
+            lifetime_secs: Some(604_800),
         }
     }
 
@@ -421,7 +471,7 @@ mod tests {
     #[test]
     fn a_csv_row_quotes_every_field_and_leaves_unknowns_empty() {
         let a = assignment();
-        let spec = spec();
+        let posted = posted();
         let row = [("id".to_owned(), "img-1".to_owned())];
         let layout = ExportLayout {
             inputs: vec!["id".into(), "other".into()],
@@ -440,7 +490,8 @@ mod tests {
             created_at: UnixTime(1_678_121_000),
             expiration: UnixTime(1_678_725_800),
             input: Some(&row),
-            hit_type: Some(&spec),
+            posted: Some(&posted),
+            similar_hits: Some(12),
             rates: WorkerRates {
                 lifetime: ApprovalCounts {
                     approved: 1,
@@ -460,6 +511,11 @@ mod tests {
         };
         assert_eq!(get("Reward"), "$0.10");
         assert_eq!(get("Keywords"), "a, b");
+        assert_eq!(get("Title"), "Label");
+        assert_eq!(get("AssignmentDurationInSeconds"), "600");
+        assert_eq!(get("NumberOfSimilarHITs"), "12");
+        assert_eq!(get("LifetimeInSeconds"), "604800");
+        assert_eq!(get("CreationTime"), "Mon Mar 06 08:43:20 PST 2023");
         assert_eq!(get("SubmitTime"), "Mon Mar 06 08:59:21 PST 2023");
         assert_eq!(get("RejectionTime"), "");
         assert_eq!(get("WorkTimeInSeconds"), "61");
@@ -496,7 +552,8 @@ mod tests {
             created_at: UnixTime(0),
             expiration: UnixTime(0),
             input: Some(&row),
-            hit_type: None,
+            posted: None,
+            similar_hits: None,
             rates: WorkerRates::default(),
         })
         .unwrap();

@@ -5,9 +5,12 @@
 //! `CASE`, no JSON functions). JSON columns are parsed here, in Rust.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
-use turkform_model::{AssignmentStatus, DecidedBy, Money, RecordedAssignment, Target, UnixTime};
+use turkform_model::{
+    AssignmentStatus, DecidedBy, Money, PostedHit, RecordedAssignment, Target, UnixTime,
+};
 
 use crate::db::{DbError, Row, Tx};
 use crate::journal::{AccountBalance, Batch};
@@ -28,6 +31,7 @@ pub struct AssignmentFilter {
 /// What an export needs of the HIT an assignment belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportHit {
+    pub hit_id: String,
     pub hit_type_id: String,
     pub hit_type_hash: String,
     pub max_assignments: u32,
@@ -35,13 +39,19 @@ pub struct ExportHit {
     pub expiration: UnixTime,
     /// The data row it was posted with; `None` when state does not know it.
     pub input: Option<Vec<(String, String)>>,
+    /// What MTurk reported the HIT shows workers; `None` when state does not know it (a HIT no
+    /// refresh has listed since schema 6, or an older state read as it is).
+    pub posted: Option<PostedHit>,
+    /// The size of the HIT's group at the last refresh that listed it (`NumberOfSimilarHITs`).
+    pub similar_hits: Option<u32>,
 }
 
 /// One assignment with its HIT, as [`crate::StateStore::visit_assignments`] hands it out.
+/// Consecutive assignments of one HIT share its [`ExportHit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportRow {
     pub assignment: RecordedAssignment,
-    pub hit: ExportHit,
+    pub hit: Arc<ExportHit>,
 }
 
 /// One assignment as a summary (a report's counts, time series and agreement) needs it: no
@@ -185,21 +195,6 @@ pub(crate) fn write(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<()
         )?;
     }
     Ok(())
-}
-
-/// The `input_row` a HIT has now, so that replacing its row keeps it.
-pub(crate) fn input_row_of(
-    tx: &mut Tx<'_>,
-    target: Target,
-    hit_id: &str,
-) -> Result<Option<String>, DbError> {
-    Ok(tx
-        .query_opt(
-            "SELECT input_row FROM hits WHERE target = ?1 AND hit_id = ?2",
-            &[&target.as_str(), &hit_id],
-            |r| r.get::<Option<String>>(0),
-        )?
-        .flatten())
 }
 
 pub(crate) fn account_balance(
@@ -352,20 +347,41 @@ pub(crate) fn worker_decisions(
     Ok(rows.into_iter().collect())
 }
 
+/// What [`visit`] reads besides the assignments and their HITs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VisitOptions {
+    /// Each assignment's raw answer XML (otherwise left empty: exports and aggregation read the
+    /// parsed answers, and the XML is most of a row's bytes).
+    pub answer_xml: bool,
+    /// The HIT's posted row and group size (schema 6 on).
+    pub posted: bool,
+}
+
 /// Streams the assignments `filter` selects, with their HIT, ordered by campaign, item,
 /// generation, submit time and id, calling `each` once per row. Memory does not grow with the
 /// number of rows: SQLite steps its cursor one row at a time, PostgreSQL fetches from a
 /// server-side portal [`EXPORT_CHUNK`] rows at a time. `each` returns `false` to stop early.
 /// The caller runs this inside one read transaction (one snapshot).
+///
+/// The rows of one HIT come one after another, so a HIT's columns are decoded (and its posted
+/// data row parsed) once per HIT, not once per assignment: consecutive rows share one
+/// [`ExportHit`].
 pub(crate) fn visit(
     tx: &mut Tx<'_>,
     target: Target,
     filter: &AssignmentFilter,
+    options: VisitOptions,
     each: &mut dyn FnMut(ExportRow) -> bool,
 ) -> Result<(), DbError> {
+    let columns = if options.answer_xml {
+        ASSIGNMENT_COLUMNS.to_owned()
+    } else {
+        ASSIGNMENT_COLUMNS.replace("a.answer_xml", "''")
+    };
+    let posted_column = if options.posted { ", h.posted" } else { "" };
     let mut sql = format!(
-        "SELECT {ASSIGNMENT_COLUMNS}, h.hit_type_id, h.hit_type_hash, h.max_assignments,
-                h.created_at, h.expiration, h.input_row
+        "SELECT {columns}, h.hit_type_id, h.hit_type_hash, h.max_assignments,
+                h.created_at, h.expiration, h.input_row{posted_column}
          FROM assignments a JOIN hits h ON h.target = a.target AND h.hit_id = a.hit_id
          WHERE a.target = ?1"
     );
@@ -373,6 +389,11 @@ pub(crate) fn visit(
         sql.push_str(" AND a.status = ?2");
     }
     sql.push_str(" ORDER BY a.campaign, a.item_key, a.generation, a.submit_time, a.assignment_id");
+    let groups = if options.posted {
+        crate::posted::group_sizes(tx, target)?
+    } else {
+        std::collections::HashMap::new()
+    };
     let t = target.as_str();
     let status = filter.status.map_or("", AssignmentStatus::api_name);
     // Campaigns are filtered here rather than with an IN list of variable length: the query
@@ -386,26 +407,25 @@ pub(crate) fn visit(
     } else {
         &with_status[..1]
     };
+    let mut last: Option<Arc<ExportHit>> = None;
     tx.stream(&sql, params, EXPORT_CHUNK, |r| {
         let campaign: String = r.get(2)?;
         if !wanted(&campaign) {
             return Ok(true);
         }
         let assignment = assignment_from_row(r)?;
-        let input = match r.get::<Option<String>>(21)? {
-            None => None,
-            Some(json) => Some(
-                serde_json::from_str::<Vec<(String, String)>>(&json)
-                    .map_err(|e| bad(format!("input row: {e}")))?,
-            ),
-        };
-        let hit = ExportHit {
-            hit_type_id: r.get(16)?,
-            hit_type_hash: r.get(17)?,
-            max_assignments: r.get(18)?,
-            created_at: UnixTime(r.get(19)?),
-            expiration: UnixTime(r.get(20)?),
-            input,
+        let hit = match &last {
+            Some(h) if h.hit_id == assignment.hit_id => Arc::clone(h),
+            _ => {
+                let hit = Arc::new(hit_from_row(
+                    r,
+                    &assignment.hit_id,
+                    options.posted,
+                    &groups,
+                )?);
+                last = Some(Arc::clone(&hit));
+                hit
+            }
         };
         Ok(each(ExportRow { assignment, hit }))
     })
@@ -462,6 +482,41 @@ pub(crate) fn visit_summaries(
     })
 }
 
+/// The HIT columns of an export row (from column 16 on).
+fn hit_from_row(
+    r: &Row<'_>,
+    hit_id: &str,
+    posted: bool,
+    groups: &std::collections::HashMap<String, u32>,
+) -> Result<ExportHit, DbError> {
+    let input = match r.get::<Option<String>>(21)? {
+        None => None,
+        Some(json) => Some(
+            serde_json::from_str::<Vec<(String, String)>>(&json)
+                .map_err(|e| bad(format!("input row: {e}")))?,
+        ),
+    };
+    let posted = if posted {
+        crate::posted::parse(r.get(22)?)?
+    } else {
+        None
+    };
+    let similar_hits = posted
+        .as_ref()
+        .and_then(|p| groups.get(&p.hit_group_id).copied());
+    Ok(ExportHit {
+        hit_id: hit_id.to_owned(),
+        hit_type_id: r.get(16)?,
+        hit_type_hash: r.get(17)?,
+        max_assignments: r.get(18)?,
+        created_at: UnixTime(r.get(19)?),
+        expiration: UnixTime(r.get(20)?),
+        input,
+        posted,
+        similar_hits,
+    })
+}
+
 /// The Input columns of every HIT of `campaign` that has an assignment, first seen in export
 /// order: a pass over the HITs (not the assignments) so that the CSV header can be written
 /// before the rows stream.
@@ -479,11 +534,23 @@ pub(crate) fn input_columns(
         &[&target.as_str(), &campaign],
         |r| {
             let raw: String = r.get(0)?;
-            let row: Vec<(String, String)> =
-                serde_json::from_str(&raw).map_err(|e| bad(format!("input row: {e}")))?;
-            for (column, _) in row {
-                if !seen.contains(&column) {
-                    seen.push(column);
+            // Only the column names are wanted: borrowed from the text, as in `answer_fields`.
+            match serde_json::from_str::<Vec<(&str, serde::de::IgnoredAny)>>(&raw) {
+                Ok(row) => {
+                    for (column, _) in row {
+                        if !seen.iter().any(|c| c == column) {
+                            seen.push(column.to_owned());
+                        }
+                    }
+                }
+                Err(_) => {
+                    let row: Vec<(String, String)> = serde_json::from_str(&raw)
+                        .map_err(|e| bad(format!("input row: {e}")))?;
+                    for (column, _) in row {
+                        if !seen.contains(&column) {
+                            seen.push(column);
+                        }
+                    }
                 }
             }
             Ok(())
@@ -499,15 +566,28 @@ pub(crate) fn answer_fields(
     target: Target,
     campaign: &str,
 ) -> Result<Vec<String>, DbError> {
-    let mut fields = std::collections::BTreeSet::new();
+    let mut fields: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     tx.query(
         "SELECT answers FROM assignments WHERE target = ?1 AND campaign = ?2",
         &[&target.as_str(), &campaign],
         |r| {
             let raw: String = r.get(0)?;
-            let answers: BTreeMap<String, String> =
-                serde_json::from_str(&raw).map_err(|e| bad(format!("answers: {e}")))?;
-            fields.extend(answers.into_keys());
+            // Only the keys are wanted: borrowed from the text (nothing allocated for a field
+            // already seen), unless one needs unescaping, which a borrowed key cannot hold.
+            match serde_json::from_str::<BTreeMap<&str, serde::de::IgnoredAny>>(&raw) {
+                Ok(keys) => {
+                    for key in keys.into_keys() {
+                        if !fields.contains(key) {
+                            fields.insert(key.to_owned());
+                        }
+                    }
+                }
+                Err(_) => {
+                    let answers: BTreeMap<String, String> =
+                        serde_json::from_str(&raw).map_err(|e| bad(format!("answers: {e}")))?;
+                    fields.extend(answers.into_keys());
+                }
+            }
             Ok(())
         },
     )?;

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use turkform_model::{
-    Money, OrphanHit, RecordedAssignment, RecordedHit, RecordedHitType, RecordedQualificationType,
-    UnixTime,
+    Money, OrphanHit, PostedHit, RecordedAssignment, RecordedHit, RecordedHitType,
+    RecordedQualificationType, UnixTime,
 };
 
 /// The row id of an intent in the journal.
@@ -157,6 +157,11 @@ pub struct Batch {
     /// Bonuses MTurk accepted (or ListBonusPayments shows), marked paid with their intents'
     /// outcomes so the two never disagree after a crash.
     pub bonuses_paid: Vec<BonusPaid>,
+    /// What MTurk reported a HIT shows workers, keyed by hit id: replaced whole.
+    pub upsert_posted: Vec<PostedHit>,
+    /// The size of each HIT group a refresh listed, keyed by group id (groups not listed keep
+    /// their last size).
+    pub hit_group_sizes: Vec<HitGroupSize>,
 }
 
 /// A recorded bonus now known to be paid.
@@ -166,6 +171,14 @@ pub struct BonusPaid {
     /// [`turkform_model::bonus_identity`].
     pub identity: String,
     pub at: UnixTime,
+}
+
+/// How many HITs MTurk listed in one HIT group (`NumberOfSimilarHITs`), and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitGroupSize {
+    pub hit_group_id: String,
+    pub similar_hits: u32,
+    pub counted_at: UnixTime,
 }
 
 /// The data row of the item a HIT was created for, as it was when the HIT was posted.
@@ -197,6 +210,8 @@ impl Batch {
             && self.hit_inputs.is_empty()
             && self.account_balance.is_none()
             && self.bonuses_paid.is_empty()
+            && self.upsert_posted.is_empty()
+            && self.hit_group_sizes.is_empty()
     }
 }
 

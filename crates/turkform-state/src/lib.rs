@@ -16,6 +16,8 @@
 //!   and the [`Batch`] of outcomes it commits after.
 //! - [`assignments`]: the SQL of results (assignments, posted rows, the account balance), on
 //!   `Tx` like [`store`], so it runs on both backends.
+//! - `posted` (private): the SQL of what each HIT showed workers as MTurk reported it (posted
+//!   rows and HIT-group sizes), on `Tx` like [`assignments`].
 //! - `bonuses`: the SQL of bonuses (recorded pending before the call, paid after, kept for
 //!   good), on `Tx` like [`assignments`].
 //! - `workers`: the SQL of worker blocks, qualification grants and notification settings
@@ -57,6 +59,7 @@ pub mod lock;
 pub mod migrate;
 pub mod pg;
 mod pg_store;
+mod posted;
 pub mod schema;
 mod sqlite;
 pub mod store;
@@ -68,7 +71,8 @@ pub use assignments::{
     AssignmentCount, AssignmentFilter, AssignmentSummary, ExportHit, ExportRow, WorkerDecisions,
 };
 pub use journal::{
-    AccountBalance, Batch, BonusPaid, HitInput, Intent, IntentId, IntentKind, IntentOutcome,
+    AccountBalance, Batch, BonusPaid, HitGroupSize, HitInput, Intent, IntentId, IntentKind,
+    IntentOutcome,
     NewIntent, RunId, RunRecord,
 };
 pub use lock::{LockInfo, LockKind, StateLock};

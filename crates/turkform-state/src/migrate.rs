@@ -58,6 +58,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "paused_remaining_secs",
             "drift",
             "input_row",
+            "posted",
         ],
     ),
     (
@@ -194,6 +195,10 @@ pub const TABLES: &[(&str, &[&str])] = &[
             "active",
             "updated_at",
         ],
+    ),
+    (
+        "hit_groups",
+        &["target", "hit_group_id", "similar_hits", "counted_at"],
     ),
 ];
 

@@ -14,7 +14,7 @@ use crate::StateError;
 
 /// The schema version this build writes. Files with a lower version are migrated on a
 /// read-write open; files with a higher one are refused.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Marks the file as turkform's for tools like `file(1)` (`PRAGMA application_id`, "TKFM").
 pub const APPLICATION_ID: i32 = 0x544B_464D;
@@ -24,8 +24,15 @@ pub const APP_NAME: &str = "turkform";
 
 /// `MIGRATIONS[i]` takes a file from schema `i` to `i + 1`. Never edit a shipped entry: files
 /// in the wild were made by it. Add a new one instead.
-pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    [V1, V2, V3, V4_FORGOTTEN_AND_RENAMES, V5_BONUSES, V6_WORKERS];
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    V1,
+    V2,
+    V3,
+    V4_FORGOTTEN_AND_RENAMES,
+    V5_BONUSES,
+    V6_WORKERS,
+    V7_POSTED_HITS,
+];
 
 /// The first schema: the record (types, HITs, orphans), per-target serials and the intent
 /// journal. Every table is keyed by `target` first so sim, sandbox and production never mix.
@@ -256,6 +263,29 @@ CREATE TABLE notification_settings (
 );
 "#;
 
+/// Schema 7 records what each HIT showed workers, as MTurk reported it (`hits.posted`: the HIT
+/// type's title, description, keywords, reward and durations, the HIT's group and lifetime), and
+/// the size of each HIT group at the last refresh that listed it (`hit_groups`): the type-level
+/// columns of an export come from here, not from campaign files that may have changed since.
+/// HITs recorded before schema 7 get theirs at the next refresh that lists them. The index of
+/// assignments by worker gains the columns the approval-rate query reads.
+pub const V7_POSTED_HITS: &str = r#"
+-- JSON of the PostedHit; NULL when unknown (not listed by a refresh since schema 7).
+ALTER TABLE hits ADD COLUMN posted TEXT;
+CREATE TABLE hit_groups (
+    target       TEXT NOT NULL,
+    hit_group_id TEXT NOT NULL,
+    similar_hits INTEGER NOT NULL,
+    counted_at   INTEGER NOT NULL,
+    PRIMARY KEY (target, hit_group_id)
+);
+-- Covers the approval-rate query of an export (one pass over a worker's decisions, no row
+-- lookups); it starts with the columns of the index it replaces.
+CREATE INDEX assignments_by_worker_decision ON assignments (target, worker_id, status,
+                                                            approval_time, rejection_time);
+DROP INDEX assignments_by_worker;
+"#;
+
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const HEADER_LEN: usize = 100;
 
@@ -460,6 +490,7 @@ pub const PG_MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     PG_V4_FORGOTTEN_AND_RENAMES,
     PG_V5_BONUSES,
     PG_V6_WORKERS,
+    PG_V7_POSTED_HITS,
 ];
 
 pub const PG_V1: &str = r#"
@@ -657,6 +688,21 @@ CREATE TABLE notification_settings (
     updated_at  BIGINT NOT NULL,
     PRIMARY KEY (target, hit_type_id)
 );
+"#;
+
+/// [`V7_POSTED_HITS`] on PostgreSQL.
+pub const PG_V7_POSTED_HITS: &str = r#"
+ALTER TABLE hits ADD COLUMN posted TEXT COLLATE "C";
+CREATE TABLE hit_groups (
+    target       TEXT COLLATE "C" NOT NULL,
+    hit_group_id TEXT COLLATE "C" NOT NULL,
+    similar_hits BIGINT NOT NULL,
+    counted_at   BIGINT NOT NULL,
+    PRIMARY KEY (target, hit_group_id)
+);
+CREATE INDEX assignments_by_worker_decision ON assignments (target, worker_id, status,
+                                                            approval_time, rejection_time);
+DROP INDEX assignments_by_worker;
 "#;
 
 /// Tables whose ids come from an identity column on PostgreSQL: after rows are copied in with

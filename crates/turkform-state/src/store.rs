@@ -7,13 +7,14 @@
 //! [`crate::pg`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::time::Duration;
 
 use turkform_model::{
     Annotation, AssignmentStatus, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit,
+    PostedHit,
     RecordedAssignment, RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType,
     RecordedState, Rename, Target, UnixTime,
 };
@@ -521,13 +522,36 @@ impl StateStore {
     pub fn visit_assignments(
         &self,
         filter: &AssignmentFilter,
+        each: impl FnMut(ExportRow) -> bool,
+    ) -> Result<(), StateError> {
+        self.visit(filter, true, each)
+    }
+
+    /// [`Self::visit_assignments`] without the raw answer XML (`answer_xml` is left empty):
+    /// what exports, aggregation and reports read, which need only the parsed answers.
+    pub fn visit_answers(
+        &self,
+        filter: &AssignmentFilter,
+        each: impl FnMut(ExportRow) -> bool,
+    ) -> Result<(), StateError> {
+        self.visit(filter, false, each)
+    }
+
+    fn visit(
+        &self,
+        filter: &AssignmentFilter,
+        answer_xml: bool,
         mut each: impl FnMut(ExportRow) -> bool,
     ) -> Result<(), StateError> {
         if !self.has_results() {
             return Ok(());
         }
         let target = self.target;
-        self.read_once(|tx| crate::assignments::visit(tx, target, filter, &mut each))?
+        let options = crate::assignments::VisitOptions {
+            answer_xml,
+            posted: self.has_posted(),
+        };
+        self.read_once(|tx| crate::assignments::visit(tx, target, filter, options, &mut each))?
             .unwrap_or(Ok(()))
             .map_err(|e| self.db_error(e))
     }
@@ -553,6 +577,34 @@ impl StateStore {
         })?
         .unwrap_or(Ok(()))
         .map_err(|e| self.db_error(e))
+    }
+
+    /// Whether the state records what each HIT showed workers (schema 7 on).
+    fn has_posted(&self) -> bool {
+        self.version >= 7
+    }
+
+    /// What MTurk reported each HIT shows workers, by hit id (empty for an older state read as
+    /// it is).
+    pub fn posted_hits(&self) -> Result<HashMap<String, PostedHit>, StateError> {
+        if !self.has_posted() {
+            return Ok(HashMap::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::posted::all(tx, target))?
+            .unwrap_or_default())
+    }
+
+    /// Each HIT group's size at the last refresh that listed it, by group id.
+    pub fn hit_group_sizes(&self) -> Result<HashMap<String, u32>, StateError> {
+        if !self.has_posted() {
+            return Ok(HashMap::new());
+        }
+        let target = self.target;
+        Ok(self
+            .read(|tx| crate::posted::group_sizes(tx, target))?
+            .unwrap_or_default())
     }
 
     // --- repair ---
@@ -929,10 +981,20 @@ fn load(
     // order), in the same snapshot as the rest.
     let mut assignments = Vec::new();
     if version >= 3 {
-        crate::assignments::visit(tx, target, &AssignmentFilter::default(), &mut |row| {
-            assignments.push(row.assignment);
-            true
-        })?;
+        let options = crate::assignments::VisitOptions {
+            answer_xml: true,
+            posted: false,
+        };
+        crate::assignments::visit(
+            tx,
+            target,
+            &AssignmentFilter::default(),
+            options,
+            &mut |row| {
+                assignments.push(row.assignment);
+                true
+            },
+        )?;
     }
     let bonuses = if version >= 5 {
         crate::bonuses::all(tx, target)?
@@ -1169,8 +1231,15 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
         } else {
             Some(json(&h.drift)?)
         };
-        // The posted row is not part of the record the planner sees: carry it over.
-        let input_row = crate::assignments::input_row_of(tx, target, &h.hit_id)?;
+        // The data row and the posted properties are not part of the record the planner
+        // sees: carry them over.
+        let (input_row, posted) = tx
+            .query_opt(
+                "SELECT input_row, posted FROM hits WHERE target = ?1 AND hit_id = ?2",
+                &[&t, &h.hit_id],
+                |r| Ok((r.get::<Option<String>>(0)?, r.get::<Option<String>>(1)?)),
+            )?
+            .unwrap_or_default();
         tx.execute(
             "DELETE FROM hits WHERE target = ?1 AND hit_id = ?2",
             &[&t, &h.hit_id],
@@ -1180,9 +1249,9 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
                                hit_type_hash, content_hash, max_assignments, committed_cost_cents,
                                created_at, expiration, status, assignments_available,
                                assignments_pending, assignments_completed, expired_by,
-                               paused_remaining_secs, drift, input_row)
+                               paused_remaining_secs, drift, input_row, posted)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?20)",
+                     ?18, ?19, ?20, ?21)",
             &[
                 &t,
                 &h.campaign,
@@ -1204,6 +1273,7 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
                 &h.paused_remaining_secs,
                 &drift,
                 &input_row,
+                &posted,
             ],
         )?;
         // A HIT state knows is no longer an orphan.
@@ -1213,6 +1283,7 @@ fn commit_batch(tx: &mut Tx<'_>, target: Target, batch: &Batch) -> Result<(), Tx
     for paid in &batch.bonuses_paid {
         crate::bonuses::mark_paid(tx, target, &paid.campaign, &paid.identity, paid.at)?;
     }
+    crate::posted::write(tx, target, batch)?;
     if let Some(at) = batch.refreshed_at {
         tx.execute(
             "INSERT INTO partitions (target, serial, refreshed_at) VALUES (?1, 0, ?2)

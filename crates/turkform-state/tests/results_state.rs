@@ -5,12 +5,12 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use turkform_model::{
-    AssignmentStatus, DecidedBy, HitStatus, Money, RecordedAssignment, RecordedHit, Target,
-    UnixTime,
+    AssignmentStatus, DecidedBy, HitStatus, Money, PostedHit, RecordedAssignment, RecordedHit,
+    Target, UnixTime,
 };
 use turkform_state::{
-    AccountBalance, AssignmentFilter, AssignmentSummary, Batch, HitInput, OpenMode, SCHEMA_VERSION,
-    StateStore, WorkerDecisions, schema,
+    AccountBalance, AssignmentFilter, AssignmentSummary, Batch, HitGroupSize, HitInput, OpenMode,
+    SCHEMA_VERSION, StateStore, WorkerDecisions, schema,
 };
 
 #[macro_use]
@@ -21,6 +21,7 @@ on_both_backends!(
     assignments_stream_in_item_order_with_the_row_each_hit_was_posted_with,
     an_export_larger_than_one_fetch_streams_every_row_once_in_order,
     summaries_are_the_export_rows_with_answers_only_where_wanted,
+    posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_size,
 );
 
 fn hit(campaign: &str, key: &str, id: &str) -> RecordedHit {
@@ -590,4 +591,264 @@ fn a_v2_postgres_state_gains_the_results_and_repair_tables_on_a_read_write_open(
     assert!(state.hits.is_empty());
     assert_eq!(state.forgotten.len(), 1);
     assert_eq!(state.next_fresh_generation("c", "k1"), 2);
+}
+
+fn posted(hit_id: &str, title: &str) -> PostedHit {
+    PostedHit {
+        hit_id: hit_id.to_owned(),
+        hit_group_id: "G1".to_owned(),
+        title: title.to_owned(),
+        description: "Label it, \"carefully\"".to_owned(),
+        keywords: "a, b".to_owned(),
+        reward: Some(Money::from_cents(12)),
+        assignment_duration_secs: Some(600),
+        auto_approval_delay_secs: Some(86_400),
+        requester_annotation: Some(format!("turkform:c:1:k:{hit_id}")),
+        lifetime_secs: Some(86_400),
+    }
+}
+
+fn posted_properties_survive_a_hit_rewrite_and_reach_the_export_with_the_group_size(loc: Loc) {
+    let path = loc.path();
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    let (h1, h2) = (hit("c", "k1", "H1"), hit("c", "k2", "H2"));
+    store
+        .commit(&Batch {
+            upsert_hits: vec![h1.clone(), h2.clone()],
+            hit_inputs: vec![
+                HitInput {
+                    hit_id: "H1".into(),
+                    row: row("k1"),
+                },
+                // A column name JSON must escape.
+                HitInput {
+                    hit_id: "H2".into(),
+                    row: vec![("say \"x\"".to_owned(), "1".to_owned())],
+                },
+            ],
+            upsert_posted: vec![posted("H1", "Label")],
+            hit_group_sizes: vec![HitGroupSize {
+                hit_group_id: "G1".into(),
+                similar_hits: 2,
+                counted_at: UnixTime(1_700_000_100),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    // A field name JSON must escape, which the header pass cannot borrow from the text.
+    let mut quoted_field = assignment(&h2, "A3", "W1", 1_700_000_300);
+    quoted_field
+        .answers
+        .insert("say \"hi\"\\".to_owned(), "x".to_owned());
+    // A refresh rewrites both HIT records and counts the group again: the posted properties
+    // and the data row stay; the size is the latest.
+    store
+        .commit(&Batch {
+            upsert_hits: vec![
+                RecordedHit {
+                    assignments_available: 1,
+                    ..h1.clone()
+                },
+                RecordedHit {
+                    assignments_available: 2,
+                    ..h2.clone()
+                },
+            ],
+            upsert_assignments: vec![
+                assignment(&h1, "A1", "W1", 1_700_000_100),
+                assignment(&h1, "A2", "W2", 1_700_000_200),
+                quoted_field,
+            ],
+            hit_group_sizes: vec![HitGroupSize {
+                hit_group_id: "G1".into(),
+                similar_hits: 7,
+                counted_at: UnixTime(1_700_000_900),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(
+        store.posted_hits().unwrap(),
+        [("H1".to_owned(), posted("H1", "Label"))].into()
+    );
+    assert_eq!(store.hit_group_sizes().unwrap()["G1"], 7);
+    assert_eq!(
+        store.export_columns("c").unwrap(),
+        (
+            vec![
+                "zeta".to_owned(),
+                "alpha".to_owned(),
+                "say \"x\"".to_owned()
+            ],
+            vec!["label".to_owned(), "say \"hi\"\\".to_owned()]
+        )
+    );
+    drop(store);
+
+    let store = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    let mut seen = Vec::new();
+    store
+        .visit_answers(&AssignmentFilter::default(), |r| {
+            seen.push(r);
+            true
+        })
+        .unwrap();
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|r| r.assignment.assignment_id.as_str())
+        .collect();
+    assert_eq!(ids, ["A1", "A2", "A3"]);
+    assert_eq!(seen[0].hit.posted, Some(posted("H1", "Label")));
+    assert_eq!(seen[0].hit.similar_hits, Some(7));
+    assert_eq!(seen[0].hit.input, Some(row("k1")));
+    assert_eq!(
+        seen[0].assignment.answer_xml, "",
+        "exports read no answer XML"
+    );
+    assert_eq!(
+        seen[0].assignment.answers,
+        assignment(&h1, "A1", "W1", 1_700_000_100).answers
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&seen[0].hit, &seen[1].hit),
+        "one HIT's rows share its decoded columns"
+    );
+    assert_eq!(seen[2].hit.posted, None, "H2 was never reported");
+    assert_eq!(seen[2].hit.similar_hits, None);
+    let mut full = Vec::new();
+    store
+        .visit_assignments(&AssignmentFilter::default(), |r| {
+            full.push(r.assignment.answer_xml);
+            true
+        })
+        .unwrap();
+    assert_eq!(full[0], "<QuestionFormAnswers/>");
+}
+
+/// A v5 file: schema 1 to 5 (as the bonuses release wrote it), with one HIT and one assignment.
+fn make_v5_state(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    let _: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    for sql in &schema::MIGRATIONS[..5] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "PRAGMA user_version = 5;
+         INSERT INTO meta VALUES ('app', 'turkform'), ('lineage', '0123456789abcdef0123456789abcdef'),
+                                 ('schema_version', '5'), ('created_at', '1700000000');
+         INSERT INTO partitions (target, serial, refreshed_at) VALUES ('sim', 4, 1700000500);
+         INSERT INTO hits VALUES ('sim', 'c', 'k1', 1, 'H1', 'HT1', 'hash', 'content', 3, 36,
+                                  1700000000, 1700086400, 'Assignable', 3, 0, 0, NULL, NULL, NULL,
+                                  NULL);
+         INSERT INTO assignments VALUES ('sim', 'A1', 'H1', 'c', 'k1', 1, 'W1', 'Submitted',
+                                         1700000040, 1700000100, 1700001100, NULL, NULL,
+                                         '<QuestionFormAnswers/>', '{\"label\":\"x\"}', NULL,
+                                         NULL);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_v5_state_gains_the_posted_properties_after_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_v5_state(&path);
+
+    // Read-only: read as it is, with no posted properties (and no column to read them from).
+    let old = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(old.schema_version(), 5);
+    assert!(old.posted_hits().unwrap().is_empty());
+    assert!(old.hit_group_sizes().unwrap().is_empty());
+    let mut visited = Vec::new();
+    old.visit_answers(&AssignmentFilter::default(), |r| {
+        visited.push(r);
+        true
+    })
+    .unwrap();
+    assert_eq!(visited.len(), 1);
+    assert_eq!(visited[0].hit.posted, None);
+    drop(old);
+
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    store
+        .commit(&Batch {
+            upsert_posted: vec![posted("H1", "Label")],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.posted_hits().unwrap()["H1"].title, "Label");
+    assert_eq!(store.load().unwrap().assignments.len(), 1);
+    drop(store);
+
+    let backup = dir.path().join("s.db.bak-v5");
+    let conn = Connection::open(&backup).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    let assignments: i64 = conn
+        .query_row("SELECT count(*) FROM assignments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(assignments, 1);
+}
+
+#[test]
+fn a_v5_postgres_state_gains_the_posted_properties_on_a_read_write_open() {
+    let loc = Loc::postgres();
+    let pg = loc.pg.as_ref().unwrap();
+    let mut client = postgres::Client::connect(&pg.base, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\";",
+            pg.schema
+        ))
+        .unwrap();
+    for sql in &schema::PG_MIGRATIONS[..5] {
+        client.batch_execute(sql).unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO meta VALUES ('app', 'turkform'), ('lineage', '0123456789abcdef0123456789abcdef'),
+                                     ('schema_version', '5'), ('created_at', '1700000000');
+             INSERT INTO partitions (target, serial, refreshed_at) VALUES ('sim', 4, 1700000500);
+             INSERT INTO hits VALUES ('sim', 'c', 'k1', 1, 'H1', 'HT1', 'hash', 'content', 3, 36,
+                                      1700000000, 1700086400, 'Assignable', 3, 0, 0, NULL, NULL,
+                                      NULL, NULL);",
+        )
+        .unwrap();
+    drop(client);
+    let path = loc.path();
+
+    let old = StateStore::open(&path, Target::Sim, OpenMode::ReadOnly).unwrap();
+    assert_eq!(old.schema_version(), 5);
+    assert!(old.posted_hits().unwrap().is_empty());
+    drop(old);
+
+    let mut store = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let h = store.load().unwrap().hits[0].clone();
+    store
+        .commit(&Batch {
+            upsert_assignments: vec![assignment(&h, "A1", "W1", 1_700_000_100)],
+            upsert_posted: vec![posted("H1", "Label")],
+            hit_group_sizes: vec![HitGroupSize {
+                hit_group_id: "G1".into(),
+                similar_hits: 1,
+                counted_at: UnixTime(1_700_000_200),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    store
+        .visit_answers(&AssignmentFilter::default(), |r| {
+            seen.push(r);
+            true
+        })
+        .unwrap();
+    assert_eq!(seen[0].hit.posted, Some(posted("H1", "Label")));
+    assert_eq!(seen[0].hit.similar_hits, Some(1));
 }

@@ -46,10 +46,17 @@ pub fn project() -> (tempfile::TempDir, PathBuf) {
 /// Runs `turkform -C DIR ARGS` under `/usr/bin/time`: (wall seconds, peak RSS in KB). Panics
 /// with the command's stderr when it fails.
 pub fn timed(binary: &Path, dir: &Path, args: &[&str]) -> (f64, u64) {
+    let (wall, peak_kb, _) = timed_cpu(binary, dir, args);
+    (wall, peak_kb)
+}
+
+/// [`timed`], with the CPU seconds (user + system) the command used: on a loaded machine the
+/// wall time says as much about the neighbours as about turkform.
+pub fn timed_cpu(binary: &Path, dir: &Path, args: &[&str]) -> (f64, u64, f64) {
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%U %S %M")
         .arg(binary)
         .arg("-C")
         .arg(dir)
@@ -62,10 +69,17 @@ pub fn timed(binary: &Path, dir: &Path, args: &[&str]) -> (f64, u64) {
     let wall = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "turkform {args:?} failed: {stderr}");
-    let peak_kb = stderr
+    // The last line is /usr/bin/time's: "user system peak-KB".
+    let (cpu, peak_kb) = stderr
         .lines()
-        .filter_map(|l| l.trim().parse().ok())
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let user: f64 = f.next()?.parse().ok()?;
+            let system: f64 = f.next()?.parse().ok()?;
+            let peak: u64 = f.next()?.parse().ok()?;
+            f.next().is_none().then_some((user + system, peak))
+        })
         .next_back()
-        .expect("/usr/bin/time prints the peak RSS in KB");
-    (wall, peak_kb)
+        .expect("/usr/bin/time prints user and system seconds and the peak RSS in KB");
+    (wall, peak_kb, cpu)
 }

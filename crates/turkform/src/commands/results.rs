@@ -17,9 +17,10 @@ use crate::cli::{ResultsAggregate, ResultsArgs, ResultsFormat, ResultsStatus, Re
 use crate::failure::Failure;
 use crate::settings::Resolved;
 
-/// The campaign files, when they load: they give HIT-type properties (title, reward, ...) and
-/// item totals. Results and status still work from state alone when they do not, so a
-/// problem is a warning here, not a failure.
+/// The campaign files, when they load: `status` takes item totals and the reward and fee split
+/// of approved work from them. It still works from state alone when they do not, so a problem
+/// is a warning here, not a failure. (`results` reads none of it: what each HIT showed workers
+/// is recorded in state as MTurk reported it.)
 pub(super) fn desired_if_loadable(resolved: &Resolved, now: UnixTime) -> Option<DesiredState> {
     let opts = turkform_spec::LoadOptions {
         target: resolved.target,
@@ -32,7 +33,7 @@ pub(super) fn desired_if_loadable(resolved: &Resolved, now: UnixTime) -> Option<
         Ok(d) => Some(d),
         Err(d) => {
             eprintln!(
-                "warning: the campaign files do not load ({} problem{}; run `turkform validate`): HIT-type columns and item totals are left out",
+                "warning: the campaign files do not load ({} problem{}; run `turkform validate`): item totals are left out and paid amounts are estimated from what state committed",
                 d.0.len(),
                 if d.0.len() == 1 { "" } else { "s" }
             );
@@ -210,14 +211,12 @@ pub fn run(resolved: &Resolved, args: &ResultsArgs, now: UnixTime) -> Result<u8,
         let named: BTreeSet<&String> = args.campaigns.iter().collect();
         named.into_iter().cloned().collect()
     };
-    let desired = desired_if_loadable(resolved, now);
-    let specs = hit_type_specs(desired.as_ref());
     let decisions = store.worker_decisions(now).map_err(super::state_failure)?;
 
     let mut sink = Sink::open(args.output.as_deref())?;
     let written = match args.aggregate {
         Some(method) => aggregated(&store, args, method, &campaigns, &mut sink),
-        None => export(&store, args, &campaigns, &specs, &decisions, &mut sink),
+        None => export(&store, args, &campaigns, &decisions, &mut sink),
     };
     match written {
         Ok(rows) => {
@@ -236,7 +235,6 @@ fn export(
     store: &turkform_state::StateStore,
     args: &ResultsArgs,
     campaigns: &[String],
-    specs: &HashMap<String, HitTypeSpec>,
     decisions: &std::collections::BTreeMap<String, WorkerDecisions>,
     out: &mut Sink,
 ) -> Result<u64, Failure> {
@@ -270,7 +268,7 @@ fn export(
     let mut failed: Option<ExportError> = None;
     let mut rows = 0u64;
     store
-        .visit_assignments(&filter, |row| {
+        .visit_answers(&filter, |row| {
             let submission = Submission {
                 assignment: &row.assignment,
                 hit_type_id: &row.hit.hit_type_id,
@@ -278,7 +276,8 @@ fn export(
                 created_at: row.hit.created_at,
                 expiration: row.hit.expiration,
                 input: row.hit.input.as_deref(),
-                hit_type: specs.get(&row.hit.hit_type_hash),
+                posted: row.hit.posted.as_ref(),
+                similar_hits: row.hit.similar_hits,
                 rates: decisions
                     .get(&row.assignment.worker_id)
                     .map(rates)
@@ -325,7 +324,7 @@ fn aggregated(
         status: None,
     };
     store
-        .visit_assignments(&filter, |row| {
+        .visit_answers(&filter, |row| {
             collector.add(&row.assignment, row.hit.input.as_deref());
             true
         })

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::common::{CampaignOptions, Project, Sim, StateBackend, assert_exit, stderr, stdout};
+use crate::common::{
+    CampaignOptions, Project, Sim, StateBackend, assert_exit, campaign_toml, stderr, stdout,
+};
 
 /// `POST /_sim/work` with today's body.
 fn work(sim: &Sim, body: Value) -> Value {
@@ -553,6 +555,125 @@ fn output_to_a_fifo_or_a_symlink_is_written_in_place_not_replaced() {
     assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 2);
 }
 
+/// The HIT-level cells of every exported row against GetHIT (one call per HIT) and ListHITs (the
+/// group sizes): what MTurk shows workers, whatever the campaign files say now. Returns the
+/// titles seen.
+fn assert_hit_cells_match_mturk(project: &Project, sim: &Sim, rows_expected: usize) -> Vec<String> {
+    let file = project.path().join("cells.csv");
+    let out = project.run(sim, &["results", "--output", file.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let (_, rows) = python_csv(&file);
+    assert_eq!(rows.len(), rows_expected);
+    let listed = sim.list_hits();
+    let mut group_sizes: HashMap<String, usize> = HashMap::new();
+    for h in &listed {
+        *group_sizes
+            .entry(h.hit_group_id().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let client = sim.sdk();
+    let pacific =
+        turkform_results::TimeFormatter::new(turkform_results::TimeFormat::Mturk).unwrap();
+    let mut titles = Vec::new();
+    for row in &rows {
+        let hit = sim
+            .block_on(client.get_hit().hit_id(&row["HITId"]).send())
+            .expect("GetHIT")
+            .hit
+            .unwrap();
+        assert_eq!(row["HITTypeId"], hit.hit_type_id().unwrap());
+        assert_eq!(row["Title"], hit.title().unwrap());
+        assert_eq!(row["Description"], hit.description().unwrap());
+        assert_eq!(row["Keywords"], hit.keywords().unwrap_or(""));
+        assert_eq!(row["Reward"], format!("${}", hit.reward().unwrap()));
+        assert_eq!(
+            row["AssignmentDurationInSeconds"],
+            hit.assignment_duration_in_seconds().unwrap().to_string()
+        );
+        assert_eq!(
+            row["AutoApprovalDelayInSeconds"],
+            hit.auto_approval_delay_in_seconds().unwrap().to_string()
+        );
+        assert_eq!(
+            row["RequesterAnnotation"],
+            hit.requester_annotation().unwrap()
+        );
+        let created = hit.creation_time().unwrap().secs();
+        let expires = hit.expiration().unwrap().secs();
+        assert_eq!(
+            row["CreationTime"],
+            pacific.format(turkform_model::UnixTime(created))
+        );
+        assert_eq!(row["LifetimeInSeconds"], (expires - created).to_string());
+        assert_eq!(
+            row["NumberOfSimilarHITs"],
+            group_sizes[hit.hit_group_id().unwrap()].to_string(),
+            "the HIT group's size as ListHITs shows it"
+        );
+        titles.push(row["Title"].clone());
+    }
+    titles.sort();
+    titles.dedup();
+    titles
+}
+
+fn hit_cells_show_what_workers_saw_after_the_campaign_file_is_edited_or_deleted(
+    backend: StateBackend,
+) {
+    let sim = Sim::plain();
+    let project = Project::on(backend);
+    project.campaign("labels", 4, &CampaignOptions::default());
+    // A second HIT type, so that the two groups have different sizes.
+    let other = CampaignOptions {
+        reward: "0.25",
+        assignments: 1,
+        ..CampaignOptions::default()
+    };
+    project.campaign("other", 2, &other);
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    let done = work(&sim, json!({"answers": {"answer": "yes"}}));
+    assert_eq!(done["assignments"].as_array().unwrap().len(), 14, "{done}");
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    let posted = [
+        "Label a sentence (labels)".to_owned(),
+        "Label a sentence (other)".to_owned(),
+    ];
+    assert_eq!(assert_hit_cells_match_mturk(&project, &sim, 14), posted);
+
+    // Edited, not applied: the export still shows what workers saw.
+    let edited = CampaignOptions {
+        reward: "0.50",
+        ..CampaignOptions::default()
+    };
+    project.write(
+        "campaigns/labels.toml",
+        &campaign_toml("labels", &edited).replace("Label a sentence", "Rate a sentence"),
+    );
+    assert_eq!(assert_hit_cells_match_mturk(&project, &sim, 14), posted);
+
+    // Deleted: nothing of the campaign files is needed.
+    project.remove("campaigns/labels.toml");
+    project.remove("campaigns/other.toml");
+    assert_eq!(assert_hit_cells_match_mturk(&project, &sim, 14), posted);
+
+    // Edited and applied: the HITs move to the new type, and the refresh that follows records
+    // what MTurk shows now.
+    project.write(
+        "campaigns/labels.toml",
+        &campaign_toml("labels", &edited).replace("Label a sentence", "Rate a sentence"),
+    );
+    project.write("campaigns/other.toml", &campaign_toml("other", &other));
+    assert_exit(&project.run(&sim, &["apply", "--auto-approve"]), 0);
+    assert_exit(&project.run(&sim, &["refresh"]), 0);
+    assert_eq!(
+        assert_hit_cells_match_mturk(&project, &sim, 14),
+        [
+            "Label a sentence (other)".to_owned(),
+            "Rate a sentence (labels)".to_owned()
+        ]
+    );
+}
+
 // Results live in the state: each of these runs on both backends.
 crate::on_both_backends!(
     a_crowd_form_export_matches_mturk_row_for_row_and_survives_pythons_csv,
@@ -560,6 +681,7 @@ crate::on_both_backends!(
     a_refresh_reads_assignments_only_for_hits_with_new_work,
     auto_approval_is_recorded_auto_and_an_approval_made_elsewhere_outside,
     status_counts_what_mturk_counts_after_submit_approve_reject_return_and_abandon,
+    hit_cells_show_what_workers_saw_after_the_campaign_file_is_edited_or_deleted,
 );
 
 /// `status` used the system clock while the simulator's virtual clock had moved on: HITs past
