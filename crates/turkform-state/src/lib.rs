@@ -72,8 +72,7 @@ pub use assignments::{
 };
 pub use journal::{
     AccountBalance, Batch, BonusPaid, HitGroupSize, HitInput, Intent, IntentId, IntentKind,
-    IntentOutcome,
-    NewIntent, RunId, RunRecord,
+    IntentOutcome, NewIntent, RunId, RunRecord,
 };
 pub use lock::{LockInfo, LockKind, StateLock};
 pub use schema::SCHEMA_VERSION;

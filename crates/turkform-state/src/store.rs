@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use turkform_model::{
     Annotation, AssignmentStatus, Drift, ExpiredBy, ForgottenHit, HitStatus, Money, OrphanHit,
-    PostedHit,
-    RecordedAssignment, RecordedBonus, RecordedHit, RecordedHitType, RecordedQualificationType,
-    RecordedState, Rename, Target, UnixTime,
+    PostedHit, RecordedAssignment, RecordedBonus, RecordedHit, RecordedHitType,
+    RecordedQualificationType, RecordedState, Rename, Target, UnixTime,
 };
 
 use crate::StateError;

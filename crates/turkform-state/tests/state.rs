@@ -869,16 +869,18 @@ fn a_state_from_a_newer_turkform_is_refused_and_untouched() {
     open_rw(&path, Target::Sim);
     {
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
     }
     assert_refused(
         &path,
-        |e| matches!(e, StateError::TooNew { found: 7, supported, .. } if *supported == SCHEMA_VERSION),
+        |e| matches!(e, StateError::TooNew { found, supported, .. } if *found == SCHEMA_VERSION + 1 && *supported == SCHEMA_VERSION),
     );
     let err = StateStore::open(&path, Target::Sim, OpenMode::ReadWrite).unwrap_err();
     assert!(
         err.to_string().contains(&format!(
-            "was written by a newer turkform (schema 7, this one knows up to {SCHEMA_VERSION}): upgrade turkform"
+            "was written by a newer turkform (schema {}, this one knows up to {SCHEMA_VERSION}): upgrade turkform",
+            SCHEMA_VERSION + 1
         )),
         "{err}"
     );
