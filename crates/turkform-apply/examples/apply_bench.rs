@@ -6,25 +6,15 @@
 //! The physical floor is items / throttle-rps seconds (the simulator's bucket starts full, which
 //! buys one second of burst).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use turkform_apply::{ApplyOptions, NoReporter, SystemClock};
-use turkform_model::{
-    CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime, Money,
-    Question, Target,
-};
-use turkform_mturk::{ConnectOptions, SdkMturk};
+use turkform_model::Target;
 use turkform_plan::PlanOptions;
-use turkform_sim::SimConfig;
 use turkform_state::{OpenMode, StateStore};
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::arg;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -34,19 +24,7 @@ async fn main() {
     let rps = arg(&args, "--throttle-rps", 200.0);
     let concurrency = arg(&args, "--concurrency", 16.0) as usize;
 
-    let sim = turkform_sim::start(
-        "127.0.0.1:0",
-        SimConfig {
-            latency: Duration::from_millis(latency as u64),
-            throttle_rps: (rps > 0.0).then_some(rps),
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator starts");
-    let api = SdkMturk::connect(&ConnectOptions::simulator(sim.endpoint_url()))
-        .await
-        .expect("client");
+    let (_sim, api) = support::simulator(latency as u64, support::throttle(rps)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = StateStore::open(
         &dir.path().join("state.db"),
@@ -55,47 +33,7 @@ async fn main() {
     )
     .expect("state");
 
-    let hit_type = HitTypeSpec {
-        title: "Bench".into(),
-        description: "Bench HITs".into(),
-        keywords: vec![],
-        reward: Money::from_cents(1),
-        assignment_duration_secs: 600,
-        auto_approval_delay_secs: 0,
-        qualifications: vec![],
-    };
-    let desired = DesiredState {
-        target: Target::Sim,
-        campaigns: vec![DesiredCampaign {
-            name: "bench".into(),
-            file: "campaigns/bench.toml".into(),
-            status: CampaignStatus::Running,
-            hit_type_hash: hit_type.definition_hash(),
-            hit_type,
-            assignments: 1,
-            lifetime: Lifetime::Duration(86_400),
-            max_spend: None,
-            review: Default::default(),
-            items: (0..items)
-                .map(|i| {
-                    let question = Question::Xml {
-                        xml: format!(
-                            "<HTMLQuestion xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd\"><HTMLContent><![CDATA[<p>{i}</p>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"
-                        ),
-                    };
-                    DesiredItem {
-                        key: format!("item-{i:05}"),
-                        content_hash: question.content_hash(),
-                        question,
-                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
-                    }
-                })
-                .collect(),
-        }],
-        qualification_types: vec![],
-        inputs_digest: String::new(),
-        workers: Default::default(),
-    };
+    let desired = support::desired(vec![support::campaign(items, &support::Bench::default())]);
     let recorded = store.load().expect("load");
     let plan = turkform_plan::plan(
         &desired,

@@ -15,22 +15,12 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use turkform_apply::{ApplyOptions, NoReporter, SystemClock};
-use turkform_model::{
-    CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime, Money,
-    Question, Target,
-};
-use turkform_mturk::{ConnectOptions, SdkMturk};
+use turkform_model::Target;
 use turkform_plan::PlanOptions;
-use turkform_sim::SimConfig;
 use turkform_state::{OpenMode, StateStore};
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::arg;
 
 /// `POST /_sim/work` over a plain connection (control endpoints take no signature).
 fn sim_work(base: &str, body: &str) -> serde_json::Value {
@@ -59,19 +49,7 @@ async fn main() {
     let latency = arg(&args, "--latency", 30.0);
     let rps = arg(&args, "--throttle-rps", 200.0);
 
-    let sim = turkform_sim::start(
-        "127.0.0.1:0",
-        SimConfig {
-            latency: Duration::from_millis(latency as u64),
-            throttle_rps: (rps > 0.0).then_some(rps),
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator starts");
-    let api = SdkMturk::connect(&ConnectOptions::simulator(sim.endpoint_url()))
-        .await
-        .expect("client");
+    let (sim, api) = support::simulator(latency as u64, support::throttle(rps)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = StateStore::open(
         &dir.path().join("state.db"),
@@ -80,47 +58,15 @@ async fn main() {
     )
     .expect("state");
 
-    let hit_type = HitTypeSpec {
-        title: "Bench".into(),
-        description: "Bench HITs".into(),
-        keywords: vec![],
-        reward: Money::from_cents(1),
-        assignment_duration_secs: 600,
-        auto_approval_delay_secs: 86_400,
-        qualifications: vec![],
-    };
-    let desired = DesiredState {
-        target: Target::Sim,
-        campaigns: vec![DesiredCampaign {
-            name: "bench".into(),
-            file: "campaigns/bench.toml".into(),
-            status: CampaignStatus::Running,
-            hit_type_hash: hit_type.definition_hash(),
-            hit_type,
+    let desired = support::desired(vec![support::campaign(
+        hits,
+        &support::Bench {
             assignments: per_hit,
-            lifetime: Lifetime::Duration(86_400),
-            max_spend: None,
-            items: (0..hits)
-                .map(|i| {
-                    let question = Question::Xml {
-                        xml: format!(
-                            "<HTMLQuestion xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd\"><HTMLContent><![CDATA[<crowd-form><p>{i}</p><crowd-input name=\"answer\"></crowd-input></crowd-form>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"
-                        ),
-                    };
-                    DesiredItem {
-                        key: format!("item-{i:05}"),
-                        content_hash: question.content_hash(),
-                        question,
-                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
-                    }
-                })
-                .collect(),
-            review: Default::default(),
-        }],
-        qualification_types: vec![],
-        inputs_digest: String::new(),
-        workers: Default::default(),
-    };
+            auto_approval_delay_secs: 86_400,
+            crowd_form: true,
+            ..support::Bench::default()
+        },
+    )]);
     let recorded = store.load().expect("load");
     let plan = turkform_plan::plan(
         &desired,

@@ -14,72 +14,33 @@
 use std::time::{Duration, Instant};
 
 use turkform_apply::{ApplyOptions, ApplyReport, NoReporter, SystemClock};
-use turkform_model::{
-    BonusRow, CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime,
-    Money, Question, Target, UnixTime,
-};
-use turkform_mturk::{ConnectOptions, SdkMturk};
+use turkform_model::{BonusRow, DesiredCampaign, DesiredState, Money, Target, UnixTime};
+use turkform_mturk::SdkMturk;
 use turkform_plan::{Plan, PlanOptions};
-use turkform_sim::{ControlClient, SimConfig, SimStats};
+use turkform_sim::{ControlClient, SimStats};
 use turkform_state::{OpenMode, StateStore};
+
+mod support;
+use support::arg;
 
 /// Assignments per HIT: under 10, so the 20 % fee tier, and few HITs to set up.
 const PER_HIT: usize = 6;
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn campaign(hits: usize) -> DesiredCampaign {
-    let hit_type = HitTypeSpec {
-        title: "Bench review".into(),
-        description: "Bench HITs to review".into(),
-        keywords: vec![],
-        reward: Money::from_cents(1),
-        assignment_duration_secs: 600,
-        auto_approval_delay_secs: 3 * 86_400,
-        qualifications: vec![],
-    };
-    DesiredCampaign {
-        name: "bench".into(),
-        file: "campaigns/bench.toml".into(),
-        status: CampaignStatus::Running,
-        hit_type_hash: hit_type.definition_hash(),
-        hit_type,
-        assignments: PER_HIT as u32,
-        lifetime: Lifetime::Duration(86_400),
-        max_spend: None,
-        review: Default::default(),
-        items: (0..hits)
-            .map(|i| {
-                let question = Question::Xml {
-                    xml: format!(
-                        "<HTMLQuestion xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd\"><HTMLContent><![CDATA[<crowd-form><p>{i}</p><crowd-input name=\"answer\"></crowd-input></crowd-form>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"
-                    ),
-                };
-                DesiredItem {
-                    key: format!("item-{i:05}"),
-                    content_hash: question.content_hash(),
-                    question,
-                    row: vec![("id".to_owned(), format!("item-{i:05}"))],
-                }
-            })
-            .collect(),
-    }
+    support::campaign(
+        hits,
+        &support::Bench {
+            title: "Bench review",
+            description: "Bench HITs to review",
+            assignments: PER_HIT as u32,
+            auto_approval_delay_secs: 3 * 86_400,
+            crowd_form: true,
+        },
+    )
 }
 
 fn desired(c: &DesiredCampaign) -> DesiredState {
-    DesiredState {
-        target: Target::Sim,
-        campaigns: vec![c.clone()],
-        qualification_types: vec![],
-        inputs_digest: String::new(),
-        workers: Default::default(),
-    }
+    support::desired(vec![c.clone()])
 }
 
 fn plan(store: &StateStore, d: &DesiredState) -> Plan {
@@ -134,20 +95,8 @@ async fn main() {
         "bonuses are paid on approved assignments"
     );
 
-    let sim = turkform_sim::start(
-        "127.0.0.1:0",
-        SimConfig {
-            latency: Duration::from_millis(latency as u64),
-            throttle_rps: (rps > 0.0).then_some(rps),
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator starts");
+    let (sim, api) = support::simulator(latency as u64, support::throttle(rps)).await;
     let control = ControlClient::new(&sim.endpoint_url()).expect("control client");
-    let api = SdkMturk::connect(&ConnectOptions::simulator(sim.endpoint_url()))
-        .await
-        .expect("client");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = StateStore::open(
         &dir.path().join("state.db"),

@@ -13,65 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use turkform_apply::{ApplyOptions, NoReporter, SystemClock};
-use turkform_model::{
-    CampaignStatus, DesiredCampaign, DesiredItem, DesiredState, HitTypeSpec, Lifetime, Money,
-    Question, Target,
-};
-use turkform_mturk::{ConnectOptions, SdkMturk};
+use turkform_model::{DesiredState, Target};
 use turkform_plan::PlanOptions;
-use turkform_sim::SimConfig;
 use turkform_state::{OpenMode, StateStore};
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::arg;
 
 fn desired(items: usize) -> DesiredState {
-    let hit_type = HitTypeSpec {
-        title: "Bench".into(),
-        description: "Bench HITs".into(),
-        keywords: vec![],
-        reward: Money::from_cents(1),
-        assignment_duration_secs: 600,
-        auto_approval_delay_secs: 0,
-        qualifications: vec![],
-    };
-    DesiredState {
-        target: Target::Sim,
-        campaigns: vec![DesiredCampaign {
-            name: "bench".into(),
-            file: "campaigns/bench.toml".into(),
-            status: CampaignStatus::Running,
-            hit_type_hash: hit_type.definition_hash(),
-            hit_type,
-            assignments: 1,
-            lifetime: Lifetime::Duration(86_400),
-            max_spend: None,
-            review: Default::default(),
-            items: (0..items)
-                .map(|i| {
-                    let question = Question::Xml {
-                        xml: format!(
-                            "<HTMLQuestion xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd\"><HTMLContent><![CDATA[<p>{i}</p>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>"
-                        ),
-                    };
-                    DesiredItem {
-                        key: format!("item-{i:05}"),
-                        content_hash: question.content_hash(),
-                        question,
-                        row: vec![("id".to_owned(), format!("item-{i:05}"))],
-                    }
-                })
-                .collect(),
-        }],
-        qualification_types: vec![],
-        inputs_digest: String::new(),
-        workers: Default::default(),
-    }
+    support::desired(vec![support::campaign(items, &support::Bench::default())])
 }
 
 fn pg_base() -> String {
@@ -96,19 +46,7 @@ async fn timed_apply(
     rps: Option<f64>,
     concurrency: usize,
 ) -> (Duration, usize) {
-    let sim = turkform_sim::start(
-        "127.0.0.1:0",
-        SimConfig {
-            latency: Duration::from_millis(latency_ms),
-            throttle_rps: rps,
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator starts");
-    let api = SdkMturk::connect(&ConnectOptions::simulator(sim.endpoint_url()))
-        .await
-        .expect("client");
+    let (sim, api) = support::simulator(latency_ms, rps).await;
     let mut store = StateStore::open(location, Target::Sim, OpenMode::ReadWrite).expect("state");
     let desired = desired(items);
     let recorded = store.load().expect("load");
