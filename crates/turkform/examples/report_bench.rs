@@ -10,10 +10,7 @@
 
 use std::time::Instant;
 
-use turkform_model::{
-    AssignmentStatus, DecidedBy, HitStatus, Money, RecordedAssignment, RecordedHit, Target,
-    UnixTime,
-};
+use turkform_model::{AssignmentStatus, HitStatus, Money, RecordedHit, Target, UnixTime};
 use turkform_state::{Batch, OpenMode, StateStore};
 
 #[path = "support/mod.rs"]
@@ -66,33 +63,22 @@ fn main() {
                     AssignmentStatus::Rejected,
                 ][a];
                 let label = ["positive", "negative", "neutral"][(h + a * (h % 2)) % 3];
-                batch.upsert_assignments.push(RecordedAssignment {
-                    assignment_id: format!("3BENCHASG{h:019}{a:02}"),
-                    hit_id: hit_id.clone(),
-                    campaign: "bench".into(),
-                    item_key: key.clone(),
-                    generation: 1,
-                    worker_id: format!("ABENCHWORKER{:05}", (h * 3 + a) % 5000),
-                    status,
-                    accept_time: Some(UnixTime(submit - 45)),
-                    submit_time: Some(UnixTime(submit)),
-                    auto_approval_time: Some(UnixTime(submit + 259_200)),
-                    approval_time: (status == AssignmentStatus::Approved)
-                        .then_some(UnixTime(submit + 3600)),
-                    rejection_time: (status == AssignmentStatus::Rejected)
-                        .then_some(UnixTime(submit + 3600)),
-                    answer_xml: format!(
+                batch.upsert_assignments.push(support::bench_assignment(
+h,
+a,
+&hit_id,
+&key,
+status,
+submit,
+format!(
                         "<?xml version=\"1.0\" encoding=\"ASCII\"?><QuestionFormAnswers xmlns=\"http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd\"><Answer><QuestionIdentifier>label</QuestionIdentifier><FreeText>{label}</FreeText></Answer></QuestionFormAnswers>"
                     ),
-                    answers: [
+[
                         ("comment".to_owned(), format!("item {h} worker {a}")),
                         ("label".to_owned(), label.to_owned()),
                     ]
                     .into(),
-                    requester_feedback: None,
-                    decided_by: (status != AssignmentStatus::Submitted)
-                        .then_some(DecidedBy::Outside),
-                });
+));
             }
         }
         store.commit(&batch).expect("commit");

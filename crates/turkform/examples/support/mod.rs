@@ -83,3 +83,38 @@ pub fn timed_cpu(binary: &Path, dir: &Path, args: &[&str]) -> (f64, u64, f64) {
         .expect("/usr/bin/time prints user and system seconds and the peak RSS in KB");
     (wall, peak_kb, cpu)
 }
+
+/// Assignment `a` of generated HIT number `h` (`hit_id`, item `key` of campaign `bench`), as
+/// refresh records it: submitted at `submit` after 45 s of work, decided an hour later unless
+/// still Submitted, by a worker out of 5,000.
+#[allow(clippy::too_many_arguments)]
+pub fn bench_assignment(
+    h: usize,
+    a: usize,
+    hit_id: &str,
+    key: &str,
+    status: turkform_model::AssignmentStatus,
+    submit: i64,
+    answer_xml: String,
+    answers: std::collections::BTreeMap<String, String>,
+) -> turkform_model::RecordedAssignment {
+    use turkform_model::{AssignmentStatus, DecidedBy, UnixTime};
+    turkform_model::RecordedAssignment {
+        assignment_id: format!("3BENCHASG{h:019}{a:02}"),
+        hit_id: hit_id.to_owned(),
+        campaign: "bench".into(),
+        item_key: key.to_owned(),
+        generation: 1,
+        worker_id: format!("ABENCHWORKER{:05}", (h * 3 + a) % 5000),
+        status,
+        accept_time: Some(UnixTime(submit - 45)),
+        submit_time: Some(UnixTime(submit)),
+        auto_approval_time: Some(UnixTime(submit + 259_200)),
+        approval_time: (status == AssignmentStatus::Approved).then_some(UnixTime(submit + 3600)),
+        rejection_time: (status == AssignmentStatus::Rejected).then_some(UnixTime(submit + 3600)),
+        answer_xml,
+        answers,
+        requester_feedback: None,
+        decided_by: (status != AssignmentStatus::Submitted).then_some(DecidedBy::Outside),
+    }
+}
